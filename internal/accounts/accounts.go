@@ -1,0 +1,128 @@
+// Package accounts owns users: who they are, how their passwords are checked,
+// where their home is, what they may do there and how much disk they may fill.
+//
+// It exposes the contract the protocol engines consume (Authenticator,
+// Session, Quota) and the Store behind it. It must never speak a network
+// protocol, never touch files in a user's home except to create it, purge it
+// or rescan its usage, and never keep or log a password in plain text.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Perm is a set of operations a user may perform in their home. Each is
+// checked by the engine before the operation touches the disk.
+type Perm uint32
+
+const (
+	PermList      Perm = 1 << iota // LIST, NLST, MLSD, MLST, STAT path
+	PermDownload                   // RETR, checksums
+	PermUpload                     // STOR, STOU of a new file
+	PermOverwrite                  // STOR over an existing file
+	PermAppend                     // APPE, REST+STOR (resume)
+	PermDelete                     // DELE
+	PermRename                     // RNFR/RNTO
+	PermMkdir                      // MKD
+	PermRmdir                      // RMD
+	PermSetTime                    // MFMT
+
+	PermNone Perm = 0
+	// PresetFull grants everything.
+	PresetFull = PermList | PermDownload | PermUpload | PermOverwrite | PermAppend |
+		PermDelete | PermRename | PermMkdir | PermRmdir | PermSetTime
+	// PresetReadOnly lists and downloads.
+	PresetReadOnly = PermList | PermDownload
+	// PresetUploadOnly is a drop box: new files and folders in, nothing out.
+	PresetUploadOnly = PermUpload | PermMkdir
+)
+
+// Has reports whether every permission in q is in p.
+func (p Perm) Has(q Perm) bool { return p&q == q }
+
+// User is an account's settings as the admin set them, plus its usage.
+// Zero limits mean unlimited.
+type User struct {
+	Name        string         `json:"name"`
+	Home        string         `json:"home"` // absolute directory
+	Perms       Perm           `json:"-"`
+	QuotaBytes  int64          `json:"quota_bytes"`
+	QuotaFiles  int64          `json:"quota_files"`
+	RateUp      int64          `json:"rate_up"`   // bytes/s the user may upload
+	RateDown    int64          `json:"rate_down"` // bytes/s the user may download
+	MaxSessions int            `json:"max_sessions"`
+	AllowFrom   []netip.Prefix `json:"allow_from,omitempty"` // empty: any address
+	TLSRequired bool           `json:"tls_required"`
+	Disabled    bool           `json:"disabled"`
+	Expires     time.Time      `json:"expires,omitzero"` // zero: never
+	UsedBytes   int64          `json:"used_bytes"`
+	UsedFiles   int64          `json:"used_files"`
+}
+
+// LoginInfo is what the engine knows about the connection asking to log in.
+type LoginInfo struct {
+	Remote netip.Addr
+	TLS    bool // the control connection is encrypted
+}
+
+// Login refusals. An unknown user and a wrong password are the same error,
+// and cost the same time, so a client cannot probe for names.
+var (
+	ErrBadCredentials  = errors.New("login incorrect")
+	ErrDisabled        = errors.New("account disabled")
+	ErrExpired         = errors.New("account expired")
+	ErrAddressRefused  = errors.New("address not allowed for this account")
+	ErrTLSRequired     = errors.New("account requires TLS")
+	ErrTooManySessions = errors.New("too many sessions for this account")
+	// ErrQuotaExceeded means the byte or file quota has no room left.
+	ErrQuotaExceeded = errors.New("quota exceeded")
+	ErrNotFound      = errors.New("no such user")
+	ErrExists        = errors.New("user already exists")
+)
+
+// Authenticator checks credentials. It is the engine's only way in.
+type Authenticator interface {
+	// Login verifies name and password for a connection described by info
+	// and opens a Session. It returns one of the Err* refusals above.
+	Login(ctx context.Context, name, password string, info LoginInfo) (Session, error)
+}
+
+// Session is one logged-in connection of a user.
+type Session interface {
+	// User returns the account's current settings. Admin changes made while
+	// the session runs show on the next call, so the engine calls it once per
+	// command rather than caching it.
+	User() User
+	// Quota is the user's shared usage account: all sessions of the user
+	// draw from the same one.
+	Quota() Quota
+	// Close releases the session's slot in the user's session count.
+	Close() error
+}
+
+// Usage is a snapshot of a user's quota account.
+type Usage struct {
+	UsedBytes, QuotaBytes int64 // QuotaBytes 0: unlimited
+	UsedFiles, QuotaFiles int64 // QuotaFiles 0: unlimited
+}
+
+// Quota tracks a user's usage incrementally; it never walks the home.
+// Writers reserve room before writing and commit what they wrote, so
+// concurrent sessions can never together pass the limit.
+type Quota interface {
+	// Reserve asks for room for up to want more bytes and returns what was
+	// granted: want, or less at the limit, or 0 with ErrQuotaExceeded when
+	// nothing is left. Granted bytes count as used until Commit.
+	Reserve(ctx context.Context, want int64) (granted int64, err error)
+	// Commit ends a reservation: written (at most reserved) bytes become
+	// usage, the rest is returned.
+	Commit(ctx context.Context, reserved, written int64) error
+	// Adjust changes usage unconditionally by the given deltas, as after a
+	// delete (negative) or truncation. A positive files delta that would pass
+	// the file quota fails with ErrQuotaExceeded and changes nothing.
+	Adjust(ctx context.Context, bytes, files int64) error
+	Usage(ctx context.Context) (Usage, error)
+}

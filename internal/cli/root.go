@@ -1,0 +1,73 @@
+// Package cli is wharf's command line: one file per subcommand, each with a
+// constructor that builds the cobra command and a run function that does the
+// work. Exit codes are decided here, in one place (exit.go).
+//
+// It must never hold protocol or storage logic of its own: it parses flags,
+// wires packages together and reports errors.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// Env is what a command reads and writes besides its flags: kept apart from
+// the process globals so tests can run commands in-process.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// newRoot builds the command tree.
+func newRoot(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wharf",
+		Short:         "An FTP/FTPS server, its admin tool and an FTP client in one binary",
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.AddCommand(
+		newServeCmd(env),
+		newUserCmd(env),
+		newShareCmd(env),
+	)
+	root.AddCommand(newClientCmds(env)...)
+	return root
+}
+
+// Main runs the command line with args and returns the process exit code.
+func Main(args []string, env *Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(env)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	var ue *UsageError
+	if errors.As(err, &ue) || code == ExitUsage {
+		fmt.Fprintf(env.Stderr, "wharf: %v (see 'wharf --help')\n", err)
+	} else {
+		fmt.Fprintf(env.Stderr, "wharf: %v\n", err)
+	}
+	return code
+}

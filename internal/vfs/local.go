@@ -1,0 +1,89 @@
+package vfs
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Local is an FS on a directory of the local disk, confined by os.Root: the
+// kernel-level openat walk refuses any component, symlinks included, that
+// would leave the root.
+type Local struct {
+	root *os.Root
+}
+
+// OpenLocal opens dir as the root of a Local FS.
+func OpenLocal(dir string) (*Local, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open root %s: %w", dir, err)
+	}
+	return &Local{root: r}, nil
+}
+
+// Dir reports the directory the FS is rooted at.
+func (l *Local) Dir() string { return l.root.Name() }
+
+func (l *Local) Open(_ context.Context, name string) (File, error) {
+	f, err := l.root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (l *Local) OpenFile(_ context.Context, name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := l.root.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (l *Local) Stat(_ context.Context, name string) (fs.FileInfo, error) {
+	return l.root.Stat(name)
+}
+
+func (l *Local) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
+	return l.root.Lstat(name)
+}
+
+func (l *Local) Mkdir(_ context.Context, name string, perm fs.FileMode) error {
+	return l.root.Mkdir(name, perm)
+}
+
+func (l *Local) MkdirAll(_ context.Context, name string, perm fs.FileMode) error {
+	return l.root.MkdirAll(name, perm)
+}
+
+func (l *Local) Remove(_ context.Context, name string) error {
+	return l.root.Remove(name)
+}
+
+func (l *Local) Rename(_ context.Context, oldname, newname string) error {
+	return l.root.Rename(oldname, newname)
+}
+
+func (l *Local) Chtimes(_ context.Context, name string, atime, mtime time.Time) error {
+	return l.root.Chtimes(name, atime, mtime)
+}
+
+func (l *Local) Avail(_ context.Context, name string) (int64, error) {
+	f, err := l.root.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", name, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+func (l *Local) Close() error { return l.root.Close() }
