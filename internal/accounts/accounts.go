@@ -60,6 +60,9 @@ type User struct {
 	Expires     time.Time      `json:"expires,omitzero"` // zero: never
 	UsedBytes   int64          `json:"used_bytes"`
 	UsedFiles   int64          `json:"used_files"`
+	// PathPerms override Perms below some folders (see PermsFor); the
+	// engine must check PermsFor(path), not Perms, before an operation.
+	PathPerms []PathPerm `json:"path_perms,omitempty"`
 }
 
 // LoginInfo is what the engine knows about the connection asking to log in.

@@ -1,0 +1,59 @@
+package accounts
+
+import (
+	"context"
+	"regexp"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestDefaultHashIsPHCArgon2idAndVerifies(t *testing.T) {
+	v := newVerifier(DefaultArgon2())
+	h, err := v.Hash(context.Background(), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`).MatchString(h) {
+		t.Fatalf("hash %q is not the expected PHC string", h)
+	}
+	if err := ValidateHash(h); err != nil {
+		t.Fatal(err)
+	}
+	for pw, want := range map[string]bool{"correct horse": true, "correct horse ": false, "": false} {
+		if got, err := verifyHash(h, pw); got != want || err != nil {
+			t.Errorf("verify %q = %v, %v; want %v", pw, got, err, want)
+		}
+	}
+}
+
+func TestBcryptHashesVerify(t *testing.T) {
+	b, _ := bcrypt.GenerateFromPassword([]byte("imported"), bcrypt.MinCost)
+	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
+		h := prefix + string(b[4:])
+		if err := ValidateHash(h); err != nil {
+			t.Fatalf("ValidateHash(%s...): %v", prefix, err)
+		}
+		ok, err := verifyHash(h, "imported")
+		if !ok || err != nil {
+			t.Errorf("%s hash: verify = %v, %v", prefix, ok, err)
+		}
+		if ok, _ := verifyHash(h, "other"); ok {
+			t.Errorf("%s hash accepted a wrong password", prefix)
+		}
+	}
+}
+
+func TestHostileHashesAreRefused(t *testing.T) {
+	for _, h := range []string{
+		"", "plain", "$1$abc$def", "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", // 4 GiB
+		"$argon2id$v=19$m=64,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=64,t=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$2b$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzabcde",
+	} {
+		if err := ValidateHash(h); err == nil {
+			t.Errorf("ValidateHash(%q) accepted it", h)
+		}
+	}
+}
