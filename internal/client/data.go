@@ -1,0 +1,283 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dataPlan is a data connection being set up: dialed already (passive) or
+// waiting for the server to connect (active).
+type dataPlan struct {
+	conn net.Conn
+	ln   net.Listener
+}
+
+func (p *dataPlan) close() {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	if p.ln != nil {
+		p.ln.Close()
+	}
+}
+
+func (c *Conn) prepareData(ctx context.Context) (*dataPlan, error) {
+	if c.opts.Active {
+		return c.prepareActive(ctx)
+	}
+	if !c.noEPSV {
+		code, msg, err := c.cmd(ctx, "EPSV")
+		if err != nil {
+			return nil, err
+		}
+		if code == 229 {
+			port, perr := parseEPSV(msg)
+			if perr == nil {
+				host, _, _ := net.SplitHostPort(c.raw.RemoteAddr().String())
+				conn, derr := c.dialData(ctx, net.JoinHostPort(host, strconv.Itoa(port)))
+				if derr == nil {
+					return &dataPlan{conn: conn}, nil
+				}
+				// An EPSV port we cannot reach (a NAT in the way): PASV
+				// next time and now.
+			}
+		}
+		c.noEPSV = true
+	}
+	code, msg, err := c.cmd(ctx, "PASV")
+	if err != nil {
+		return nil, err
+	}
+	if code != 227 {
+		return nil, &Error{Code: code, Msg: msg}
+	}
+	ip, port, err := parsePASV(msg)
+	if err != nil {
+		return nil, err
+	}
+	ctrlHost, _, _ := net.SplitHostPort(c.raw.RemoteAddr().String())
+	ctrlIP := net.ParseIP(ctrlHost)
+	// A server behind NAT often announces its private address; as curl and
+	// lftp do, use the control connection's host instead when the announced
+	// address cannot be reached from here.
+	if ctrlIP != nil && !ip.Equal(ctrlIP) && unroutable(ip) {
+		ip = ctrlIP
+	}
+	conn, err := c.dialData(ctx, net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	return &dataPlan{conn: conn}, nil
+}
+
+func unroutable(ip net.IP) bool {
+	return ip.IsPrivate() || ip.IsLoopback() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() ||
+		ip.To4() != nil && ip.To4()[0] == 100 && ip.To4()[1]&0xc0 == 64 // CGNAT 100.64/10
+}
+
+func (c *Conn) dialData(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.opts.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("open data connection to %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+func (c *Conn) prepareActive(ctx context.Context) (*dataPlan, error) {
+	local, _, _ := net.SplitHostPort(c.raw.LocalAddr().String())
+	ln, err := net.Listen("tcp", net.JoinHostPort(local, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("listen for active data connection: %w", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	proto := 1
+	if addr.IP.To4() == nil {
+		proto = 2
+	}
+	code, msg, err := c.cmd(ctx, fmt.Sprintf("EPRT |%d|%s|%d|", proto, addr.IP, addr.Port))
+	if err == nil && code/100 != 2 && proto == 1 {
+		ip4 := addr.IP.To4()
+		code, msg, err = c.cmd(ctx, fmt.Sprintf("PORT %d,%d,%d,%d,%d,%d", ip4[0], ip4[1], ip4[2], ip4[3], addr.Port>>8, addr.Port&0xff))
+	}
+	if err == nil && code/100 != 2 {
+		err = &Error{Code: code, Msg: msg}
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &dataPlan{ln: ln}, nil
+}
+
+func parseEPSV(msg string) (int, error) {
+	i, j := strings.Index(msg, "("), strings.LastIndex(msg, ")")
+	if i < 0 || j < i+5 {
+		return 0, fmt.Errorf("bad EPSV reply %q", msg)
+	}
+	inner := msg[i+1 : j]
+	parts := strings.Split(inner, inner[:1])
+	if len(parts) != 5 {
+		return 0, fmt.Errorf("bad EPSV reply %q", msg)
+	}
+	port, err := strconv.Atoi(parts[3])
+	if err != nil || port <= 0 || port > 65535 {
+		return 0, fmt.Errorf("bad EPSV port in %q", msg)
+	}
+	return port, nil
+}
+
+func parsePASV(msg string) (net.IP, int, error) {
+	start := strings.IndexAny(msg, "0123456789")
+	for start >= 0 && start < len(msg) {
+		end := start
+		for end < len(msg) && (msg[end] == ',' || msg[end] >= '0' && msg[end] <= '9') {
+			end++
+		}
+		nums := strings.Split(msg[start:end], ",")
+		if len(nums) == 6 {
+			var b [6]int
+			ok := true
+			for k, s := range nums {
+				n, err := strconv.Atoi(s)
+				if err != nil || n < 0 || n > 255 {
+					ok = false
+					break
+				}
+				b[k] = n
+			}
+			if ok {
+				return net.IPv4(byte(b[0]), byte(b[1]), byte(b[2]), byte(b[3])), b[4]<<8 | b[5], nil
+			}
+		}
+		next := strings.IndexAny(msg[end:], "0123456789")
+		if next < 0 {
+			break
+		}
+		start = end + next
+	}
+	return nil, 0, fmt.Errorf("bad PASV reply %q", msg)
+}
+
+// transfer runs one data command (RETR, STOR, LIST ...): sets up the data
+// connection, sends REST when offset > 0, then line, lets fn move the data,
+// and reads the final reply. A failure inside fn aborts the transfer; if the
+// context ended, the control connection is dropped (its state is unknown).
+func (c *Conn) transfer(ctx context.Context, line string, offset int64, fn func(net.Conn) error) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	plan, err := c.prepareData(ctx)
+	if err != nil {
+		return err
+	}
+	defer plan.close()
+	if offset > 0 {
+		code, msg, err := c.cmd(ctx, fmt.Sprintf("REST %d", offset))
+		if err != nil {
+			return err
+		}
+		if code != 350 {
+			return &Error{Code: code, Msg: msg}
+		}
+	}
+	code, msg, err := c.cmd(ctx, line)
+	if err != nil {
+		return err
+	}
+	if code/100 == 2 {
+		return nil // nothing to send (some servers answer an empty LIST this way)
+	}
+	if code/100 != 1 {
+		return &Error{Code: code, Msg: msg}
+	}
+	conn := plan.conn
+	if plan.ln != nil {
+		stop := context.AfterFunc(ctx, func() { plan.ln.Close() })
+		if tl, ok := plan.ln.(*net.TCPListener); ok {
+			tl.SetDeadline(time.Now().Add(c.opts.Timeout))
+		}
+		conn, err = plan.ln.Accept()
+		stop()
+		if err != nil {
+			return c.fail(ctx, fmt.Errorf("wait for the server's active data connection: %w", err))
+		}
+		plan.conn = conn
+	}
+	if c.dataTLS != nil {
+		tc := tls.Client(conn, c.dataTLS)
+		conn = tc
+		plan.conn = tc
+	}
+	dc := &deadlineConn{Conn: conn, timeout: c.opts.Timeout, ctx: ctx}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
+	ferr := fn(dc)
+	stop()
+	cerr := conn.Close()
+	if ferr == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		ferr = fmt.Errorf("close data connection: %w", cerr)
+	}
+	if ferr != nil {
+		if ctx.Err() != nil {
+			return c.fail(ctx, ferr)
+		}
+		c.abort(ctx)
+		return ferr
+	}
+	code, msg, err = c.readReply(ctx)
+	if err != nil {
+		return err
+	}
+	if code/100 != 2 {
+		return &Error{Code: code, Msg: msg}
+	}
+	return nil
+}
+
+// abort ends a transfer the client gave up on: ABOR, then the transfer's
+// own final reply and ABOR's (RFC 959 4.1.3). A server that does not follow
+// leaves the connection broken.
+func (c *Conn) abort(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	code, _, err := c.cmd(ctx, "ABOR")
+	if err != nil || code == 225 {
+		return
+	}
+	// The first reply was the transfer's (426, 451, or 226 if it had
+	// finished); ABOR's own follows.
+	c.readReply(ctx)
+}
+
+// deadlineConn re-arms the deadline before each read and write, so only a
+// stalled transfer times out, never a long one.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+	ctx     context.Context // checked before each read and write: kernel buffers must not outrun a cancel
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	if err := d.ctx.Err(); err != nil {
+		return 0, err
+	}
+	d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Read(p)
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	if err := d.ctx.Err(); err != nil {
+		return 0, err
+	}
+	d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Write(p)
+}
+
+var _ io.ReadWriter = (*deadlineConn)(nil)

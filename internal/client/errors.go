@@ -1,0 +1,118 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error is a reply from the server that refused what we asked. Code is the
+// three-digit FTP reply code, Msg the server's text (multi-line replies joined
+// with "\n").
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Msg) }
+
+// Kind says what sort of failure a reply is, so callers can map it to exit
+// codes or retry policies without reading reply text.
+type Kind int
+
+const (
+	KindOther       Kind = iota
+	KindLogin            // 530, 332: credentials refused or needed
+	KindNotFound         // 550 (and 450) about a missing file or folder
+	KindPermission       // 550/553 refusing by permission
+	KindQuota            // 552, or 452 about storage
+	KindTransient        // other 4xx: try again later
+	KindConnection       // 421: the server is closing the control connection
+	KindUnsupported      // 500, 502, 504: command or parameter not implemented
+)
+
+var kindNames = [...]string{"other", "login", "not found", "permission", "quota", "transient", "connection", "unsupported"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Kind classifies the reply. 550 is overloaded by RFC 959 ("file unavailable")
+// so only there the text decides between a missing file and a refusal; the
+// default for an unexplained 550 is "not found", which is what most servers
+// mean by it.
+func (e *Error) Kind() Kind {
+	switch {
+	case e.Code == 530 || e.Code == 332:
+		return KindLogin
+	case e.Code == 421:
+		return KindConnection
+	case e.Code == 552:
+		return KindQuota
+	case e.Code == 452 && mentions(e.Msg, "quota", "space", "storage"):
+		return KindQuota
+	case e.Code == 553 || e.Code == 532:
+		return KindPermission
+	case e.Code == 550 || e.Code == 450:
+		if mentions(e.Msg, "permission", "denied", "not allowed", "privilege", "forbidden", "refused", "read-only", "read only") {
+			return KindPermission
+		}
+		if mentions(e.Msg, "quota") {
+			return KindQuota
+		}
+		if e.Code == 450 && !mentions(e.Msg, "no such", "not found", "not exist", "doesn't exist") {
+			return KindTransient
+		}
+		return KindNotFound
+	case e.Code == 500 || e.Code == 502 || e.Code == 504 || e.Code == 202:
+		return KindUnsupported
+	case e.Code >= 400 && e.Code < 500:
+		return KindTransient
+	}
+	return KindOther
+}
+
+func mentions(msg string, words ...string) bool {
+	m := strings.ToLower(msg)
+	for _, w := range words {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// KindOf returns the Kind of the first *Error in err's chain, or KindOther.
+func KindOf(err error) Kind {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Kind()
+	}
+	return KindOther
+}
+
+// ErrChecksum reports that a transfer arrived different from its source.
+var ErrChecksum = errors.New("checksum mismatch")
+
+// ErrTLSRequired reports that TLS was required but the server does not offer it.
+var ErrTLSRequired = errors.New("server does not offer TLS (AUTH TLS) and --tls requires it")
+
+// CertError is a certificate that was refused: unknown (not pinned, nobody
+// asked to trust it) or changed since it was pinned.
+type CertError struct {
+	HostPort    string
+	Fingerprint string
+	Pinned      string // the fingerprint on file when it changed; "" when unknown
+	KnownFile   string
+}
+
+func (e *CertError) Error() string {
+	if e.Pinned != "" {
+		return fmt.Sprintf("certificate of %s CHANGED: now %s, pinned %s in %s; someone may be intercepting the connection (if the server really changed its key, remove its line from %s or pass --trust %s)",
+			e.HostPort, e.Fingerprint, e.Pinned, e.KnownFile, e.KnownFile, e.Fingerprint)
+	}
+	return fmt.Sprintf("unknown certificate %s for %s; to trust it, run again with --trust %s", e.Fingerprint, e.HostPort, e.Fingerprint)
+}

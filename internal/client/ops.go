@@ -1,0 +1,402 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Retr copies the remote file from offset (REST) into w and returns the
+// bytes received.
+func (c *Conn) Retr(ctx context.Context, name string, offset int64, w io.Writer) (int64, error) {
+	var n int64
+	err := c.transfer(ctx, "RETR "+name, offset, func(dc net.Conn) error {
+		var err error
+		n, err = io.Copy(w, dc)
+		if err != nil {
+			return fmt.Errorf("download %s: %w", name, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Stor uploads r to the remote file. offset > 0 continues at that byte
+// (REST + STOR when the server announces REST STREAM, else APPE).
+func (c *Conn) Stor(ctx context.Context, name string, offset int64, r io.Reader) (int64, error) {
+	line := "STOR " + name
+	rest := int64(0)
+	if offset > 0 {
+		if c.Has("REST") {
+			rest = offset
+		} else {
+			line = "APPE " + name
+		}
+	}
+	return c.store(ctx, line, rest, r)
+}
+
+// Appe appends r to the remote file.
+func (c *Conn) Appe(ctx context.Context, name string, r io.Reader) (int64, error) {
+	return c.store(ctx, "APPE "+name, 0, r)
+}
+
+func (c *Conn) store(ctx context.Context, line string, rest int64, r io.Reader) (int64, error) {
+	var n int64
+	err := c.transfer(ctx, line, rest, func(dc net.Conn) error {
+		var err error
+		n, err = io.Copy(dc, r)
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", strings.SplitN(line, " ", 2)[1], err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// EntryType is what a listing entry is.
+type EntryType int
+
+const (
+	TypeFile EntryType = iota
+	TypeDir
+	TypeLink
+	TypeOther
+)
+
+// Entry is one name in a folder listing.
+type Entry struct {
+	Name    string
+	Type    EntryType
+	Size    int64
+	ModTime time.Time // zero when the listing did not say
+	Perm    string    // as the server wrote it ("-rw-r--r--", MLSD perm=...)
+	Target  string    // of a symbolic link, when the listing said
+	Raw     string    // the line it came from
+}
+
+// List lists a folder ("" for the current one): MLSD when the server has
+// it, else LIST parsed in its Unix or DOS form.
+func (c *Conn) List(ctx context.Context, dir string) ([]Entry, error) {
+	if c.Has("MLST") {
+		return c.MLSD(ctx, dir)
+	}
+	lines, err := c.lines(ctx, withArg("LIST", dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, l := range lines {
+		if e, ok := ParseListLine(l); ok && e.Name != "." && e.Name != ".." {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// MLSD lists a folder in the machine-readable form of RFC 3659.
+func (c *Conn) MLSD(ctx context.Context, dir string) ([]Entry, error) {
+	lines, err := c.lines(ctx, withArg("MLSD", dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, l := range lines {
+		e, ok := ParseMLSx(l)
+		if !ok || e.Type == TypeOther && (e.Name == "." || e.Name == "..") {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// ListRaw returns the server's own LIST lines, for showing to a person.
+func (c *Conn) ListRaw(ctx context.Context, dir string) ([]string, error) {
+	return c.lines(ctx, withArg("LIST", dir))
+}
+
+// NameList returns NLST's names.
+func (c *Conn) NameList(ctx context.Context, dir string) ([]string, error) {
+	return c.lines(ctx, withArg("NLST", dir))
+}
+
+func withArg(cmd, arg string) string {
+	if arg == "" {
+		return cmd
+	}
+	return cmd + " " + arg
+}
+
+func (c *Conn) lines(ctx context.Context, line string) ([]string, error) {
+	var out []string
+	err := c.transfer(ctx, line, 0, func(dc net.Conn) error {
+		sc := bufio.NewScanner(dc)
+		sc.Buffer(make([]byte, 64<<10), 64<<10)
+		for sc.Scan() {
+			if l := strings.TrimRight(sc.Text(), "\r"); l != "" {
+				out = append(out, l)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("read listing: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Stat describes one path: MLST when offered, else SIZE/MDTM for a file or
+// CWD for a folder.
+func (c *Conn) Stat(ctx context.Context, name string) (Entry, error) {
+	if c.Has("MLST") {
+		code, msg, err := c.cmd(ctx, "MLST "+name)
+		if err != nil {
+			return Entry{}, err
+		}
+		if code/100 != 2 {
+			return Entry{}, &Error{Code: code, Msg: msg}
+		}
+		for _, l := range strings.Split(msg, "\n")[1:] {
+			if e, ok := ParseMLSx(strings.TrimPrefix(l, " ")); ok {
+				e.Name = path.Base(name)
+				return e, nil
+			}
+		}
+	}
+	size, serr := c.Size(ctx, name)
+	if serr == nil {
+		e := Entry{Name: path.Base(name), Type: TypeFile, Size: size}
+		if t, err := c.MDTM(ctx, name); err == nil {
+			e.ModTime = t
+		}
+		return e, nil
+	}
+	if c.broken != nil {
+		return Entry{}, c.broken
+	}
+	wd, err := c.Pwd(ctx)
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := c.Cwd(ctx, name); err != nil {
+		return Entry{}, serr
+	}
+	if err := c.Cwd(ctx, wd); err != nil {
+		return Entry{}, err
+	}
+	return Entry{Name: path.Base(name), Type: TypeDir}, nil
+}
+
+// Size returns the remote file's size (SIZE, RFC 3659).
+func (c *Conn) Size(ctx context.Context, name string) (int64, error) {
+	code, msg, err := c.cmd(ctx, "SIZE "+name)
+	if err != nil {
+		return 0, err
+	}
+	if code != 213 {
+		return 0, &Error{Code: code, Msg: msg}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(msg), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("SIZE %s: bad reply %q", name, msg)
+	}
+	return n, nil
+}
+
+// MDTM returns the remote file's modification time, in UTC.
+func (c *Conn) MDTM(ctx context.Context, name string) (time.Time, error) {
+	code, msg, err := c.cmd(ctx, "MDTM "+name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if code != 213 {
+		return time.Time{}, &Error{Code: code, Msg: msg}
+	}
+	t, ok := parseFactTime(strings.TrimSpace(msg))
+	if !ok {
+		return time.Time{}, fmt.Errorf("MDTM %s: bad reply %q", name, msg)
+	}
+	return t, nil
+}
+
+// SetModTime sets the remote file's time with MFMT when the server has it.
+func (c *Conn) SetModTime(ctx context.Context, name string, t time.Time) error {
+	if !c.Has("MFMT") {
+		return nil
+	}
+	return c.expect(ctx, 2, "MFMT "+t.UTC().Format("20060102150405")+" "+name)
+}
+
+// Pwd returns the current remote folder.
+func (c *Conn) Pwd(ctx context.Context) (string, error) {
+	code, msg, err := c.cmd(ctx, "PWD")
+	if err != nil {
+		return "", err
+	}
+	if code != 257 {
+		return "", &Error{Code: code, Msg: msg}
+	}
+	return parseQuoted(msg), nil
+}
+
+// parseQuoted reads the "..." path of a 257 reply ("" inside means ").
+func parseQuoted(msg string) string {
+	i := strings.Index(msg, `"`)
+	if i < 0 {
+		return strings.TrimSpace(msg)
+	}
+	var b strings.Builder
+	for j := i + 1; j < len(msg); j++ {
+		if msg[j] == '"' {
+			if j+1 < len(msg) && msg[j+1] == '"' {
+				b.WriteByte('"')
+				j++
+				continue
+			}
+			break
+		}
+		b.WriteByte(msg[j])
+	}
+	return b.String()
+}
+
+// Cwd changes the remote folder.
+func (c *Conn) Cwd(ctx context.Context, dir string) error {
+	return c.expect(ctx, 2, "CWD "+dir)
+}
+
+// Mkdir creates a remote folder.
+func (c *Conn) Mkdir(ctx context.Context, dir string) error {
+	return c.expect(ctx, 2, "MKD "+dir)
+}
+
+// MkdirAll creates dir and its missing parents.
+func (c *Conn) MkdirAll(ctx context.Context, dir string) error {
+	dir = path.Clean(dir)
+	if dir == "." || dir == "/" {
+		return nil
+	}
+	if _, err := c.Stat(ctx, dir); err == nil {
+		return nil
+	} else if c.broken != nil {
+		return err
+	}
+	if err := c.MkdirAll(ctx, path.Dir(dir)); err != nil {
+		return err
+	}
+	return c.Mkdir(ctx, dir)
+}
+
+// Rmdir removes an empty remote folder.
+func (c *Conn) Rmdir(ctx context.Context, dir string) error {
+	return c.expect(ctx, 2, "RMD "+dir)
+}
+
+// Delete removes a remote file.
+func (c *Conn) Delete(ctx context.Context, name string) error {
+	return c.expect(ctx, 2, "DELE "+name)
+}
+
+// Rename moves a remote file or folder (RNFR/RNTO).
+func (c *Conn) Rename(ctx context.Context, from, to string) error {
+	if err := c.expect(ctx, 3, "RNFR "+from); err != nil {
+		return err
+	}
+	return c.expect(ctx, 2, "RNTO "+to)
+}
+
+// RemoveAll removes a remote file or a whole folder tree.
+func (c *Conn) RemoveAll(ctx context.Context, name string) error {
+	e, err := c.Stat(ctx, name)
+	if err != nil {
+		return err
+	}
+	if e.Type != TypeDir {
+		return c.Delete(ctx, name)
+	}
+	entries, err := c.List(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		p := path.Join(name, ent.Name)
+		if ent.Type == TypeDir {
+			err = c.RemoveAll(ctx, p)
+		} else {
+			err = c.Delete(ctx, p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return c.Rmdir(ctx, name)
+}
+
+// Help returns the server's HELP text.
+func (c *Conn) Help(ctx context.Context) (string, error) {
+	code, msg, err := c.cmd(ctx, "HELP")
+	if err != nil {
+		return "", err
+	}
+	if code/100 != 2 {
+		return "", &Error{Code: code, Msg: msg}
+	}
+	return msg, nil
+}
+
+// Quota is the server's answer to SITE QUOTA.
+type Quota struct {
+	Used, Limit int64 // bytes; Limit < 0 when unlimited or not said
+	Text        string
+}
+
+// Left is what remains of the quota, or -1 when there is no limit.
+func (q Quota) Left() int64 {
+	if q.Limit < 0 {
+		return -1
+	}
+	return max(q.Limit-q.Used, 0)
+}
+
+// SiteQuota asks SITE QUOTA. Servers word the reply freely; the numbers are
+// read from "used" and "limit" (or "of", "quota") followed by a byte count,
+// and Text keeps the reply for showing as is.
+func (c *Conn) SiteQuota(ctx context.Context) (Quota, error) {
+	code, msg, err := c.cmd(ctx, "SITE QUOTA")
+	if err != nil {
+		return Quota{}, err
+	}
+	if code/100 != 2 {
+		return Quota{}, &Error{Code: code, Msg: msg}
+	}
+	q := Quota{Used: -1, Limit: -1, Text: msg}
+	words := strings.FieldsFunc(strings.ToLower(msg), func(r rune) bool {
+		return r == ' ' || r == ',' || r == ';' || r == '\n' || r == '=' || r == ':' || r == '(' || r == ')'
+	})
+	for i := 0; i+1 < len(words); i++ {
+		n, err := strconv.ParseInt(words[i+1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch words[i] {
+		case "used":
+			q.Used = n
+		case "limit", "of", "quota", "max", "total":
+			if q.Limit < 0 {
+				q.Limit = n
+			}
+		case "left", "free", "available", "remaining":
+			if q.Limit < 0 && q.Used >= 0 {
+				q.Limit = q.Used + n
+			}
+		}
+	}
+	return q, nil
+}

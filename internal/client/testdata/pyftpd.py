@@ -1,0 +1,38 @@
+# A real third-party FTP server (pyftpdlib) for wharf's client interop tests.
+# Prints "PORT <n>" once listening on 127.0.0.1, then serves until killed.
+import argparse, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+p = argparse.ArgumentParser()
+p.add_argument("--dir", required=True)
+p.add_argument("--user", default="alice")
+p.add_argument("--password", default="secret")
+p.add_argument("--anonymous", action="store_true")
+p.add_argument("--no-epsv", action="store_true")
+p.add_argument("--no-mlsd", action="store_true")
+p.add_argument("--masquerade", default="")
+a = p.parse_args()
+
+auth = DummyAuthorizer()
+auth.add_user(a.user, a.password, a.dir, perm="elradfmwMT")
+if a.anonymous:
+    auth.add_anonymous(a.dir)
+
+class Handler(FTPHandler):
+    proto_cmds = dict(FTPHandler.proto_cmds)
+
+if a.no_epsv:
+    del Handler.proto_cmds["EPSV"]
+if a.no_mlsd:
+    del Handler.proto_cmds["MLSD"]
+    del Handler.proto_cmds["MLST"]
+Handler.authorizer = auth
+if a.masquerade:
+    Handler.masquerade_address = a.masquerade
+Handler.permit_foreign_addresses = True
+
+srv = FTPServer(("127.0.0.1", 0), Handler)
+print("PORT %d" % srv.socket.getsockname()[1], flush=True)
+srv.serve_forever()

@@ -1,0 +1,454 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Observer hears about each file a transfer moves. Implementations draw
+// progress; the transfer only counts.
+type Observer interface {
+	// Begin starts a file of total bytes (-1 unknown), done of which are
+	// already in place (a resumed transfer).
+	Begin(name string, total, done int64) Tracker
+}
+
+// Tracker follows one file. Add may be called from any goroutine, but
+// calls for one file come from one goroutine.
+type Tracker interface {
+	Add(n int64)
+	End(r Result, err error)
+}
+
+// Result is what happened to one file.
+type Result struct {
+	Name     string // shown to the user: the path relative to what was asked for
+	Local    string
+	Remote   string
+	Size     int64         // size of the complete file
+	Moved    int64         // bytes that crossed the network this time
+	Elapsed  time.Duration // time spent moving them
+	Verified string        // "SHA-256", "size", ... or "" when nothing could be checked
+	Skipped  string        // why nothing was moved ("identical: same size and SHA-256"), or ""
+}
+
+// TransferOptions shape Get and Put.
+type TransferOptions struct {
+	Continue  bool // resume partial files
+	Recursive bool // copy folders
+	Parallel  int  // files at once; > 1 needs Dial
+	Observer  Observer
+	// Dial opens another logged-in connection for parallel workers.
+	Dial func(ctx context.Context) (*Conn, error)
+	// BeforeVerify, when set, runs after the bytes moved and before the
+	// checksum is compared. It exists for tests that tamper with a file to
+	// prove the check catches it.
+	BeforeVerify func(local, remote string)
+}
+
+type job struct {
+	name, remote, local string
+	size                int64 // -1 unknown
+	mtime               time.Time
+}
+
+type nopObserver struct{}
+type nopTracker struct{}
+
+func (nopObserver) Begin(string, int64, int64) Tracker { return nopTracker{} }
+func (nopTracker) Add(int64)                           {}
+func (nopTracker) End(Result, error)                   {}
+
+// Get downloads remote (a file, or with Recursive a folder) to local. An
+// empty local means the remote's base name in the current folder; an
+// existing local folder receives it. Files arrive as NAME.part and are
+// renamed once verified.
+func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) ([]Result, error) {
+	st, err := c.Stat(ctx, remote)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", remote, err)
+	}
+	base := path.Base(path.Clean("/" + remote))
+	if base == "/" {
+		base = ""
+	}
+	target := local
+	if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
+		target = filepath.Join(cmpOr(local, "."), base)
+	}
+	if st.Type != TypeDir {
+		return run(ctx, c, []job{{name: base, remote: remote, local: target, size: st.Size, mtime: st.ModTime}}, o, getFile)
+	}
+	if !o.Recursive {
+		return nil, fmt.Errorf("get %s: is a folder (use -r)", remote)
+	}
+	var jobs []job
+	if err := walkRemote(ctx, c, remote, target, cmpOr(base, "."), &jobs); err != nil {
+		return nil, err
+	}
+	return run(ctx, c, jobs, o, getFile)
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func walkRemote(ctx context.Context, c *Conn, remote, local, name string, jobs *[]job) error {
+	if err := os.MkdirAll(local, 0o755); err != nil {
+		return fmt.Errorf("get %s: %w", remote, err)
+	}
+	entries, err := c.List(ctx, remote)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", remote, err)
+	}
+	for _, e := range entries {
+		if e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\\") || !filepath.IsLocal(e.Name) {
+			continue // a listing must not steer files outside the target folder
+		}
+		r, l, n := path.Join(remote, e.Name), filepath.Join(local, e.Name), path.Join(name, e.Name)
+		switch e.Type {
+		case TypeDir:
+			if err := walkRemote(ctx, c, r, l, n, jobs); err != nil {
+				return err
+			}
+		case TypeFile, TypeLink:
+			size := e.Size
+			if e.Type == TypeLink {
+				size = -1
+			}
+			*jobs = append(*jobs, job{name: n, remote: r, local: l, size: size, mtime: e.ModTime})
+		}
+	}
+	return nil
+}
+
+// Put uploads local (a file, or with Recursive a folder) to remote. An
+// empty remote, or one ending in "/" or naming an existing folder, receives
+// the local base name.
+func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) ([]Result, error) {
+	fi, err := os.Stat(local)
+	if err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	base := filepath.Base(local)
+	target := remote
+	if remote == "" || strings.HasSuffix(remote, "/") {
+		target = path.Join(remote, base)
+	} else if st, err := c.Stat(ctx, remote); err == nil && st.Type == TypeDir {
+		target = path.Join(remote, base)
+	} else if c.Err() != nil {
+		return nil, c.Err()
+	}
+	if !fi.IsDir() {
+		return run(ctx, c, []job{{name: base, remote: target, local: local, size: fi.Size(), mtime: fi.ModTime()}}, o, putFile)
+	}
+	if !o.Recursive {
+		return nil, fmt.Errorf("put %s: is a folder (use -r)", local)
+	}
+	var jobs []job
+	err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(local, p)
+		r := path.Join(target, filepath.ToSlash(rel))
+		if d.IsDir() {
+			if err := ensureRemoteDir(ctx, c, r); err != nil {
+				return fmt.Errorf("create %s: %w", r, err)
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, job{name: path.Join(base, filepath.ToSlash(rel)), remote: r, local: p, size: info.Size(), mtime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", local, err)
+	}
+	return run(ctx, c, jobs, o, putFile)
+}
+
+func ensureRemoteDir(ctx context.Context, c *Conn, dir string) error {
+	merr := c.Mkdir(ctx, dir)
+	if merr == nil {
+		return nil
+	}
+	if st, err := c.Stat(ctx, dir); err == nil && st.Type == TypeDir {
+		return nil
+	}
+	return c.MkdirAll(ctx, dir)
+}
+
+type fileFunc func(ctx context.Context, c *Conn, j job, o TransferOptions) (Result, error)
+
+// run moves the jobs, on Parallel connections when asked (the first is c,
+// the others dialed), and reports every file's outcome.
+func run(ctx context.Context, c *Conn, jobs []job, o TransferOptions, fn fileFunc) ([]Result, error) {
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	workers := max(o.Parallel, 1)
+	if o.Dial == nil {
+		workers = 1
+	}
+	workers = min(workers, len(jobs))
+	results := make([]Result, len(jobs))
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn := c
+			if w > 0 {
+				var err error
+				if conn, err = o.Dial(ctx); err != nil {
+					return // the other workers carry on
+				}
+				defer conn.Quit(context.WithoutCancel(ctx))
+			}
+			for i := range next {
+				results[i], errs[i] = fn(ctx, conn, jobs[i], o)
+				if conn.Err() != nil && w > 0 {
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for i := range jobs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			for k := i; k < len(jobs); k++ {
+				errs[k] = fmt.Errorf("%s: %w", jobs[k].name, ctx.Err())
+			}
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+// counter hands the bytes that pass to a Tracker.
+type counter struct {
+	w  io.Writer
+	r  io.Reader
+	tr Tracker
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.tr.Add(int64(n))
+	return n, err
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.tr.Add(int64(n))
+	return n, err
+}
+
+func sameTime(a, b time.Time) bool {
+	return !a.IsZero() && !b.IsZero() && a.Truncate(time.Second).Equal(b.Truncate(time.Second))
+}
+
+// identical decides whether local and remote already hold the same bytes:
+// same size and checksum, else same size and time.
+func identical(ctx context.Context, c *Conn, local, remote string, size int64, ltime, rtime time.Time) string {
+	fi, err := os.Stat(local)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
+		return ""
+	}
+	if algo := c.HashAlgo(); algo != "" {
+		if _, rsum, err := c.Hash(ctx, remote); err == nil {
+			if lsum, err := FileHash(algo, local); err == nil && lsum == rsum {
+				return "identical: same size and " + algo
+			}
+			return ""
+		}
+	}
+	if sameTime(ltime, rtime) {
+		return "identical: same size and time"
+	}
+	return ""
+}
+
+func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
+	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
+	if j.size < 0 {
+		if n, err := c.Size(ctx, j.remote); err == nil {
+			j.size, res.Size = n, n
+		}
+	}
+	if j.mtime.IsZero() && c.Has("MDTM") {
+		j.mtime, _ = c.MDTM(ctx, j.remote)
+	}
+	part := j.local + ".part"
+	offset := int64(0)
+	if o.Continue {
+		if fi, err := os.Stat(part); err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() <= j.size) {
+			offset = fi.Size()
+		}
+	}
+	if (o.Recursive || o.Continue) && offset == 0 && j.size >= 0 {
+		if fi, err := os.Stat(j.local); err == nil {
+			if why := identical(ctx, c, j.local, j.remote, j.size, fi.ModTime(), j.mtime); why != "" {
+				res.Skipped = why
+				o.Observer.Begin(j.name, j.size, j.size).End(res, nil)
+				return res, nil
+			}
+		}
+	}
+	tr := o.Observer.Begin(j.name, j.size, offset)
+	defer func() { tr.End(res, err) }()
+	flags := os.O_WRONLY | os.O_CREATE
+	if offset == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(part, flags, 0o644)
+	if err != nil {
+		return res, fmt.Errorf("get %s: %w", j.remote, err)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return res, fmt.Errorf("get %s: %w", j.remote, err)
+	}
+	start := time.Now()
+	if j.size < 0 || offset < j.size || offset == 0 {
+		res.Moved, err = c.Retr(ctx, j.remote, offset, &counter{w: f, tr: tr})
+	}
+	res.Elapsed = time.Since(start)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("get %s: %w", j.remote, cerr)
+	}
+	if err != nil {
+		return res, fmt.Errorf("get %s: %w", j.remote, err)
+	}
+	if o.BeforeVerify != nil {
+		o.BeforeVerify(part, j.remote)
+	}
+	res.Verified, err = verify(ctx, c, part, j.remote)
+	if fi, serr := os.Stat(part); serr == nil {
+		res.Size = fi.Size()
+	}
+	if err != nil {
+		if errors.Is(err, ErrChecksum) {
+			os.Remove(part) // its bytes are wrong: a rerun must start over
+		}
+		return res, fmt.Errorf("get %s: %w", j.remote, err)
+	}
+	if err := os.Rename(part, j.local); err != nil {
+		return res, fmt.Errorf("get %s: %w", j.remote, err)
+	}
+	if !j.mtime.IsZero() {
+		os.Chtimes(j.local, j.mtime, j.mtime) // lets a later get -r skip it by time
+	}
+	return res, nil
+}
+
+func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
+	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
+	offset := int64(0)
+	if o.Continue || o.Recursive {
+		if rsize, serr := c.Size(ctx, j.remote); serr == nil {
+			if rsize == j.size {
+				var rtime time.Time
+				if c.Has("MDTM") {
+					rtime, _ = c.MDTM(ctx, j.remote)
+				}
+				if why := identical(ctx, c, j.local, j.remote, j.size, j.mtime, rtime); why != "" {
+					res.Skipped = why
+					o.Observer.Begin(j.name, j.size, j.size).End(res, nil)
+					return res, nil
+				}
+			} else if o.Continue && rsize < j.size {
+				offset = rsize
+			}
+		}
+	}
+	tr := o.Observer.Begin(j.name, j.size, offset)
+	defer func() { tr.End(res, err) }()
+	f, err := os.Open(j.local)
+	if err != nil {
+		return res, fmt.Errorf("put %s: %w", j.local, err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return res, fmt.Errorf("put %s: %w", j.local, err)
+	}
+	start := time.Now()
+	res.Moved, err = c.Stor(ctx, j.remote, offset, &counter{r: f, tr: tr})
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("put %s: %w", j.local, err)
+	}
+	if o.BeforeVerify != nil {
+		o.BeforeVerify(j.local, j.remote)
+	}
+	if res.Verified, err = verify(ctx, c, j.local, j.remote); err != nil {
+		return res, fmt.Errorf("put %s: %w", j.local, err)
+	}
+	if !j.mtime.IsZero() {
+		c.SetModTime(ctx, j.remote, j.mtime) // best effort: only helps a later skip by time
+	}
+	return res, nil
+}
+
+// verify compares local and remote end to end with the strongest checksum
+// the server offers, else by size. It returns what it compared.
+func verify(ctx context.Context, c *Conn, local, remote string) (string, error) {
+	if algo := c.HashAlgo(); algo != "" {
+		_, rsum, err := c.Hash(ctx, remote)
+		if err == nil {
+			lsum, err := FileHash(algo, local)
+			if err != nil {
+				return "", err
+			}
+			if lsum != rsum {
+				return algo, fmt.Errorf("%w: %s is %s here but %s on the server", ErrChecksum, algo, lsum, rsum)
+			}
+			return algo, nil
+		}
+		if c.Err() != nil {
+			return "", err
+		}
+		// Offered but refused (a server limit on hashing big files): size
+		// is still worth checking.
+	}
+	rsize, err := c.Size(ctx, remote)
+	if err != nil {
+		if c.Err() != nil {
+			return "", err
+		}
+		return "", nil
+	}
+	fi, err := os.Stat(local)
+	if err != nil {
+		return "", fmt.Errorf("verify: %w", err)
+	}
+	if fi.Size() != rsize {
+		return "size", fmt.Errorf("%w: %d bytes here but %d on the server", ErrChecksum, fi.Size(), rsize)
+	}
+	return "size", nil
+}

@@ -1,0 +1,126 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// Target is a parsed ftp:// or ftps:// address.
+type Target struct {
+	Implicit    bool   // ftps://: TLS from the first byte
+	Host        string // without brackets
+	Port        string
+	User        string // "" means not given (anonymous unless netrc says otherwise)
+	Password    string
+	HasPassword bool
+	Path        string // as given after the host, without the leading '/'; "" for the login folder
+}
+
+// HostPort is host:port as dialed and as pinned in the known-servers file.
+func (t *Target) HostPort() string { return net.JoinHostPort(t.Host, t.Port) }
+
+// String renders the target without its password.
+func (t *Target) String() string {
+	scheme := "ftp"
+	if t.Implicit {
+		scheme = "ftps"
+	}
+	u := url.URL{Scheme: scheme, Host: t.HostPort(), Path: "/" + t.Path}
+	if t.User != "" {
+		u.User = url.User(t.User)
+	}
+	return u.String()
+}
+
+// ParseURL parses ftp://[user[:password]@]host[:port]/path and ftps://...
+// (implicit TLS, port 990 unless given). A bare "host[:port][/path]" is taken
+// as ftp://.
+func ParseURL(raw string) (*Target, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "ftp://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse address %q: %w", raw, err)
+	}
+	t := &Target{}
+	switch strings.ToLower(u.Scheme) {
+	case "ftp":
+		t.Port = "21"
+	case "ftps":
+		t.Implicit, t.Port = true, "990"
+	default:
+		return nil, fmt.Errorf("address %q: scheme must be ftp:// or ftps://", raw)
+	}
+	t.Host = u.Hostname()
+	if t.Host == "" {
+		return nil, fmt.Errorf("address %q: no host", raw)
+	}
+	if p := u.Port(); p != "" {
+		t.Port = p
+	}
+	if u.User != nil {
+		t.User = u.User.Username()
+		t.Password, t.HasPassword = u.User.Password()
+	}
+	t.Path = strings.TrimPrefix(u.Path, "/")
+	return t, nil
+}
+
+// ResolveLogin decides who logs in and with what password, first found:
+// the address's user and password, WHARF_PASSWORD, the netrc file (NETRC, or
+// ~/.netrc), then ask (a prompt without echo; nil when there is no
+// terminal). No user anywhere means anonymous, password "anonymous@".
+func ResolveLogin(t *Target, getenv func(string) string, ask func(prompt string) (string, error)) (user, pass string, err error) {
+	user = t.User
+	if user != "" && t.HasPassword {
+		return user, t.Password, nil
+	}
+	netrc := getenv("NETRC")
+	if netrc == "" {
+		if home := getenv("HOME"); home != "" {
+			netrc = filepath.Join(home, ".netrc")
+		}
+	}
+	var nLogin, nPass string
+	var nOK bool
+	if netrc != "" {
+		if nLogin, nPass, nOK, err = NetrcLookup(netrc, t.Host, user); err != nil {
+			return "", "", err
+		}
+	}
+	if user == "" {
+		if !nOK || nLogin == "" {
+			return "anonymous", "anonymous@", nil
+		}
+		user = nLogin
+	}
+	if p := getenv("WHARF_PASSWORD"); p != "" {
+		return user, p, nil
+	}
+	if nOK && nLogin == user {
+		return user, nPass, nil
+	}
+	if ask != nil {
+		p, err := ask(fmt.Sprintf("Password for %s@%s: ", user, t.Host))
+		return user, p, err
+	}
+	return "", "", fmt.Errorf("no password for %s@%s: put it in WHARF_PASSWORD or ~/.netrc, or run at a terminal", user, t.Host)
+}
+
+// Connect dials t and logs in as user.
+func Connect(ctx context.Context, t *Target, opts Options, user, pass string) (*Conn, error) {
+	c, err := Dial(ctx, t, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(ctx, user, pass); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("login as %s: %w", user, err)
+	}
+	return c, nil
+}
