@@ -1,0 +1,152 @@
+// The share page's behaviour: local times, uploads with progress (button and
+// drag-and-drop), new folders and deletes without leaving the page. The page
+// works without it through plain forms and links.
+(function () {
+  "use strict";
+  var folder = location.pathname;
+
+  // Show times in the visitor's own zone and language.
+  var fmt;
+  try {
+    fmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  } catch (e) { fmt = null; }
+  document.querySelectorAll("time[datetime]").forEach(function (t) {
+    var d = new Date(t.getAttribute("datetime"));
+    if (fmt && !isNaN(d)) { t.textContent = fmt.format(d); t.title = d.toString(); }
+  });
+
+  var status = document.getElementById("status");
+  function say(msg, isError) {
+    if (!status) { if (isError) alert(msg); return; }
+    status.hidden = false;
+    status.textContent = msg;
+    status.classList.toggle("error", !!isError);
+  }
+
+  function explain(xhrStatus, text) {
+    switch (xhrStatus) {
+      case 0: return "connection lost";
+      case 401: return "login required";
+      case 403: return "not allowed";
+      case 409: return "already exists";
+      case 413: case 507: return "not enough space";
+      default: return (text || "").replace(/^\d+\s*/, "").trim() || ("error " + xhrStatus);
+    }
+  }
+
+  function humanBytes(n) {
+    var u = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : n) + " " + u[i];
+  }
+
+  // Uploads go one file per request, so one refused file (it exists) does
+  // not stop the others, and progress is exact per byte sent.
+  var bar = document.getElementById("progress");
+  var busy = false;
+  function upload(files) {
+    if (!document.body.classList.contains("can-upload") || busy || !files.length) return;
+    busy = true;
+    document.body.dataset.upload = "running";
+    var list = Array.prototype.slice.call(files);
+    var total = list.reduce(function (s, f) { return s + f.size; }, 0) || 1;
+    var sent = 0, ok = 0, failed = [];
+    var fill = bar.querySelector(".fill"), track = bar.querySelector(".track");
+    var label = document.getElementById("progress-label"), pct = document.getElementById("progress-pct");
+    bar.hidden = false;
+    if (status) status.hidden = true;
+    function show(done) {
+      var p = Math.min(100, Math.round(100 * done / total));
+      fill.style.width = p + "%";
+      track.setAttribute("aria-valuenow", p);
+      pct.textContent = p + "% · " + humanBytes(done) + " of " + humanBytes(total);
+    }
+    function next(i) {
+      if (i >= list.length) return finish();
+      var f = list[i];
+      label.textContent = "Uploading " + f.name + (list.length > 1 ? " (" + (i + 1) + " of " + list.length + ")" : "");
+      var form = new FormData();
+      form.append("file", f, f.name);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", folder);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.onprogress = function (e) { show(sent + e.loaded); };
+      xhr.onload = function () {
+        if (xhr.status >= 200 && xhr.status < 300) ok++;
+        else failed.push(f.name + ": " + explain(xhr.status, xhr.responseText));
+        sent += f.size; show(sent); next(i + 1);
+      };
+      xhr.onerror = xhr.onabort = function () {
+        failed.push(f.name + ": " + explain(0)); sent += f.size; show(sent); next(i + 1);
+      };
+      xhr.send(form);
+    }
+    function finish() {
+      busy = false;
+      label.textContent = ok + " of " + list.length + " file" + (list.length === 1 ? "" : "s") + " uploaded";
+      document.body.dataset.upload = failed.length ? "failed" : "done";
+      if (failed.length) { say(failed.join("\n"), true); return; }
+      setTimeout(function () { location.reload(); }, 400);
+    }
+    show(0);
+    next(0);
+  }
+
+  var input = document.getElementById("file-input");
+  if (input) {
+    input.addEventListener("change", function () { upload(input.files); });
+  }
+
+  // Drag-and-drop anywhere on the page. A counter, because dragenter and
+  // dragleave fire for every child element crossed.
+  var drop = document.getElementById("drop"), depth = 0;
+  function hasFiles(e) {
+    return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types, "Files") >= 0;
+  }
+  if (document.body.classList.contains("can-upload")) {
+    document.addEventListener("dragenter", function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault(); depth++; drop.hidden = false;
+    });
+    document.addEventListener("dragover", function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault(); e.dataTransfer.dropEffect = "copy";
+    });
+    document.addEventListener("dragleave", function () {
+      if (--depth <= 0) { depth = 0; drop.hidden = true; }
+    });
+    document.addEventListener("drop", function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault(); depth = 0; drop.hidden = true;
+      upload(e.dataTransfer.files);
+    });
+  }
+
+  var mk = document.getElementById("mkdir-form");
+  if (mk) {
+    mk.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var name = mk.elements.name.value.trim();
+      if (!name) return;
+      fetch(folder + "?op=mkdir", {
+        method: "POST",
+        headers: { "Accept": "application/json" },
+        body: new URLSearchParams({ name: name })
+      }).then(function (r) {
+        if (r.ok) { location.reload(); return; }
+        return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
+      }, function () { say(name + ": " + explain(0), true); });
+    });
+  }
+
+  document.querySelectorAll("button.del").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var name = b.dataset.name;
+      if (!confirm("Delete " + name + "?")) return;
+      fetch(b.dataset.href, { method: "DELETE" }).then(function (r) {
+        if (r.ok) { b.closest("tr").remove(); return; }
+        return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
+      }, function () { say(name + ": " + explain(0), true); });
+    });
+  });
+})();

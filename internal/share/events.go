@@ -1,0 +1,147 @@
+package share
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// EventKind says what happened in an Event.
+type EventKind int
+
+const (
+	EventLogin       EventKind = iota + 1 // a visitor arrived (FTP login, first HTTP request)
+	EventLoginFailed                      // credentials were refused
+	EventDownload                         // a file was sent, completely or not (see Err)
+	EventUpload                           // a file was received, completely or not (see Err)
+	EventMkdir                            // a folder was made
+	EventDelete                           // a file or folder was removed
+	EventRename                           // a file or folder was renamed (FTP)
+	EventLogout                           // an FTP session ended
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventLogin:
+		return "login"
+	case EventLoginFailed:
+		return "login failed"
+	case EventDownload:
+		return "download"
+	case EventUpload:
+		return "upload"
+	case EventMkdir:
+		return "mkdir"
+	case EventDelete:
+		return "delete"
+	case EventRename:
+		return "rename"
+	case EventLogout:
+		return "logout"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is one thing a visitor did, from either protocol.
+type Event struct {
+	Time     time.Time
+	Proto    string // "ftp" or "http"
+	Kind     EventKind
+	Remote   netip.AddrPort
+	User     string
+	Path     string // client-visible absolute path
+	Bytes    int64
+	Duration time.Duration
+	Err      error // non-nil: the operation failed or the transfer was cut short
+}
+
+// Totals is what the share has moved so far. Transfers cut short count
+// their bytes but not as files.
+type Totals struct {
+	FilesSent, BytesSent         int64
+	FilesReceived, BytesReceived int64
+	Visitors                     int64
+}
+
+// tally adds up events; safe for concurrent use by both protocol servers.
+type tally struct {
+	mu sync.Mutex
+	t  Totals // guarded by mu
+}
+
+func (t *tally) add(e Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch e.Kind {
+	case EventLogin:
+		t.t.Visitors++
+	case EventDownload:
+		t.t.BytesSent += e.Bytes
+		if e.Err == nil {
+			t.t.FilesSent++
+		}
+	case EventUpload:
+		t.t.BytesReceived += e.Bytes
+		if e.Err == nil {
+			t.t.FilesReceived++
+		}
+	}
+}
+
+func (t *tally) totals() Totals {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.t
+}
+
+// FormatEvent renders an event as one terminal line.
+func FormatEvent(e Event) string {
+	who := e.Remote.Addr().String()
+	if e.User != "" {
+		who = e.User + "@" + who
+	}
+	ts := e.Time.Format("15:04:05")
+	switch e.Kind {
+	case EventLogin:
+		return fmt.Sprintf("%s %-4s %s connected", ts, e.Proto, who)
+	case EventLogout:
+		return fmt.Sprintf("%s %-4s %s left", ts, e.Proto, who)
+	case EventLoginFailed:
+		return fmt.Sprintf("%s %-4s %s login refused", ts, e.Proto, who)
+	case EventDownload, EventUpload:
+		dir := "sent"
+		if e.Kind == EventUpload {
+			dir = "received"
+		}
+		line := fmt.Sprintf("%s %-4s %s %s %s (%s", ts, e.Proto, who, dir, e.Path, HumanBytes(e.Bytes))
+		if secs := e.Duration.Seconds(); secs > 0.05 {
+			line += fmt.Sprintf(", %s/s", HumanBytes(int64(float64(e.Bytes)/secs)))
+		}
+		line += ")"
+		if e.Err != nil {
+			line += " INCOMPLETE"
+		}
+		return line
+	default:
+		line := fmt.Sprintf("%s %-4s %s %s %s", ts, e.Proto, who, e.Kind, e.Path)
+		if e.Err != nil {
+			line += " FAILED"
+		}
+		return line
+	}
+}
+
+// HumanBytes formats n with a binary unit, one decimal above bytes.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

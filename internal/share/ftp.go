@@ -1,0 +1,55 @@
+//go:build wharfftp
+
+package share
+
+import (
+	"net/netip"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+var errFTPClosed = ftp.ErrServerClosed
+
+// newFTP builds the FTP side: the real engine, on the same Authenticator
+// and folder as the HTTP side.
+func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool) (ftpServer, error) {
+	return ftp.NewServer(ftp.Config{
+		Auth: auth,
+		// Every session gets its own root on the one folder: the engine
+		// closes it at logout.
+		OpenFS:      func(accounts.User) (vfs.FS, error) { return vfs.OpenLocal(s.dir) },
+		Logger:      s.log.With("proto", "ftp"),
+		TLS:         s.tlsConf,
+		TLSRequired: requireTLS,
+		Banner:      "wharf share ready.",
+		Events:      s.ftpEvent,
+	})
+}
+
+// ftpEvent translates the engine's events into the share's.
+func (s *Share) ftpEvent(fe ftp.Event) {
+	e := Event{Time: fe.Time, Proto: "ftp", Remote: fe.Remote, User: fe.User, Path: fe.Path,
+		Bytes: fe.Bytes, Duration: fe.Duration, Err: fe.Err}
+	switch fe.Kind {
+	case ftp.Login:
+		e.Kind = EventLogin
+	case ftp.LoginFailed, ftp.Banned:
+		e.Kind = EventLoginFailed
+	case ftp.SessionEnd:
+		if fe.User == "" {
+			return // never logged in: nothing to say
+		}
+		e.Kind = EventLogout
+	case ftp.TransferDone:
+		e.Kind = EventDownload
+		if fe.Upload {
+			e.Kind = EventUpload
+		}
+	default:
+		return
+	}
+	e.Remote = netip.AddrPortFrom(e.Remote.Addr().Unmap(), e.Remote.Port())
+	s.record(e)
+}

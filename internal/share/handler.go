@@ -1,0 +1,418 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// seenLimit bounds the memory of which visitors were already announced; when
+// full it is forgotten and visitors are announced again, which is harmless.
+const seenLimit = 4096
+
+// seenFor is how long a visitor stays announced: a phone coming back after a
+// break shows up again in the terminal.
+const seenFor = 10 * time.Minute
+
+// HandlerOptions configures Handler. Auth is required; the rest is optional.
+type HandlerOptions struct {
+	// Auth logs every request in: Basic credentials when the request has
+	// them, accounts.AnonymousUser with an empty password when it has none.
+	// The session user's Perm bits (User.PermsFor the target path) decide
+	// what the request may do, as the FTP engine decides.
+	Auth accounts.Authenticator
+	// Realm is shown by browsers in their login prompt.
+	Realm string
+	// Logger receives raw errors; visitors only ever see a status line.
+	Logger *slog.Logger
+	// Events, when set, is called for each visitor's first request (EventLogin)
+	// and each completed or failed transfer or change. It must not block.
+	Events func(Event)
+}
+
+// handler serves one vfs.FS over HTTP. Its fields are immutable after
+// construction except those guarded by mu.
+type handler struct {
+	fsys   vfs.FS
+	auth   accounts.Authenticator
+	realm  string
+	log    *slog.Logger
+	events func(Event)
+	page   *page
+
+	// commitMu serialises the check-then-rename that finishes an upload, so
+	// two HTTP uploads of one name cannot both pass the "exists?" check.
+	commitMu sync.Mutex
+
+	mu   sync.Mutex
+	seen map[string]time.Time // guarded by mu; visitor key -> last announced
+}
+
+// Handler serves fsys over HTTP: directory pages, downloads with Range
+// support, and, when the session's permissions allow, uploads (multipart
+// POST to a folder, or PUT of a file), new folders and deletes.
+//
+// Every URL path is cleaned by vfs.Resolve and every file reached through
+// fsys, so nothing outside its root is reachable.
+func Handler(fsys vfs.FS, opts HandlerOptions) http.Handler {
+	if opts.Auth == nil {
+		panic("share.Handler: nil Authenticator")
+	}
+	h := &handler{
+		fsys:   fsys,
+		auth:   opts.Auth,
+		realm:  opts.Realm,
+		log:    opts.Logger,
+		events: opts.Events,
+		seen:   make(map[string]time.Time),
+	}
+	p, err := loadPage()
+	if err != nil {
+		// The page is embedded at build time; failing here is a build bug.
+		panic("share.Handler: embedded page: " + err.Error())
+	}
+	h.page = p
+	if h.realm == "" {
+		h.realm = "wharf share"
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	return h
+}
+
+// request is one authenticated request: what every operation needs.
+type request struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	ctx    context.Context
+	sess   accounts.Session
+	user   accounts.User
+	remote netip.AddrPort
+	abs    string // client-visible absolute path, cleaned
+	name   string // root-relative name for the FS
+}
+
+// may reports whether the session may do p at the client-visible path abs,
+// by the same per-folder rules the FTP engine applies.
+func (q *request) may(p accounts.Perm, abs string) bool {
+	return q.user.PermsFor(abs).Has(p)
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	remote := remoteAddr(r)
+	abs, name, err := vfs.Resolve("/", r.URL.Path)
+	if err != nil || !strings.HasPrefix(r.URL.Path, "/") {
+		http.Error(w, "400 bad path", http.StatusBadRequest)
+		return
+	}
+	sess, user, ok := h.login(w, r, remote)
+	if !ok {
+		return
+	}
+	defer sess.Close()
+	q := &request{w: w, r: r, ctx: r.Context(), sess: sess, user: user, remote: remote, abs: abs, name: name}
+
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.get(q)
+	case http.MethodPost:
+		if !h.sameOrigin(q) {
+			return
+		}
+		switch r.URL.Query().Get("op") {
+		case "mkdir":
+			h.mkdir(q)
+		case "":
+			h.uploadMultipart(q)
+		default:
+			http.Error(w, "400 unknown operation", http.StatusBadRequest)
+		}
+	case http.MethodPut:
+		if !h.sameOrigin(q) {
+			return
+		}
+		h.put(q)
+	case http.MethodDelete:
+		if !h.sameOrigin(q) {
+			return
+		}
+		h.delete(q)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE")
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// login authenticates r through the Authenticator. On refusal it has
+// already answered and returns ok false.
+func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.AddrPort) (accounts.Session, accounts.User, bool) {
+	name, pass, hasCreds := r.BasicAuth()
+	if !hasCreds {
+		// The name FTP clients send for anonymous access, so one
+		// Authenticator decides for both protocols.
+		name, pass = accounts.AnonymousUser, ""
+	}
+	sess, err := h.auth.Login(r.Context(), name, pass, accounts.LoginInfo{
+		Remote: remote.Addr(),
+		TLS:    r.TLS != nil,
+	})
+	if err != nil {
+		h.log.Info("http login refused", "user", name, "remote", remote.String(), "err", err)
+		switch {
+		case errors.Is(err, accounts.ErrBadCredentials), errors.Is(err, accounts.ErrNotFound):
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(h.realm, `"`, "'")+`", charset="UTF-8"`)
+			http.Error(w, "401 login required", http.StatusUnauthorized)
+		case errors.Is(err, accounts.ErrTooManySessions):
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "503 too many sessions", http.StatusServiceUnavailable)
+		case errors.Is(err, accounts.ErrTLSRequired):
+			http.Error(w, "403 this account requires https", http.StatusForbidden)
+		case errors.Is(err, accounts.ErrDisabled), errors.Is(err, accounts.ErrExpired),
+			errors.Is(err, accounts.ErrAddressRefused):
+			http.Error(w, "403 login refused", http.StatusForbidden)
+		default:
+			http.Error(w, "500 login failed", http.StatusInternalServerError)
+		}
+		if hasCreds {
+			h.emit(Event{Kind: EventLoginFailed, Remote: remote, User: name, Err: err})
+		}
+		return nil, accounts.User{}, false
+	}
+	user := sess.User()
+	h.announce(remote, user.Name)
+	return sess, user, true
+}
+
+// announce emits EventLogin the first time a visitor (address and user) is
+// seen within seenFor: HTTP has no session to mark "connected".
+func (h *handler) announce(remote netip.AddrPort, user string) {
+	if h.events == nil {
+		return
+	}
+	key := remote.Addr().String() + "\x00" + user
+	now := time.Now()
+	h.mu.Lock()
+	last, ok := h.seen[key]
+	fresh := !ok || now.Sub(last) > seenFor
+	if fresh {
+		if len(h.seen) >= seenLimit {
+			clear(h.seen)
+		}
+		h.seen[key] = now
+	}
+	h.mu.Unlock()
+	if fresh {
+		h.emit(Event{Kind: EventLogin, Remote: remote, User: user})
+	}
+}
+
+func (h *handler) emit(e Event) {
+	if h.events == nil {
+		return
+	}
+	e.Proto = "http"
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	h.events(e)
+}
+
+// sameOrigin refuses a state-changing request sent by a page from another
+// site: Basic credentials are replayed by the browser to any site's form, so
+// without this a web page could upload into the share behind its visitor's
+// back. Clients that send no Origin (curl, wget, scripts) are not browsers
+// acting for someone else.
+func (h *handler) sameOrigin(q *request) bool {
+	origin := q.r.Header.Get("Origin")
+	if origin == "" {
+		if site := q.r.Header.Get("Sec-Fetch-Site"); site == "" || site == "same-origin" || site == "none" {
+			return true
+		}
+	} else if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, q.r.Host) {
+		return true
+	}
+	http.Error(q.w, "403 cross-site request refused", http.StatusForbidden)
+	return false
+}
+
+// fail answers an error from the FS with a status that says no more than
+// needed: anything that is not plainly "missing" or "forbidden" (an escaping
+// symlink, a bad name) is reported as missing, and the raw text is logged.
+func (h *handler) fail(q *request, op string, err error) {
+	h.log.Info("http "+op+" failed", "user", q.user.Name, "remote", q.remote.String(), "path", q.abs, "err", err)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		http.Error(q.w, "404 not found", http.StatusNotFound)
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, errForbidden):
+		http.Error(q.w, "403 forbidden", http.StatusForbidden)
+	case errors.Is(err, fs.ErrExist):
+		http.Error(q.w, "409 already exists", http.StatusConflict)
+	case errors.Is(err, accounts.ErrQuotaExceeded):
+		http.Error(q.w, "507 quota exceeded", http.StatusInsufficientStorage)
+	case errors.Is(err, errNoSpace):
+		http.Error(q.w, "507 no space left", http.StatusInsufficientStorage)
+	case errors.Is(err, errBadName):
+		http.Error(q.w, "400 bad file name", http.StatusBadRequest)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The visitor went away; nobody reads this answer.
+		http.Error(q.w, "499 cancelled", http.StatusBadRequest)
+	default:
+		http.Error(q.w, "404 not found", http.StatusNotFound)
+	}
+}
+
+func (h *handler) forbid(q *request, what string) {
+	h.log.Info("http refused by permissions", "user", q.user.Name, "remote", q.remote.String(), "path", q.abs, "op", what)
+	http.Error(q.w, "403 "+what+" not allowed", http.StatusForbidden)
+}
+
+// get serves a folder's page or a file's bytes.
+func (h *handler) get(q *request) {
+	fi, err := h.fsys.Stat(q.ctx, q.name)
+	if err != nil {
+		h.fail(q, "stat", err)
+		return
+	}
+	if fi.IsDir() {
+		if !q.may(accounts.PermList, q.abs) {
+			h.forbid(q, "listing")
+			return
+		}
+		if !strings.HasSuffix(q.r.URL.Path, "/") {
+			// Relative links on the page need the trailing slash.
+			u := url.URL{Path: dirURL(q.abs), RawQuery: q.r.URL.RawQuery}
+			http.Redirect(q.w, q.r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		h.list(q)
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		http.Error(q.w, "404 not found", http.StatusNotFound)
+		return
+	}
+	if !q.may(accounts.PermDownload, q.abs) {
+		h.forbid(q, "download")
+		return
+	}
+	h.download(q)
+}
+
+func (h *handler) download(q *request) {
+	start := time.Now()
+	f, err := h.fsys.Open(q.ctx, q.name)
+	if err != nil {
+		h.fail(q, "open", err)
+		return
+	}
+	defer f.Close()
+	// Stat the open file, not the name: the file may have been replaced
+	// between the two, and the size must match the bytes served.
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		h.fail(q, "stat", errors.Join(err, fs.ErrNotExist))
+		return
+	}
+	if q.r.URL.Query().Has("dl") {
+		q.w.Header().Set("Content-Disposition", contentDisposition(path.Base(q.abs)))
+	}
+	// A weak validator lets If-Range and If-None-Match work, so an
+	// interrupted download resumes only if the file did not change.
+	q.w.Header().Set("ETag", `W/"`+etag(fi)+`"`)
+	q.w.Header().Set("Cache-Control", "no-cache")
+	cw := &countingWriter{ResponseWriter: q.w}
+	http.ServeContent(cw, q.r, path.Base(q.abs), fi.ModTime(), f)
+	if q.r.Method == http.MethodHead || cw.status == http.StatusNotModified || cw.status == http.StatusPreconditionFailed {
+		return
+	}
+	ev := Event{Kind: EventDownload, Remote: q.remote, User: q.user.Name, Path: q.abs, Bytes: cw.n, Duration: time.Since(start)}
+	if err := q.ctx.Err(); err != nil {
+		ev.Err = err
+	} else if cw.status >= 400 {
+		ev.Err = errors.New(http.StatusText(cw.status))
+	}
+	h.emit(ev)
+}
+
+// countingWriter counts body bytes while keeping the ResponseWriter's
+// ReadFrom (sendfile) path: ServeContent copies with io.CopyN, which uses it.
+type countingWriter struct {
+	http.ResponseWriter
+	n      int64
+	status int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		c.n += n
+		return n, err
+	}
+	n, err := io.Copy(struct{ io.Writer }{c.ResponseWriter}, r)
+	c.n += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func remoteAddr(r *http.Request) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		a, _ := netip.ParseAddr(host)
+		return netip.AddrPortFrom(a.Unmap(), 0)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func etag(fi fs.FileInfo) string {
+	return strconvBase36(fi.ModTime().UnixNano()) + "-" + strconvBase36(fi.Size())
+}
+
+// contentDisposition builds an attachment header that survives any file
+// name: a plain ASCII fallback plus the RFC 6266 / RFC 5987 UTF-8 form.
+func contentDisposition(name string) string {
+	fallback := strings.Map(func(r rune) rune {
+		if r < 0x20 || r >= 0x7f || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + url.PathEscape(name)
+}

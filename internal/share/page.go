@@ -1,0 +1,298 @@
+package share
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+)
+
+//go:embed assets
+var assetFS embed.FS
+
+// maxListing bounds how many entries one page shows: a folder with millions
+// of files must not make the server build a page of gigabytes. The page says
+// when it was cut.
+const maxListing = 20000
+
+// listBatch is how many directory entries are read per call, so a huge
+// folder is read in pieces rather than in one allocation.
+const listBatch = 512
+
+// page holds the parsed template and the assets inlined into it. Built once
+// per Handler; immutable.
+type page struct {
+	tmpl *template.Template
+	css  template.CSS
+	js   template.JS
+	icon template.URL
+}
+
+func loadPage() (*page, error) {
+	t, err := template.New("page.html").Funcs(template.FuncMap{
+		"human": HumanBytes,
+	}).ParseFS(assetFS, "assets/page.html")
+	if err != nil {
+		return nil, err
+	}
+	css, err := assetFS.ReadFile("assets/style.css")
+	if err != nil {
+		return nil, err
+	}
+	js, err := assetFS.ReadFile("assets/app.js")
+	if err != nil {
+		return nil, err
+	}
+	icon, err := assetFS.ReadFile("assets/icon.svg")
+	if err != nil {
+		return nil, err
+	}
+	return &page{
+		tmpl: t,
+		css:  template.CSS(css),
+		js:   template.JS(js),
+		icon: template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(icon)),
+	}, nil
+}
+
+type crumb struct {
+	Name, Href string
+}
+
+type entry struct {
+	Name    string
+	Href    string
+	IsDir   bool
+	Size    int64
+	ModTime time.Time
+}
+
+type column struct {
+	Key, Label, Href string
+	Active, Desc     bool
+}
+
+type pageData struct {
+	Title     string
+	Path      string
+	Crumbs    []crumb
+	Entries   []entry
+	Columns   []column
+	Dirs      int
+	Files     int
+	Bytes     int64
+	Truncated bool
+	User      string
+	CanUpload bool
+	CanMkdir  bool
+	CanDelete bool
+	CanRmdir  bool
+	Nonce     string
+	CSS       template.CSS
+	JS        template.JS
+	Icon      template.URL
+}
+
+// list renders the page of folder q.name.
+func (h *handler) list(q *request) {
+	d, err := h.fsys.Open(q.ctx, q.name)
+	if err != nil {
+		h.fail(q, "open dir", err)
+		return
+	}
+	defer d.Close()
+	data := pageData{
+		Title: q.abs,
+		Path:  dirURL(q.abs),
+		User:  q.user.Name,
+	}
+	for {
+		batch, err := d.ReadDir(listBatch)
+		for _, de := range batch {
+			if len(data.Entries) >= maxListing {
+				data.Truncated = true
+				break
+			}
+			if e, ok := h.entry(q, de); ok {
+				data.Entries = append(data.Entries, e)
+			}
+		}
+		if data.Truncated || errors.Is(err, io.EOF) || len(batch) == 0 {
+			break
+		}
+		if err != nil {
+			h.fail(q, "read dir", err)
+			return
+		}
+	}
+	key, desc := sortKey(q.r.URL.Query())
+	sortEntries(data.Entries, key, desc)
+	for _, e := range data.Entries {
+		if e.IsDir {
+			data.Dirs++
+		} else {
+			data.Files++
+			data.Bytes += e.Size
+		}
+	}
+	data.Crumbs = crumbs(q.abs)
+	data.Columns = columns(key, desc)
+	p := q.user.PermsFor(q.abs)
+	data.CanUpload = p.Has(accounts.PermUpload)
+	data.CanMkdir = p.Has(accounts.PermMkdir)
+	data.CanDelete = p.Has(accounts.PermDelete)
+	data.CanRmdir = p.Has(accounts.PermRmdir)
+	data.Nonce = nonce()
+	data.CSS, data.JS, data.Icon = h.page.css, h.page.js, h.page.icon
+
+	var buf bytes.Buffer
+	if err := h.page.tmpl.Execute(&buf, data); err != nil {
+		h.log.Error("render listing", "path", q.abs, "err", err)
+		http.Error(q.w, "500 internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := q.w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'nonce-"+data.Nonce+
+		"'; script-src 'nonce-"+data.Nonce+"'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	q.w.WriteHeader(http.StatusOK)
+	if q.r.Method != http.MethodHead {
+		q.w.Write(buf.Bytes())
+	}
+}
+
+// entry describes one directory entry, following symlinks through the FS so
+// the jail decides: a link that leaves the root, or dangles, is left out.
+func (h *handler) entry(q *request, de fs.DirEntry) (entry, bool) {
+	name := de.Name()
+	if strings.HasPrefix(name, tempPrefix) {
+		return entry{}, false
+	}
+	var fi fs.FileInfo
+	var err error
+	if de.Type()&fs.ModeSymlink != 0 {
+		fi, err = h.fsys.Stat(q.ctx, path.Join(q.name, name))
+	} else {
+		fi, err = de.Info()
+	}
+	if err != nil || !(fi.IsDir() || fi.Mode().IsRegular()) {
+		return entry{}, false
+	}
+	e := entry{Name: name, IsDir: fi.IsDir(), ModTime: fi.ModTime()}
+	child := path.Join(q.abs, name)
+	if e.IsDir {
+		e.Href = escapePath(child + "/")
+	} else {
+		e.Href = escapePath(child)
+		e.Size = fi.Size()
+	}
+	return e, true
+}
+
+func sortKey(v url.Values) (key string, desc bool) {
+	key = v.Get("sort")
+	switch key {
+	case "name", "size", "date":
+	default:
+		key = "name"
+	}
+	return key, v.Get("order") == "desc"
+}
+
+// sortEntries orders folders first, then by key; ties fall back to the
+// name so the order is stable between reloads.
+func sortEntries(es []entry, key string, desc bool) {
+	byName := func(a, b entry) int {
+		if c := cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	}
+	slices.SortStableFunc(es, func(a, b entry) int {
+		if a.IsDir != b.IsDir {
+			if a.IsDir {
+				return -1
+			}
+			return 1
+		}
+		var c int
+		switch key {
+		case "size":
+			c = cmp.Compare(a.Size, b.Size)
+		case "date":
+			c = a.ModTime.Compare(b.ModTime)
+		}
+		if c == 0 {
+			c = byName(a, b)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+}
+
+func columns(key string, desc bool) []column {
+	cols := []column{{Key: "name", Label: "Name"}, {Key: "size", Label: "Size"}, {Key: "date", Label: "Modified"}}
+	for i := range cols {
+		c := &cols[i]
+		c.Active = c.Key == key
+		c.Desc = c.Active && desc
+		order := "asc"
+		if c.Active && !desc {
+			order = "desc"
+		}
+		c.Href = "?sort=" + c.Key + "&order=" + order
+	}
+	return cols
+}
+
+func crumbs(abs string) []crumb {
+	cs := []crumb{{Name: "Home", Href: "/"}}
+	if abs == "/" {
+		return cs
+	}
+	cur := ""
+	for _, part := range strings.Split(strings.Trim(abs, "/"), "/") {
+		cur += "/" + part
+		cs = append(cs, crumb{Name: part, Href: escapePath(cur + "/")})
+	}
+	return cs
+}
+
+// escapePath turns a client-visible path into a URL path; every byte a URL
+// would read specially (%, ?, #, spaces) is escaped.
+func escapePath(p string) string {
+	return (&url.URL{Path: p}).EscapedPath()
+}
+
+func dirURL(abs string) string {
+	if abs == "/" {
+		return "/"
+	}
+	return abs + "/"
+}
+
+func nonce() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func strconvBase36(n int64) string { return strconv.FormatInt(n, 36) }

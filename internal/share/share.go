@@ -1,0 +1,444 @@
+package share
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/tlsconf"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// Default ports: 2121 and 8080 are the usual unprivileged stand-ins for 21
+// and 80, so visitors can often guess them.
+const (
+	DefaultFTPPort  = 2121
+	DefaultHTTPPort = 8080
+)
+
+// portTries is how many ports above a taken default are tried before giving
+// up: enough for several shares on one machine, few enough to fail fast.
+const portTries = 50
+
+// shutdownGrace is how long running transfers may finish after Ctrl-C
+// before their connections are cut.
+const shutdownGrace = 3 * time.Second
+
+// HTTP server limits. No write timeout: a large download to a phone on a
+// slow link may take hours; the read header timeout keeps idle sockets from
+// piling up (slowloris).
+const (
+	readHeaderTimeout = 10 * time.Second
+	httpIdleTimeout   = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Options is a share's configuration, as `wharf share` flags set it.
+type Options struct {
+	// Dir is the folder to share; it must exist.
+	Dir string
+	// Listen is the address to bind; "" binds every address.
+	Listen string
+	// FTPPort and HTTPPort are the first ports tried (0: the defaults,
+	// unless FixedPorts says a literal 0, "any free port", was asked for).
+	FTPPort, HTTPPort int
+	// FixedFTPPort and FixedHTTPPort: the port was chosen explicitly and
+	// is not moved when taken; a taken explicit port is an error.
+	FixedFTPPort, FixedHTTPPort bool
+
+	// Write lets visitors upload and make folders; Overwrite and Delete
+	// each imply Write. See the package doc for the exact Perm bits.
+	Write, Overwrite, Delete bool
+
+	// User, when set, requires a login with this name on both protocols;
+	// Password is generated when empty (see Share.Password).
+	User, Password string
+
+	// TLS serves FTPS (required: plain logins are refused) and HTTPS with
+	// a self-signed certificate kept in TLSDir ("" keeps it in a temporary
+	// folder, so it changes each run).
+	TLS    bool
+	TLSDir string
+
+	// Logger receives diagnostics (raw errors); nil discards them.
+	Logger *slog.Logger
+	// Events is called for every visitor event of either protocol, after
+	// the share has counted it. It must not block.
+	Events func(Event)
+}
+
+// Share is a folder being shared over FTP and HTTP. New opens the
+// listeners, so the addresses are known before Run serves them.
+type Share struct {
+	dir      string
+	perms    accounts.Perm
+	user     string
+	password string
+	scheme   string // "http" or "https"
+	listen   string
+	tlsConf  *tls.Config
+	finger   string
+	tmpTLS   string // temporary certificate folder to remove, if any
+	log      *slog.Logger
+	events   func(Event)
+	tally    tally
+
+	ftpLn, httpLn net.Listener
+	ftpSrv        ftpServer
+	httpSrv       *http.Server
+	httpFS        vfs.FS
+}
+
+// Perms returns the permissions Options grant, as documented in the
+// package doc.
+func Perms(o Options) accounts.Perm {
+	p := accounts.PermList | accounts.PermDownload
+	if o.Write || o.Overwrite || o.Delete {
+		p |= accounts.PermUpload | accounts.PermMkdir
+	}
+	if o.Overwrite {
+		p |= accounts.PermOverwrite | accounts.PermAppend
+	}
+	if o.Delete {
+		p |= accounts.PermDelete | accounts.PermRmdir | accounts.PermRename
+	}
+	return p
+}
+
+// New checks opts, builds the share's account, opens both listeners and
+// prepares both servers. Call Run to serve, or Close to give up.
+func New(o Options) (_ *Share, err error) {
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("share %s: %w", o.Dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("share %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("share %s: not a folder", dir)
+	}
+	if o.User != "" {
+		if strings.EqualFold(o.User, accounts.AnonymousUser) || strings.EqualFold(o.User, "ftp") {
+			return nil, fmt.Errorf("user name %q is reserved for anonymous access", o.User)
+		}
+		if strings.ContainsAny(o.User, ": \t\r\n\x00") {
+			return nil, fmt.Errorf("user name %q must not contain ':', spaces or control characters", o.User)
+		}
+	}
+	s := &Share{
+		dir:    dir,
+		perms:  Perms(o),
+		user:   o.User,
+		scheme: "http",
+		listen: o.Listen,
+		log:    o.Logger,
+		events: o.Events,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	u := accounts.User{Name: accounts.AnonymousUser, Home: dir, Perms: s.perms}
+	mu := accounts.MemoryUser{User: u}
+	if o.User != "" {
+		s.password = o.Password
+		if s.password == "" {
+			s.password = GeneratePassword()
+		}
+		mu.User.Name, mu.Password = o.User, s.password
+	}
+	auth := accounts.NewMemory(mu)
+
+	if s.ftpLn, err = listen(o.Listen, o.FTPPort, DefaultFTPPort, o.FixedFTPPort); err != nil {
+		return nil, fmt.Errorf("ftp: %w", err)
+	}
+	if s.httpLn, err = listen(o.Listen, o.HTTPPort, DefaultHTTPPort, o.FixedHTTPPort); err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+
+	if o.TLS {
+		tlsDir := o.TLSDir
+		if tlsDir == "" {
+			if tlsDir, err = os.MkdirTemp("", "wharf-share-tls-"); err != nil {
+				return nil, fmt.Errorf("tls: %w", err)
+			}
+			s.tmpTLS = tlsDir
+		} else if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		var hosts []string
+		for _, h := range s.Hosts() {
+			hosts = append(hosts, h)
+		}
+		if s.tlsConf, err = tlsconf.SelfSigned(tlsDir, hosts); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		if s.finger, err = tlsconf.ConfigFingerprint(s.tlsConf); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.scheme = "https"
+	}
+
+	if s.ftpSrv, err = s.newFTP(auth, o.TLS); err != nil {
+		return nil, fmt.Errorf("ftp: %w", err)
+	}
+
+	if s.httpFS, err = vfs.OpenLocal(dir); err != nil {
+		return nil, err
+	}
+	s.httpSrv = &http.Server{
+		Handler: Handler(s.httpFS, HandlerOptions{
+			Auth:   auth,
+			Realm:  "wharf share",
+			Logger: s.log.With("proto", "http"),
+			Events: s.record,
+		}),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.tlsConf != nil {
+		c := s.tlsConf.Clone()
+		// The hardened config announces only the "ftp" ALPN (ALPACA
+		// defence), which would make browsers abort the handshake: this
+		// port speaks HTTP, so it says so.
+		c.NextProtos = []string{"h2", "http/1.1"}
+		s.httpSrv.TLSConfig = c
+	}
+	return s, nil
+}
+
+// listen binds host:port. port 0 with fixed unset means the default; a
+// port that was not fixed moves up to the next free one when taken.
+func listen(host string, port, def int, fixed bool) (net.Listener, error) {
+	if port == 0 && !fixed {
+		port = def
+	}
+	for i := 0; ; i++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(port+i))
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln, nil
+		}
+		if fixed || port == 0 || !errors.Is(err, syscall.EADDRINUSE) || i+1 >= portTries || port+i >= 65535 {
+			if errors.Is(err, syscall.EADDRINUSE) && !fixed {
+				return nil, fmt.Errorf("ports %d-%d are all taken: %w", port, port+i, err)
+			}
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
+}
+
+// Dir returns the absolute path of the shared folder.
+func (s *Share) Dir() string { return s.dir }
+
+// Perms returns the permissions visitors have.
+func (s *Share) Perms() accounts.Perm { return s.perms }
+
+// User returns the login name, "" for anonymous access.
+func (s *Share) User() string { return s.user }
+
+// Password returns the login password (generated when Options had none),
+// "" for anonymous access.
+func (s *Share) Password() string { return s.password }
+
+// Fingerprint returns the certificate's fingerprint with TLS, else "".
+func (s *Share) Fingerprint() string { return s.finger }
+
+// ftpServer is what the share needs of the FTP engine.
+type ftpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// FTPPort and HTTPPort return the ports actually bound.
+func (s *Share) FTPPort() int  { return s.ftpLn.Addr().(*net.TCPAddr).Port }
+func (s *Share) HTTPPort() int { return s.httpLn.Addr().(*net.TCPAddr).Port }
+
+// TLS reports whether the share serves FTPS and HTTPS.
+func (s *Share) TLS() bool { return s.tlsConf != nil }
+
+// Totals returns what was moved so far.
+func (s *Share) Totals() Totals { return s.tally.totals() }
+
+// Endpoint is where visitors reach the share on one address of the machine.
+type Endpoint struct {
+	Host string // address as written in a URL (IPv6 bracketed)
+	FTP  string // ftp://host:port/
+	HTTP string // http(s)://host:port/
+}
+
+// Endpoints lists the URLs to give visitors, one per address of the
+// machine the share listens on.
+func (s *Share) Endpoints() []Endpoint {
+	var out []Endpoint
+	for _, h := range s.Hosts() {
+		hp := h
+		if strings.Contains(h, ":") {
+			hp = "[" + h + "]"
+		}
+		ftpURL := "ftp://" + hp + ":" + strconv.Itoa(s.FTPPort()) + "/"
+		if s.user != "" {
+			ftpURL = "ftp://" + s.user + "@" + hp + ":" + strconv.Itoa(s.FTPPort()) + "/"
+		}
+		out = append(out, Endpoint{
+			Host: hp,
+			FTP:  ftpURL,
+			HTTP: s.scheme + "://" + hp + ":" + strconv.Itoa(s.HTTPPort()) + "/",
+		})
+	}
+	return out
+}
+
+// Hosts lists the addresses visitors can use: the listen address when it
+// is a specific one, else every non-loopback unicast address of the
+// machine (IPv4 first), or loopback when there is none.
+func (s *Share) Hosts() []string {
+	return hostsFor(s.listen, interfaceAddrs())
+}
+
+func interfaceAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// hostsFor picks the addresses to print for a listen address from the
+// machine's addresses. IPv6 link-local addresses are left out: they need a
+// zone that differs between the visitor's machine and this one.
+func hostsFor(listen string, machine []netip.Addr) []string {
+	wantV4, wantV6 := true, true
+	if listen != "" {
+		ip, err := netip.ParseAddr(listen)
+		if err != nil {
+			return []string{listen} // a host name: the visitor uses it too
+		}
+		if !ip.IsUnspecified() {
+			return []string{ip.String()}
+		}
+		wantV6 = ip.Is6() // "0.0.0.0" binds IPv4 only, "::" both
+	}
+	var v4, v6 []string
+	for _, ip := range machine {
+		switch {
+		case !ip.IsValid() || ip.IsLoopback() || ip.IsMulticast() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() && ip.Is6():
+		case ip.Is4() && wantV4:
+			v4 = append(v4, ip.String())
+		case ip.Is6() && wantV6:
+			v6 = append(v6, ip.String())
+		}
+	}
+	if out := append(v4, v6...); len(out) > 0 {
+		return out
+	}
+	if listen != "" && wantV6 && !wantV4 {
+		return []string{"::1"}
+	}
+	return []string{"127.0.0.1"}
+}
+
+// Run serves until ctx is cancelled or a server fails, then stops both:
+// running transfers get shutdownGrace to finish. It returns nil after a
+// cancellation.
+func (s *Share) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.ftpSrv.Serve(s.ftpLn) }()
+	go func() {
+		if s.httpSrv.TLSConfig != nil {
+			errc <- s.httpSrv.ServeTLS(s.httpLn, "", "")
+			return
+		}
+		errc <- s.httpSrv.Serve(s.httpLn)
+	}()
+	var failed error
+	pending := 2
+	select {
+	case <-ctx.Done():
+	case failed = <-errc:
+		pending--
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		if err := s.httpSrv.Shutdown(sctx); err != nil {
+			// Downloads still running at the deadline are cut.
+			s.httpSrv.Close()
+		}
+		close(done)
+	}()
+	if err := s.ftpSrv.Shutdown(sctx); err != nil {
+		s.log.Info("ftp transfers cut at shutdown", "err", err)
+	}
+	<-done
+	for ; pending > 0; pending-- {
+		<-errc
+	}
+	s.closeFiles()
+	if failed != nil && !errors.Is(failed, errFTPClosed) && !errors.Is(failed, http.ErrServerClosed) {
+		return fmt.Errorf("share: %w", failed)
+	}
+	return nil
+}
+
+// Close releases a share that will not Run (or has run): listeners, the
+// HTTP root and any temporary certificate.
+func (s *Share) Close() error {
+	if s.ftpLn != nil {
+		s.ftpLn.Close()
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	s.closeFiles()
+	return nil
+}
+
+func (s *Share) closeFiles() {
+	if s.httpFS != nil {
+		s.httpFS.Close()
+		s.httpFS = nil
+	}
+	if s.tmpTLS != "" {
+		os.RemoveAll(s.tmpTLS)
+		s.tmpTLS = ""
+	}
+}
+
+// record counts an event and passes it on.
+func (s *Share) record(e Event) {
+	s.tally.add(e)
+	if s.events != nil {
+		s.events(e)
+	}
+}

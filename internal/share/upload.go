@@ -1,0 +1,395 @@
+package share
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+)
+
+// tempPrefix names uploads in progress. They live in the target folder
+// (os.Root forbids a temp folder outside it, and a rename within one
+// filesystem is atomic), are hidden from listings and can never be the name
+// of an upload.
+const tempPrefix = ".wharf-upload-"
+
+// maxNameLen is the longest file name most filesystems take (NAME_MAX).
+const maxNameLen = 255
+
+// maxFormBytes bounds a non-file form (the new-folder name): nothing
+// legitimate comes close.
+const maxFormBytes = 64 << 10
+
+// reserveChunk is how much quota an upload asks for at a time: large
+// enough that the quota store is not asked per write, small enough that a
+// stream cut short does not hold much room while it is being torn down.
+const reserveChunk = 4 << 20
+
+// copyBuffer is the size of the buffer uploads are copied with.
+const copyBuffer = 256 << 10
+
+var (
+	errBadName   = errors.New("bad file name")
+	errForbidden = errors.New("refused by permissions")
+	errNoSpace   = errors.New("no space left on device")
+)
+
+// checkName accepts a single path element a visitor may create. Control
+// characters are refused because names are echoed to the terminal and into
+// FTP listings, where a newline would forge lines.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > maxNameLen ||
+		strings.ContainsAny(name, "/\x00") || strings.HasPrefix(name, tempPrefix) || !utf8.ValidString(name) {
+		return errBadName
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return errBadName
+		}
+	}
+	return nil
+}
+
+// uploaded is what a successful upload reports to the page.
+type uploaded struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	Replaced bool   `json:"replaced,omitempty"`
+}
+
+// uploadMultipart receives the files of a multipart/form-data POST into the
+// folder q names, one after the other as they stream in: nothing is
+// buffered whole, in memory or on disk.
+func (h *handler) uploadMultipart(q *request) {
+	if !q.may(accounts.PermUpload, q.abs) {
+		h.forbid(q, "upload")
+		return
+	}
+	if !h.isDir(q) {
+		return
+	}
+	mr, err := q.r.MultipartReader()
+	if err != nil {
+		http.Error(q.w, "400 expected multipart/form-data", http.StatusBadRequest)
+		return
+	}
+	var done []uploaded
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			h.fail(q, "read upload", errors.Join(errBadName, err))
+			return
+		}
+		// FileName strips any folder a client put in the name.
+		name := part.FileName()
+		if name == "" {
+			part.Close()
+			continue
+		}
+		abs := path.Join(q.abs, name)
+		n, replaced, err := h.receive(q, path.Join(q.name, name), abs, part)
+		part.Close()
+		if err != nil {
+			h.fail(q, "upload", err)
+			return
+		}
+		done = append(done, uploaded{Name: name, Size: n, Replaced: replaced})
+	}
+	if len(done) == 0 {
+		http.Error(q.w, "400 no file in upload", http.StatusBadRequest)
+		return
+	}
+	h.answer(q, http.StatusCreated, done)
+}
+
+// put receives a request body as the file q names (curl -T, wget
+// --method=PUT).
+func (h *handler) put(q *request) {
+	if !q.may(accounts.PermUpload, q.abs) {
+		h.forbid(q, "upload")
+		return
+	}
+	if strings.HasSuffix(q.r.URL.Path, "/") || q.name == "." {
+		http.Error(q.w, "400 PUT needs a file name", http.StatusBadRequest)
+		return
+	}
+	n, replaced, err := h.receive(q, q.name, q.abs, q.r.Body)
+	if err != nil {
+		h.fail(q, "upload", err)
+		return
+	}
+	status := http.StatusCreated
+	if replaced {
+		status = http.StatusOK
+	}
+	h.answer(q, status, []uploaded{{Name: path.Base(q.abs), Size: n, Replaced: replaced}})
+}
+
+// receive streams body into the file name: into a temporary file beside
+// it first, renamed over name only once complete, so a visitor never sees
+// half a file and a cut upload leaves nothing behind. An existing name is
+// refused (fs.ErrExist) unless the session may overwrite.
+func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64, replaced bool, err error) {
+	start := time.Now()
+	if err := checkName(path.Base(name)); err != nil {
+		return 0, false, err
+	}
+	if !q.may(accounts.PermUpload, abs) {
+		return 0, false, errForbidden
+	}
+	mayOverwrite := q.may(accounts.PermOverwrite, abs)
+	old, err := h.fsys.Lstat(q.ctx, name)
+	existed := err == nil
+	switch {
+	case err == nil && (old.IsDir() || !mayOverwrite):
+		return 0, false, fs.ErrExist
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return 0, false, err
+	}
+	tmp := path.Join(path.Dir(name), tempPrefix+randomHex(8)+".part")
+	f, err := h.fsys.OpenFile(q.ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, false, err
+	}
+	qw := &quotaWriter{ctx: q.ctx, q: q.sess.Quota(), w: f}
+	fail := func(err error) (int64, bool, error) {
+		f.Close()
+		if rmErr := h.fsys.Remove(context.WithoutCancel(q.ctx), tmp); rmErr != nil {
+			h.log.Error("remove partial upload", "path", tmp, "err", rmErr)
+		}
+		qw.settle(false, false, 0)
+		h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start), Err: err})
+		return 0, false, err
+	}
+	if !existed {
+		if err := qw.addFile(); err != nil {
+			return fail(err)
+		}
+	}
+	n, err = io.CopyBuffer(qw, body, make([]byte, copyBuffer))
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			err = errors.Join(errNoSpace, err)
+		}
+		return fail(err)
+	}
+
+	h.commitMu.Lock()
+	cur, statErr := h.fsys.Lstat(q.ctx, name)
+	switch {
+	case statErr == nil && (cur.IsDir() || !mayOverwrite):
+		err = fs.ErrExist
+	case statErr == nil:
+		replaced = true
+	}
+	if err == nil {
+		err = h.fsys.Rename(q.ctx, tmp, name)
+	}
+	h.commitMu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	var oldSize int64
+	if replaced {
+		oldSize = cur.Size()
+	}
+	qw.settle(true, replaced, oldSize)
+	h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start)})
+	return n, replaced, nil
+}
+
+// quotaWriter checks every write against the session's quota before it
+// reaches the disk, reserving room in chunks: checking only at the start
+// would let one free byte admit an upload of any size.
+type quotaWriter struct {
+	ctx      context.Context
+	q        accounts.Quota // nil: no quota
+	w        io.Writer
+	reserved int64
+	written  int64
+	file     bool // a file was counted by addFile
+}
+
+// addFile counts the new file against the file quota up front, so an
+// upload that cannot be kept is refused before its bytes arrive.
+func (qw *quotaWriter) addFile() error {
+	if qw.q == nil {
+		return nil
+	}
+	if err := qw.q.Adjust(qw.ctx, 0, 1); err != nil {
+		return err
+	}
+	qw.file = true
+	return nil
+}
+
+func (qw *quotaWriter) Write(p []byte) (int, error) {
+	if qw.q != nil {
+		need := qw.written + int64(len(p))
+		for qw.reserved < need {
+			g, err := qw.q.Reserve(qw.ctx, max(reserveChunk, need-qw.reserved))
+			if err == nil && g <= 0 {
+				err = accounts.ErrQuotaExceeded
+			}
+			if err != nil {
+				return 0, err
+			}
+			qw.reserved += g
+		}
+	}
+	n, err := qw.w.Write(p)
+	qw.written += int64(n)
+	return n, err
+}
+
+// settle ends the reservation. kept says whether the upload's file now
+// exists; replaced says it took the place of a file of oldSize bytes, whose
+// usage it takes over.
+func (qw *quotaWriter) settle(kept, replaced bool, oldSize int64) {
+	if qw.q == nil {
+		return
+	}
+	// Quota bookkeeping must finish even when the visitor has gone.
+	ctx := context.WithoutCancel(qw.ctx)
+	var written int64
+	if kept {
+		written = min(qw.written, qw.reserved)
+	}
+	_ = qw.q.Commit(ctx, qw.reserved, written)
+	var bytes, files int64
+	switch {
+	case !kept && qw.file:
+		files = -1
+	case kept && replaced:
+		bytes = -oldSize
+		if qw.file {
+			files = -1
+		}
+	case kept && !qw.file:
+		// The file it was to replace vanished meanwhile: it is a new one.
+		files = 1
+	}
+	if bytes != 0 || files != 0 {
+		_ = qw.q.Adjust(ctx, bytes, files)
+	}
+}
+
+// mkdir makes a folder in the folder q names; its name comes from the form
+// field "name".
+func (h *handler) mkdir(q *request) {
+	if !q.may(accounts.PermMkdir, q.abs) {
+		h.forbid(q, "new folder")
+		return
+	}
+	if !h.isDir(q) {
+		return
+	}
+	q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
+	if err := q.r.ParseForm(); err != nil {
+		http.Error(q.w, "400 bad form", http.StatusBadRequest)
+		return
+	}
+	name := strings.TrimSpace(q.r.Form.Get("name"))
+	if err := checkName(name); err != nil {
+		h.fail(q, "mkdir", err)
+		return
+	}
+	abs := path.Join(q.abs, name)
+	if !q.may(accounts.PermMkdir, abs) {
+		h.forbid(q, "new folder")
+		return
+	}
+	err := h.fsys.Mkdir(q.ctx, path.Join(q.name, name), 0o755)
+	h.emit(Event{Kind: EventMkdir, Remote: q.remote, User: q.user.Name, Path: abs, Err: err})
+	if err != nil {
+		h.fail(q, "mkdir", err)
+		return
+	}
+	h.answer(q, http.StatusCreated, map[string]string{"name": name})
+}
+
+// delete removes the file or empty folder q names.
+func (h *handler) delete(q *request) {
+	if q.name == "." {
+		h.forbid(q, "deleting the shared folder")
+		return
+	}
+	fi, err := h.fsys.Lstat(q.ctx, q.name)
+	if err != nil {
+		h.fail(q, "delete", err)
+		return
+	}
+	need := accounts.PermDelete
+	if fi.IsDir() {
+		need = accounts.PermRmdir
+	}
+	if !q.may(need, q.abs) {
+		h.forbid(q, "delete")
+		return
+	}
+	err = h.fsys.Remove(q.ctx, q.name)
+	h.emit(Event{Kind: EventDelete, Remote: q.remote, User: q.user.Name, Path: q.abs, Err: err})
+	if err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			http.Error(q.w, "409 folder not empty", http.StatusConflict)
+			return
+		}
+		h.fail(q, "delete", err)
+		return
+	}
+	if qt := q.sess.Quota(); qt != nil && !fi.IsDir() {
+		_ = qt.Adjust(context.WithoutCancel(q.ctx), -fi.Size(), -1)
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+}
+
+// isDir checks that q names a folder, answering when it does not.
+func (h *handler) isDir(q *request) bool {
+	fi, err := h.fsys.Stat(q.ctx, q.name)
+	if err != nil {
+		h.fail(q, "stat", err)
+		return false
+	}
+	if !fi.IsDir() {
+		http.Error(q.w, "409 not a folder", http.StatusConflict)
+		return false
+	}
+	return true
+}
+
+// answer replies to a change: JSON for the page's script and for clients
+// that ask for it, otherwise a redirect back to the folder, so the page's
+// plain HTML forms work without JavaScript.
+func (h *handler) answer(q *request, status int, v any) {
+	if strings.Contains(q.r.Header.Get("Accept"), "application/json") || q.r.Method == http.MethodPut {
+		q.w.Header().Set("Content-Type", "application/json")
+		q.w.WriteHeader(status)
+		json.NewEncoder(q.w).Encode(v)
+		return
+	}
+	http.Redirect(q.w, q.r, escapePath(dirURL(q.abs)), http.StatusSeeOther)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
