@@ -1,0 +1,341 @@
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// homeMode is the mode of homes wharf creates: the server's user owns
+// them; nobody else on the host needs to read FTP users' files.
+const homeMode = 0o750
+
+// DefaultHome returns the home a new user gets without --home.
+func (db *DB) DefaultHome(name string) string { return filepath.Join(db.dir, homesDir, name) }
+
+// checkHome validates the home of user name against the data directory and
+// the other users' homes, and returns it cleaned.
+func (db *DB) checkHome(ctx context.Context, name, home string) (string, error) {
+	if !filepath.IsAbs(home) {
+		return "", fmt.Errorf("home %q: must be an absolute path", home)
+	}
+	home = filepath.Clean(home)
+	if home == string(filepath.Separator) {
+		return "", fmt.Errorf("home %s: the root directory cannot be a home", home)
+	}
+	// A home holding the data directory would let its user download or
+	// delete the account database.
+	if within(db.dir, home) {
+		return "", fmt.Errorf("home %s: it contains the data directory %s", home, db.dir)
+	}
+	if within(home, db.dir) && !within(home, filepath.Join(db.dir, homesDir)) || home == filepath.Join(db.dir, homesDir) {
+		return "", fmt.Errorf("home %s: inside the data directory, only folders under %s may be homes", home, filepath.Join(db.dir, homesDir))
+	}
+	users, err := db.store.ListUsers(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, o := range users {
+		if o.Name == name {
+			continue
+		}
+		other := filepath.Clean(o.Home)
+		if within(home, other) {
+			return "", fmt.Errorf("home %s: inside the home of user %s (%s)", home, o.Name, other)
+		}
+		if within(other, home) {
+			return "", fmt.Errorf("home %s: holds the home of user %s (%s)", home, o.Name, other)
+		}
+	}
+	return home, nil
+}
+
+// AddUser creates user u with password (an empty Home means DefaultHome)
+// and creates the home folder. Usage fields of u are ignored.
+func (db *DB) AddUser(ctx context.Context, u User, password string) error {
+	if err := ValidName(u.Name); err != nil {
+		return err
+	}
+	if password == "" {
+		return errors.New("empty password")
+	}
+	if _, err := db.store.GetUser(ctx, u.Name); err == nil {
+		return fmt.Errorf("user %s: %w", u.Name, ErrExists)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if u.Home == "" {
+		u.Home = db.DefaultHome(u.Name)
+	}
+	home, err := db.checkHome(ctx, u.Name, u.Home)
+	if err != nil {
+		return err
+	}
+	u.Home = home
+	hash, err := db.v.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(u.Home, homeMode); err != nil {
+		return fmt.Errorf("create home: %w", err)
+	}
+	u.UsedBytes, u.UsedFiles = 0, 0
+	if err := db.store.AddUser(ctx, StoredUser{User: u, PasswordHash: hash}); err != nil {
+		if errors.Is(err, ErrExists) {
+			return fmt.Errorf("user %s: %w", u.Name, err)
+		}
+		return err
+	}
+	// The home may hold files already (an existing folder): count them.
+	_, err = db.Rescan(ctx, u.Name)
+	return err
+}
+
+// GetUser returns user name's settings and stored usage.
+func (db *DB) GetUser(ctx context.Context, name string) (User, error) {
+	su, err := db.store.GetUser(ctx, name)
+	if err != nil {
+		return User{}, wrapUser(name, err)
+	}
+	return su.User, nil
+}
+
+func wrapUser(name string, err error) error {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) {
+		return fmt.Errorf("user %s: %w", name, err)
+	}
+	return err
+}
+
+// ListUsers returns all users sorted by name.
+func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
+	sus, err := db.store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, len(sus))
+	for i, su := range sus {
+		out[i] = su.User
+	}
+	return out, nil
+}
+
+// UpdateUser replaces the settings of u.Name (usage fields are ignored). A
+// changed home is validated and created; files are not moved.
+func (db *DB) UpdateUser(ctx context.Context, u User) error {
+	old, err := db.store.GetUser(ctx, u.Name)
+	if err != nil {
+		return wrapUser(u.Name, err)
+	}
+	if u.Home == "" {
+		u.Home = old.Home
+	}
+	if filepath.Clean(u.Home) != filepath.Clean(old.Home) {
+		home, err := db.checkHome(ctx, u.Name, u.Home)
+		if err != nil {
+			return err
+		}
+		u.Home = home
+		if err := os.MkdirAll(u.Home, homeMode); err != nil {
+			return fmt.Errorf("create home: %w", err)
+		}
+	}
+	return wrapUser(u.Name, db.store.UpdateUser(ctx, u))
+}
+
+// SetPassword replaces user name's password. Cached logins of the old one
+// stop working at once in this process, and in a server within its poll.
+func (db *DB) SetPassword(ctx context.Context, name, password string) error {
+	if password == "" {
+		return errors.New("empty password")
+	}
+	hash, err := db.v.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if err := db.store.SetPasswordHash(ctx, name, hash); err != nil {
+		return wrapUser(name, err)
+	}
+	db.v.forget(name)
+	return nil
+}
+
+// DeleteUser removes user name; purge also removes the home and everything
+// in it. Open sessions of the user lose all permissions on their next
+// command.
+func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
+	su, err := db.store.GetUser(ctx, name)
+	if err != nil {
+		return wrapUser(name, err)
+	}
+	if err := db.store.DeleteUser(ctx, name); err != nil {
+		return wrapUser(name, err)
+	}
+	db.v.forget(name)
+	if st := db.liveState(name); st != nil {
+		st.mu.Lock()
+		st.deleted = true
+		st.mu.Unlock()
+	}
+	if purge {
+		home := filepath.Clean(su.Home)
+		// checkHome refused these when the home was set; check again in
+		// case the database was edited by hand.
+		if !filepath.IsAbs(home) || home == string(filepath.Separator) || within(db.dir, home) {
+			return fmt.Errorf("user %s deleted, but not purging suspicious home %s", name, home)
+		}
+		if err := os.RemoveAll(home); err != nil {
+			return fmt.Errorf("user %s deleted, purge home: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Rescan recomputes user name's usage from a walk of the home (regular
+// files only; symbolic links are not followed) and stores it. A server
+// running on the same data directory takes the new figures in at its next
+// poll once the user has no upload in flight. Usage counted while an upload
+// runs may count that upload twice (once in the walk, once at its commit),
+// so rescan when the user is idle; the next rescan corrects it.
+func (db *DB) Rescan(ctx context.Context, name string) (Usage, error) {
+	su, err := db.store.GetUser(ctx, name)
+	if err != nil {
+		return Usage{}, wrapUser(name, err)
+	}
+	var bytes, files int64
+	err = filepath.WalkDir(su.Home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			bytes += fi.Size()
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		return Usage{}, fmt.Errorf("rescan %s: %w", name, err)
+	}
+	if err := db.store.SetUsage(ctx, name, bytes, files); err != nil {
+		return Usage{}, wrapUser(name, err)
+	}
+	if st := db.liveState(name); st != nil {
+		// Our own write does not show in Changed: ask the next poll to
+		// take the figures in.
+		st.mu.Lock()
+		st.needUsage = true
+		st.mu.Unlock()
+	}
+	return Usage{UsedBytes: bytes, QuotaBytes: su.QuotaBytes, UsedFiles: files, QuotaFiles: su.QuotaFiles}, nil
+}
+
+// exportFormat names the export file format, checked on import.
+const exportFormat = "wharf-users"
+
+type exportFile struct {
+	Format  string       `json:"format"`
+	Version int          `json:"version"`
+	Users   []exportUser `json:"users"`
+}
+
+// exportUser is User with its permissions by name (User.Perms is not in
+// User's JSON) and the password hash.
+type exportUser struct {
+	User
+	Perms        Perm   `json:"perms"`
+	PasswordHash string `json:"password_hash"`
+}
+
+// Export writes every user, with password hashes and usage, as JSON. The
+// output holds hashes: treat it as a secret.
+func (db *DB) Export(ctx context.Context, w io.Writer) error {
+	sus, err := db.store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	f := exportFile{Format: exportFormat, Version: 1, Users: make([]exportUser, len(sus))}
+	for i, su := range sus {
+		f.Users[i] = exportUser{User: su.User, Perms: su.Perms, PasswordHash: su.PasswordHash}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// Import reads an Export file and adds its users in one transaction: all or
+// nothing. Existing users are an error unless replace is set. Hashes may be
+// argon2id or bcrypt. Homes are validated like AddUser's and created.
+// Usage is taken from the file; rescan to recount it.
+func (db *DB) Import(ctx context.Context, r io.Reader, replace bool) (int, error) {
+	var f exportFile
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return 0, fmt.Errorf("import: %w", err)
+	}
+	if f.Format != exportFormat || f.Version != 1 {
+		return 0, fmt.Errorf("import: not a wharf users file (format %q version %d)", f.Format, f.Version)
+	}
+	seen := make(map[string]bool)
+	users := make([]StoredUser, 0, len(f.Users))
+	for _, eu := range f.Users {
+		u := eu.User
+		u.Perms = eu.Perms
+		if err := ValidName(u.Name); err != nil {
+			return 0, fmt.Errorf("import: %w", err)
+		}
+		if seen[u.Name] {
+			return 0, fmt.Errorf("import: user %s listed twice", u.Name)
+		}
+		seen[u.Name] = true
+		if err := ValidateHash(eu.PasswordHash); err != nil {
+			return 0, fmt.Errorf("import: user %s: %w", u.Name, err)
+		}
+		if !replace {
+			if _, err := db.store.GetUser(ctx, u.Name); err == nil {
+				return 0, fmt.Errorf("import: user %s: %w", u.Name, ErrExists)
+			}
+		}
+		if u.Home == "" {
+			u.Home = db.DefaultHome(u.Name)
+		}
+		home, err := db.checkHome(ctx, u.Name, u.Home)
+		if err != nil {
+			return 0, fmt.Errorf("import: user %s: %w", u.Name, err)
+		}
+		u.Home = home
+		for _, o := range users {
+			if within(home, o.Home) || within(o.Home, home) {
+				return 0, fmt.Errorf("import: user %s: home %s overlaps the home of user %s", u.Name, home, o.Name)
+			}
+		}
+		users = append(users, StoredUser{User: u, PasswordHash: eu.PasswordHash})
+	}
+	for _, u := range users {
+		if err := os.MkdirAll(u.Home, homeMode); err != nil {
+			return 0, fmt.Errorf("import: user %s: create home: %w", u.Name, err)
+		}
+	}
+	if err := db.store.ReplaceUsers(ctx, users, replace); err != nil {
+		return 0, err
+	}
+	for _, u := range users {
+		db.v.forget(u.Name)
+	}
+	return len(users), nil
+}

@@ -1,0 +1,355 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options tune Open.
+type Options struct {
+	// MustExist refuses to create a missing data directory (for commands
+	// that only read or change existing users).
+	MustExist bool
+
+	// Anonymous lets "anonymous" and "ftp" log in with any password,
+	// read-only, on AnonymousHome (required then). Off by default.
+	Anonymous     bool
+	AnonymousHome string
+	// AnonymousIncoming, when set, names a folder of AnonymousHome
+	// ("incoming") where anonymous users may upload and make folders but
+	// not list, download, overwrite or delete: a drop box.
+	AnonymousIncoming string
+
+	// Argon2 sets the cost of new password hashes; zero: DefaultArgon2().
+	Argon2 Argon2Params
+
+	// PollInterval bounds how stale a running server's view of an account
+	// is: Session.User checks for changes committed by other processes at
+	// most this often. Zero: DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// DefaultPollInterval is the staleness bound of live admin changes. One
+// check is a single PRAGMA data_version on an idle connection (about 5 µs),
+// so checking more often would also be cheap; 100 ms keeps a busy server
+// from serializing every command on it while admins still see a change
+// take effect "at once".
+const DefaultPollInterval = 100 * time.Millisecond
+
+// DB is the account database of a data directory: a Store plus the
+// in-process state of logged-in users (their shared quota accounts and
+// session counts). It implements Authenticator.
+//
+// Live changes: Login always reads the user's row afresh. Session.User
+// checks Store.Changed at most every PollInterval and then reloads the rows
+// of the users with state in this process, so a change committed by a
+// separate `wharf user` process is seen by the next command at most
+// PollInterval after it was committed.
+//
+// Usage: the in-process account is authoritative for limits; every delta is
+// applied to it and then written to the store as a delta. Figures read back
+// from the store (after a rescan elsewhere) replace the in-process ones only
+// when the account is quiet (no reservation in flight, no delta on its way
+// to the store, none applied since the read began); otherwise the reload is
+// retried on the next poll.
+type DB struct {
+	dir   string
+	store Store
+	v     *verifier
+	opts  Options
+	slots slots
+	anon  *memUser // nil unless Options.Anonymous; memory-only quota
+
+	mu     sync.Mutex
+	states map[string]*userState // guarded by mu; users seen by Login
+
+	lastPoll atomic.Int64 // unix nanoseconds of the last Changed check
+	pollMu   sync.Mutex   // one poller at a time; others use what they have
+}
+
+// userState is a user's live state in the process, shared by its sessions.
+type userState struct {
+	acct *account // immutable
+
+	mu        sync.RWMutex
+	user      User   // guarded by mu; settings as last read
+	hash      string // guarded by mu
+	deleted   bool   // guarded by mu
+	needUsage bool   // guarded by mu; store usage not yet taken in
+}
+
+// Open opens the data directory dataDir (creating it unless opts.MustExist)
+// and its database, migrating the schema.
+func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
+	dir, err := prepareDataDir(dataDir, opts.MustExist)
+	if err != nil {
+		return nil, err
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	db := &DB{dir: dir, opts: opts, states: make(map[string]*userState)}
+	if opts.Anonymous {
+		if db.anon, err = anonymousUser(opts); err != nil {
+			return nil, err
+		}
+	}
+	store, err := openSQLite(ctx, filepath.Join(dir, dbFile))
+	if err != nil {
+		return nil, err
+	}
+	db.store = store
+	db.v = newVerifier(opts.Argon2)
+	return db, nil
+}
+
+func anonymousUser(opts Options) (*memUser, error) {
+	if !filepath.IsAbs(opts.AnonymousHome) {
+		return nil, fmt.Errorf("anonymous home %q: must be an absolute directory", opts.AnonymousHome)
+	}
+	u := User{Name: AnonymousUser, Home: filepath.Clean(opts.AnonymousHome), Perms: PresetReadOnly}
+	if opts.AnonymousIncoming != "" {
+		rel := filepath.Clean(opts.AnonymousIncoming)
+		if !filepath.IsLocal(rel) || rel == "." {
+			return nil, fmt.Errorf("anonymous incoming folder %q: must be a folder inside the anonymous home", opts.AnonymousIncoming)
+		}
+		if err := os.MkdirAll(filepath.Join(u.Home, rel), 0o755); err != nil {
+			return nil, fmt.Errorf("anonymous incoming folder: %w", err)
+		}
+		u.PathPerms = []PathPerm{{Dir: path.Clean("/" + filepath.ToSlash(rel)), Perms: PresetUploadOnly}}
+	}
+	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("anonymous home %s: not a directory", u.Home)
+	}
+	return &memUser{acct: &account{}, user: u}, nil
+}
+
+// Dir returns the absolute data directory.
+func (db *DB) Dir() string { return db.dir }
+
+// Store returns the store behind db.
+func (db *DB) Store() Store { return db.store }
+
+// Close closes the database. Sessions must be closed first.
+func (db *DB) Close() error { return db.store.Close() }
+
+// Login implements Authenticator.
+func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) (Session, error) {
+	if db.anon != nil && isAnonymousName(name) {
+		u := db.anon.user
+		if err := checkAccount(u, info, time.Now()); err != nil {
+			return nil, err
+		}
+		if !db.slots.acquire("\x00anonymous", u.MaxSessions) {
+			return nil, ErrTooManySessions
+		}
+		return &anonSession{db: db}, nil
+	}
+	su, err := db.store.GetUser(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	// An unknown user is checked against the dummy hash: same cost, same
+	// answer as a wrong password.
+	ok, err := db.v.Check(ctx, name, su.PasswordHash, password)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if !ok || su.Name == "" {
+		return nil, ErrBadCredentials
+	}
+	st := db.state(su)
+	st.mu.RLock()
+	u := st.user
+	st.mu.RUnlock()
+	if err := checkAccount(u, info, time.Now()); err != nil {
+		return nil, err
+	}
+	// The slot is taken under db.mu, where poll prunes idle states, so a
+	// state is never pruned between here and the session using it.
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.states[u.Name] != st {
+		db.states[u.Name] = st // pruned meanwhile: put it back, it is current
+	}
+	if !db.slots.acquire(u.Name, u.MaxSessions) {
+		return nil, ErrTooManySessions
+	}
+	return &dbSession{db: db, st: st, name: u.Name}, nil
+}
+
+// state returns the live state of a user just read from the store, creating
+// it or refreshing it with the row.
+func (db *DB) state(su StoredUser) *userState {
+	db.mu.Lock()
+	st := db.states[su.Name]
+	if st == nil {
+		st = &userState{acct: &account{}}
+		name := su.Name
+		st.acct.persist = func(ctx context.Context, bytes, files int64) error {
+			return db.store.AddUsage(ctx, name, bytes, files)
+		}
+		st.acct.usedBytes, st.acct.usedFiles = su.UsedBytes, su.UsedFiles
+		st.acct.setLimits(su.QuotaBytes, su.QuotaFiles)
+		st.user, st.hash = cloneUser(su.User), su.PasswordHash
+		db.states[su.Name] = st
+		db.mu.Unlock()
+		return st
+	}
+	db.mu.Unlock()
+	st.refresh(su)
+	return st
+}
+
+// refresh takes in the settings of a row read by Login. Usage is left to
+// poll, which alone can order its read against in-flight deltas: a change
+// of usage by another process also changes the store, so the next poll
+// reloads it.
+func (st *userState) refresh(su StoredUser) {
+	st.mu.Lock()
+	st.user, st.hash, st.deleted = cloneUser(su.User), su.PasswordHash, false
+	st.mu.Unlock()
+	st.acct.setLimits(su.QuotaBytes, su.QuotaFiles)
+}
+
+// poll reloads the live users if another process changed the store, at most
+// once per PollInterval.
+func (db *DB) poll(ctx context.Context) {
+	now := time.Now().UnixNano()
+	if now-db.lastPoll.Load() < int64(db.opts.PollInterval) {
+		return
+	}
+	if !db.pollMu.TryLock() {
+		return // another session is polling; its result serves us too
+	}
+	defer db.pollMu.Unlock()
+	db.lastPoll.Store(time.Now().UnixNano())
+	changed, err := db.store.Changed(ctx)
+	if err != nil {
+		return // keep the last known settings; the next poll retries
+	}
+	db.mu.Lock()
+	var reload []*userState
+	var names []string
+	for name, st := range db.states {
+		if _, quiet := st.acct.quiet(); quiet && db.slots.count(name) == 0 {
+			// No session and nothing in flight: the store holds all there
+			// is to know, and the next Login starts afresh from it.
+			delete(db.states, name)
+			continue
+		}
+		st.mu.RLock()
+		need := st.needUsage
+		st.mu.RUnlock()
+		if changed || need {
+			reload = append(reload, st)
+			names = append(names, name)
+		}
+	}
+	db.mu.Unlock()
+	for i, st := range reload {
+		db.reload(ctx, names[i], st)
+	}
+}
+
+// reload reads one live user's row again.
+func (db *DB) reload(ctx context.Context, name string, st *userState) {
+	gen, _ := st.acct.quiet()
+	su, err := db.store.GetUser(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		// A deleted user's open sessions may do nothing more.
+		st.mu.Lock()
+		st.deleted = true
+		st.mu.Unlock()
+		db.v.forget(name)
+		return
+	}
+	if err != nil {
+		return
+	}
+	st.refresh(su)
+	// gen was taken before the read: load refuses if any delta was applied
+	// since, because the row might predate it.
+	loaded := st.acct.load(gen, su.UsedBytes, su.UsedFiles)
+	st.mu.Lock()
+	st.needUsage = !loaded
+	st.mu.Unlock()
+}
+
+// liveState returns the live state of name, if any session has used it.
+func (db *DB) liveState(name string) *userState {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.states[name]
+}
+
+type dbSession struct {
+	db    *DB
+	st    *userState
+	name  string
+	close sync.Once
+}
+
+// User returns the account as of at most PollInterval ago. A user deleted
+// meanwhile comes back Disabled with no permissions, so the engine refuses
+// every further operation.
+func (s *dbSession) User() User {
+	s.db.poll(context.Background())
+	s.st.mu.RLock()
+	u, deleted := s.st.user, s.st.deleted
+	s.st.mu.RUnlock()
+	u.UsedBytes, u.UsedFiles = s.st.acct.committed()
+	if deleted {
+		u.Disabled, u.Perms, u.PathPerms = true, PermNone, nil
+	}
+	return u
+}
+
+func (s *dbSession) Quota() Quota { return s.st.acct }
+
+func (s *dbSession) Close() error {
+	s.close.Do(func() { s.db.slots.release(s.name) })
+	return nil
+}
+
+type anonSession struct {
+	db    *DB
+	close sync.Once
+}
+
+func (s *anonSession) User() User   { return s.db.anon.user }
+func (s *anonSession) Quota() Quota { return s.db.anon.acct }
+func (s *anonSession) Close() error {
+	s.close.Do(func() { s.db.slots.release("\x00anonymous") })
+	return nil
+}
+
+// ValidName reports whether name may name a user: 1 to 64 of [A-Za-z0-9._-],
+// not starting with '.' or '-', so it is always a safe path element.
+func ValidName(name string) error {
+	if len(name) < 1 || len(name) > 64 {
+		return fmt.Errorf("user name %q: must be 1 to 64 characters", name)
+	}
+	if name[0] == '.' || name[0] == '-' {
+		return fmt.Errorf("user name %q: must not start with '.' or '-'", name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("user name %q: only letters, digits, '.', '_' and '-' are allowed", name)
+		}
+	}
+	return nil
+}
+
+// within reports whether p is dir or below it (both clean and absolute).
+func within(p, dir string) bool {
+	return p == dir || dir == string(filepath.Separator) || strings.HasPrefix(p, dir+string(filepath.Separator))
+}

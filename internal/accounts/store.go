@@ -1,0 +1,39 @@
+package accounts
+
+import "context"
+
+// StoredUser is a user as the store keeps it: settings, usage and the
+// password hash (PHC argon2id or bcrypt), never the password.
+type StoredUser struct {
+	User
+	PasswordHash string
+}
+
+// Store keeps users and their usage. It is the seam behind DB: SQLite today,
+// PostgreSQL later; an implementation must pass the shared suite in
+// store_test.go.
+//
+// Contract: every method is safe for concurrent use; AddUsage is a delta
+// applied by the store itself (never read-modify-write by the caller), and
+// usage never goes below zero. Missing users give ErrNotFound, duplicates
+// ErrExists.
+type Store interface {
+	AddUser(ctx context.Context, u StoredUser) error
+	GetUser(ctx context.Context, name string) (StoredUser, error)
+	// UpdateUser replaces the settings of u.Name; usage and hash stay.
+	UpdateUser(ctx context.Context, u User) error
+	SetPasswordHash(ctx context.Context, name, hash string) error
+	DeleteUser(ctx context.Context, name string) error
+	// ListUsers returns every user, sorted by name.
+	ListUsers(ctx context.Context) ([]StoredUser, error)
+	AddUsage(ctx context.Context, name string, bytes, files int64) error
+	SetUsage(ctx context.Context, name string, bytes, files int64) error
+	// ReplaceUsers adds users in one transaction, replacing existing ones
+	// of the same name when replace is set (else ErrExists changes nothing).
+	ReplaceUsers(ctx context.Context, users []StoredUser, replace bool) error
+	// Changed reports whether another writer (another process, or another
+	// Store on the same database) committed since the last call. The first
+	// call reports false.
+	Changed(ctx context.Context) (bool, error)
+	Close() error
+}
