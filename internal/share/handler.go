@@ -332,9 +332,11 @@ func (h *handler) download(q *request) {
 	if q.r.URL.Query().Has("dl") {
 		q.w.Header().Set("Content-Disposition", contentDisposition(path.Base(q.abs)))
 	}
-	// A weak validator lets If-Range and If-None-Match work, so an
-	// interrupted download resumes only if the file did not change.
-	q.w.Header().Set("ETag", `W/"`+etag(fi)+`"`)
+	// The validator lets If-Range and If-None-Match work, so an interrupted
+	// download resumes only if the file did not change. It must be strong
+	// (If-Range ignores weak ones); modification time in nanoseconds plus
+	// size is what nginx and Apache use too.
+	q.w.Header().Set("ETag", `"`+etag(fi)+`"`)
 	q.w.Header().Set("Cache-Control", "no-cache")
 	cw := &countingWriter{ResponseWriter: q.w}
 	http.ServeContent(cw, q.r, path.Base(q.abs), fi.ModTime(), f)
