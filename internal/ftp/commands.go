@@ -1,0 +1,291 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftpproto"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// argRule says whether a command takes an argument.
+type argRule int
+
+const (
+	argNone     argRule = iota // an argument is a 501
+	argRequired                // a missing argument is a 501
+	argOptional
+)
+
+// command is one row of the command table: everything the gate needs to
+// refuse a command before its handler runs, and its HELP text.
+type command struct {
+	handler    func(ss *session, arg string) error
+	preLogin   bool          // allowed before login
+	arg        argRule       //
+	perm       accounts.Perm // required permission; PermNone: none (the handler may check more)
+	inTransfer bool          // runs while a transfer is in progress instead of waiting for it
+	help       string        // "Syntax: ..." text for HELP
+}
+
+// commandTable builds the table. It is a function, not a package variable,
+// so there is no global state; the server builds it once.
+func commandTable() map[string]command {
+	t := map[string]command{
+		// Access control (RFC 959 4.1.1, RFC 4217).
+		"USER": {handler: (*session).cmdUSER, preLogin: true, arg: argRequired, help: "USER <name>"},
+		"PASS": {handler: (*session).cmdPASS, preLogin: true, arg: argOptional, help: "PASS <password>"},
+		"REIN": {handler: (*session).cmdREIN, arg: argNone, help: "REIN (log out, keep the connection)"},
+		"QUIT": {handler: (*session).cmdQUIT, preLogin: true, arg: argNone, help: "QUIT"},
+		"AUTH": {handler: (*session).cmdAUTH, preLogin: true, arg: argRequired, help: "AUTH TLS"},
+		"PBSZ": {handler: (*session).cmdPBSZ, preLogin: true, arg: argRequired, help: "PBSZ 0"},
+		"PROT": {handler: (*session).cmdPROT, preLogin: true, arg: argRequired, help: "PROT P|C"},
+		"CCC":  {handler: (*session).cmdCCC, preLogin: true, arg: argNone, help: "CCC (refused: the control connection stays encrypted)"},
+
+		// Transfer parameters (4.1.2, RFC 2428, RFC 3659).
+		"PORT": {handler: (*session).cmdPORT, arg: argRequired, help: "PORT h1,h2,h3,h4,p1,p2"},
+		"EPRT": {handler: (*session).cmdEPRT, arg: argRequired, help: "EPRT |proto|addr|port|"},
+		"PASV": {handler: (*session).cmdPASV, arg: argNone, help: "PASV"},
+		"EPSV": {handler: (*session).cmdEPSV, arg: argOptional, help: "EPSV [1|2|ALL]"},
+		"TYPE": {handler: (*session).cmdTYPE, arg: argRequired, help: "TYPE A|I"},
+		"STRU": {handler: (*session).cmdSTRU, arg: argRequired, help: "STRU F"},
+		"MODE": {handler: (*session).cmdMODE, arg: argRequired, help: "MODE S"},
+		"REST": {handler: (*session).cmdREST, arg: argRequired, help: "REST <offset>"},
+		"RANG": {handler: (*session).cmdRANG, arg: argRequired, help: "RANG <start> <end> (byte range of the next HASH)"},
+		"ALLO": {handler: (*session).cmdALLO, arg: argRequired, help: "ALLO <bytes>"},
+
+		// Service commands (4.1.3).
+		"RETR": {handler: (*session).cmdRETR, arg: argRequired, perm: accounts.PermDownload, help: "RETR <file>"},
+		"STOR": {handler: (*session).cmdSTOR, arg: argRequired, help: "STOR <file>"},
+		"STOU": {handler: (*session).cmdSTOU, arg: argOptional, perm: accounts.PermUpload, help: "STOU [name hint]"},
+		"APPE": {handler: (*session).cmdAPPE, arg: argRequired, help: "APPE <file>"},
+		"RNFR": {handler: (*session).cmdRNFR, arg: argRequired, perm: accounts.PermRename, help: "RNFR <old name>"},
+		"RNTO": {handler: (*session).cmdRNTO, arg: argRequired, perm: accounts.PermRename, help: "RNTO <new name>"},
+		"ABOR": {handler: (*session).cmdABOR, arg: argNone, inTransfer: true, help: "ABOR"},
+		"DELE": {handler: (*session).cmdDELE, arg: argRequired, perm: accounts.PermDelete, help: "DELE <file>"},
+		"RMD":  {handler: (*session).cmdRMD, arg: argRequired, perm: accounts.PermRmdir, help: "RMD <dir>"},
+		"MKD":  {handler: (*session).cmdMKD, arg: argRequired, perm: accounts.PermMkdir, help: "MKD <dir>"},
+		"PWD":  {handler: (*session).cmdPWD, arg: argNone, help: "PWD"},
+		"CWD":  {handler: (*session).cmdCWD, arg: argRequired, help: "CWD <dir>"},
+		"CDUP": {handler: (*session).cmdCDUP, arg: argNone, help: "CDUP"},
+		"LIST": {handler: (*session).cmdLIST, arg: argOptional, perm: accounts.PermList, help: "LIST [-la] [path]"},
+		"NLST": {handler: (*session).cmdNLST, arg: argOptional, perm: accounts.PermList, help: "NLST [path]"},
+		"MLSD": {handler: (*session).cmdMLSD, arg: argOptional, perm: accounts.PermList, help: "MLSD [dir]"},
+		"MLST": {handler: (*session).cmdMLST, arg: argOptional, perm: accounts.PermList, help: "MLST [path]"},
+		"SITE": {handler: (*session).cmdSITE, arg: argRequired, help: "SITE HELP|QUOTA"},
+		"SYST": {handler: (*session).cmdSYST, preLogin: true, arg: argNone, inTransfer: true, help: "SYST"},
+		"STAT": {handler: (*session).cmdSTAT, arg: argOptional, inTransfer: true, help: "STAT [path]"},
+		"HELP": {handler: (*session).cmdHELP, preLogin: true, arg: argOptional, inTransfer: true, help: "HELP [command]"},
+		"NOOP": {handler: (*session).cmdNOOP, preLogin: true, arg: argNone, inTransfer: true, help: "NOOP"},
+		"FEAT": {handler: (*session).cmdFEAT, preLogin: true, arg: argNone, inTransfer: true, help: "FEAT"},
+		"OPTS": {handler: (*session).cmdOPTS, preLogin: true, arg: argRequired, help: "OPTS UTF8 ON | OPTS HASH <algo> | OPTS MLST <facts>"},
+
+		// RFC 3659 and friends.
+		"SIZE": {handler: (*session).cmdSIZE, arg: argRequired, perm: accounts.PermList, help: "SIZE <file>"},
+		"MDTM": {handler: (*session).cmdMDTM, arg: argRequired, perm: accounts.PermList, help: "MDTM <file>"},
+		"MFMT": {handler: (*session).cmdMFMT, arg: argRequired, perm: accounts.PermSetTime, help: "MFMT YYYYMMDDHHMMSS <file>"},
+		"AVBL": {handler: (*session).cmdAVBL, arg: argOptional, help: "AVBL [path] (free bytes)"},
+
+		// Checksums (draft-bryan-ftpext-hash and the X* de-facto commands).
+		"HASH":    {handler: (*session).cmdHASH, arg: argRequired, perm: accounts.PermDownload, help: "HASH <file>"},
+		"XMD5":    {handler: xhash("MD5"), arg: argRequired, perm: accounts.PermDownload, help: "XMD5 <file> [start [end]]"},
+		"XSHA1":   {handler: xhash("SHA-1"), arg: argRequired, perm: accounts.PermDownload, help: "XSHA1 <file> [start [end]]"},
+		"XSHA256": {handler: xhash("SHA-256"), arg: argRequired, perm: accounts.PermDownload, help: "XSHA256 <file> [start [end]]"},
+		"XSHA512": {handler: xhash("SHA-512"), arg: argRequired, perm: accounts.PermDownload, help: "XSHA512 <file> [start [end]]"},
+		"XCRC":    {handler: xhash("CRC32"), arg: argRequired, perm: accounts.PermDownload, help: "XCRC <file> [start [end]]"},
+	}
+	// RFC 775 aliases.
+	t["XPWD"] = t["PWD"]
+	t["XCWD"] = t["CWD"]
+	t["XCUP"] = t["CDUP"]
+	t["XMKD"] = t["MKD"]
+	t["XRMD"] = t["RMD"]
+	return t
+}
+
+// handleLine parses a line and runs it through the gate.
+func (ss *session) handleLine(line []byte) {
+	cmd, err := ftpproto.Parse(line)
+	if err != nil {
+		if errors.Is(err, ftpproto.ErrBadArgument) {
+			ss.log.Info("refused argument with control bytes", "cmd", cmd.Verb)
+			ss.reply(ftpproto.CodeArgSyntaxError, "Invalid characters in argument.")
+			if ss.badInput() {
+				ss.quitting = true
+			}
+			return
+		}
+		if errors.Is(err, ftpproto.ErrEmptyCommand) {
+			ss.reply(ftpproto.CodeSyntaxError, "Empty command.")
+			return
+		}
+		ss.reply(ftpproto.CodeSyntaxError, "Syntax error, command unrecognized.")
+		if ss.badInput() || ss.unknownBeforeLogin() {
+			ss.quitting = true
+		}
+		return
+	}
+	if cmd.Verb == "PASS" {
+		ss.log.Debug("command", "cmd", "PASS", "arg", "****")
+	} else {
+		ss.log.Debug("command", "cmd", cmd.Verb, "arg", cmd.Arg)
+	}
+	row, ok := ss.srv.commands[cmd.Verb]
+	if !ok {
+		ss.reply(ftpproto.CodeSyntaxError, "Command not understood.")
+		if ss.unknownBeforeLogin() {
+			ss.quitting = true
+		}
+		return
+	}
+	if !row.inTransfer {
+		ss.waitTransfer()
+	}
+	switch {
+	case !row.preLogin && !ss.loggedIn():
+		ss.reply(ftpproto.CodeNotLoggedIn, "Please log in with USER and PASS first.")
+		return
+	case row.arg == argRequired && cmd.Arg == "":
+		ss.reply(ftpproto.CodeArgSyntaxError, "Syntax error: "+cmd.Verb+" needs an argument.")
+		return
+	case row.arg == argNone && cmd.Arg != "":
+		ss.reply(ftpproto.CodeArgSyntaxError, "Syntax error: "+cmd.Verb+" takes no argument.")
+		return
+	case row.perm != accounts.PermNone && !ss.user().Perms.Has(row.perm):
+		ss.log.Info("permission denied", "user", ss.userName, "cmd", cmd.Verb)
+		ss.reply(ftpproto.CodeFileUnavailable, "Permission denied.")
+		ss.clearOneShot(cmd.Verb)
+		return
+	}
+	if ss.loggedIn() {
+		ss.unknownPre = 0
+	}
+	if err := row.handler(ss, cmd.Arg); err != nil {
+		code, text := ss.replyFor(cmd.Verb, err)
+		ss.reply(code, text)
+	}
+	ss.clearOneShot(cmd.Verb)
+}
+
+// clearOneShot forgets state a command consumed, whether it succeeded or
+// not: REST lasts until the next transfer (clients put PASV, TYPE or SIZE in
+// between), RANG until the next HASH, RNFR only until the next command.
+func (ss *session) clearOneShot(verb string) {
+	switch verb {
+	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
+		ss.rest = 0
+	case "HASH":
+		ss.rangSet = false
+	}
+	if verb != "RNFR" {
+		ss.rnfr, ss.rnfrAbs = "", ""
+	}
+}
+
+// unknownBeforeLogin counts an unknown command before login and reports
+// whether the session should close (ALPACA defence).
+func (ss *session) unknownBeforeLogin() bool {
+	if ss.loggedIn() {
+		return false
+	}
+	ss.unknownPre++
+	if ss.unknownPre >= maxUnknownBeforeLogin {
+		ss.log.Warn("closing session: unknown commands before login (cross-protocol request?)")
+		ss.reply(ftpproto.CodeUnavailable, "Not an FTP client; closing.")
+		return true
+	}
+	return false
+}
+
+// replyError is a handler's way to pick the exact reply.
+type replyError struct {
+	code int
+	text string
+}
+
+func (e *replyError) Error() string { return e.text }
+
+func replyErr(code int, text string) error { return &replyError{code: code, text: text} }
+
+// errPermission is a permission refusal found by a handler (the table
+// cannot know, e.g. overwrite against new upload).
+var errPermission = replyErr(ftpproto.CodeFileUnavailable, "Permission denied.")
+
+// replyFor is the one place that turns an error into a reply. Raw error
+// text goes to the log only.
+func (ss *session) replyFor(verb string, err error) (int, string) {
+	var re *replyError
+	if errors.As(err, &re) {
+		return re.code, re.text
+	}
+	code, text := errorReply(verb, err)
+	if code == ftpproto.CodeLocalError || code == ftpproto.CodeFileUnavailable && !errors.Is(err, fs.ErrNotExist) {
+		ss.log.Info("command failed", "user", ss.userName, "cmd", verb, "code", code, "err", err)
+	} else {
+		ss.log.Debug("command failed", "user", ss.userName, "cmd", verb, "code", code, "err", err)
+	}
+	return code, text
+}
+
+// errorReply maps sentinel errors to reply codes.
+func errorReply(verb string, err error) (int, string) {
+	storing := slices.Contains([]string{"STOR", "STOU", "APPE", "MKD", "XMKD", "RNTO"}, verb)
+	switch {
+	case errors.Is(err, accounts.ErrQuotaExceeded):
+		return ftpproto.CodeExceededStorage, "Quota exceeded."
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return ftpproto.CodeInsufficientSpace, "Insufficient storage space."
+	case errors.Is(err, vfs.ErrBadPath), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EINVAL) && storing:
+		if storing {
+			return ftpproto.CodeBadFileName, "File name not allowed."
+		}
+		return ftpproto.CodeFileUnavailable, "File name not allowed."
+	case errors.Is(err, fs.ErrNotExist):
+		return ftpproto.CodeFileUnavailable, "No such file or directory."
+	case errors.Is(err, fs.ErrExist):
+		return ftpproto.CodeFileUnavailable, "File exists."
+	case errors.Is(err, fs.ErrPermission):
+		return ftpproto.CodeFileUnavailable, "Permission denied."
+	case errors.Is(err, syscall.ENOTEMPTY):
+		return ftpproto.CodeFileUnavailable, "Directory not empty."
+	case errors.Is(err, syscall.ENOTDIR):
+		return ftpproto.CodeFileUnavailable, "Not a directory."
+	case errors.Is(err, syscall.EISDIR):
+		return ftpproto.CodeFileUnavailable, "Is a directory."
+	case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EXDEV):
+		return ftpproto.CodeFileUnavailable, "Requested action not taken."
+	case errors.Is(err, context.Canceled):
+		return ftpproto.CodeTransferAborted, "Request canceled."
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// os.Root's "path escapes from parent" and friends.
+		return ftpproto.CodeFileUnavailable, "Requested action not taken."
+	}
+	return ftpproto.CodeLocalError, "Local error in processing."
+}
+
+// helpText lists the commands for HELP, generated from the table.
+func (s *Server) helpText() string {
+	verbs := make([]string, 0, len(s.commands))
+	for v := range s.commands {
+		verbs = append(verbs, v)
+	}
+	slices.Sort(verbs)
+	var b strings.Builder
+	b.WriteString("The following commands are recognized.")
+	for i, v := range verbs {
+		if i%8 == 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(" ")
+		b.WriteString(v)
+	}
+	b.WriteString("\nHelp OK.")
+	return b.String()
+}

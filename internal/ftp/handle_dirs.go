@@ -1,0 +1,181 @@
+package ftp
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftpproto"
+)
+
+func (ss *session) cmdPWD(string) error {
+	ss.reply(ftpproto.CodeCreated, ftpproto.Quote(ss.cwd)+" is the current directory.")
+	return nil
+}
+
+func (ss *session) cmdCWD(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.fs.Stat(ss.ctx, name)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
+	}
+	ss.cwd = abs
+	ss.reply(ftpproto.CodeFileActionOK, "Directory successfully changed.")
+	return nil
+}
+
+func (ss *session) cmdCDUP(string) error { return ss.cmdCWD("..") }
+
+func (ss *session) cmdMKD(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	if err := ss.fs.Mkdir(ss.ctx, name, 0o755); err != nil {
+		return err
+	}
+	ss.log.Info("mkdir", "path", abs)
+	ss.reply(ftpproto.CodeCreated, ftpproto.Quote(abs)+" created.")
+	return nil
+}
+
+func (ss *session) cmdRMD(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	if abs == "/" {
+		return replyErr(ftpproto.CodeFileUnavailable, "Can't remove the root folder.")
+	}
+	fi, err := ss.fs.Lstat(ss.ctx, name)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
+	}
+	if err := ss.fs.Remove(ss.ctx, name); err != nil {
+		return err
+	}
+	ss.log.Info("rmdir", "path", abs)
+	ss.reply(ftpproto.CodeFileActionOK, "Remove directory operation successful.")
+	return nil
+}
+
+// listTarget resolves the path of LIST/NLST/MLSD (options stripped) and
+// stats it.
+func (ss *session) listTarget(arg string) (abs, name string, fi fs.FileInfo, err error) {
+	arg = stripListOptions(arg)
+	if arg == "" {
+		arg = "."
+	}
+	abs, name, err = ss.resolve(arg)
+	if err != nil {
+		return "", "", nil, err
+	}
+	fi, err = ss.fs.Stat(ss.ctx, name)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return abs, name, fi, nil
+}
+
+func (ss *session) cmdLIST(arg string) error { return ss.list(arg, formatLS, "LIST") }
+func (ss *session) cmdNLST(arg string) error { return ss.list(arg, formatName, "NLST") }
+
+func (ss *session) cmdMLSD(arg string) error {
+	_, _, fi, err := ss.listTarget(arg)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		// RFC 3659 section 7.2.1: MLSD of a file is an error.
+		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
+	}
+	return ss.list(arg, formatMLSx, "MLSD")
+}
+
+// list runs a directory listing over the data connection.
+func (ss *session) list(arg string, format listFormat, verb string) error {
+	abs, name, fi, err := ss.listTarget(arg)
+	if err != nil {
+		return err
+	}
+	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts()}
+	fsys := ss.fs
+	return ss.startTransfer(verb+" "+abs, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		if !fi.IsDir() {
+			l.appendEntry(fi, path.Base(abs))
+			n, err := dc.Write(l.buf)
+			return int64(n), err
+		}
+		return ss.streamDir(ctx, fsys, name, l, dc)
+	}, nil)
+}
+
+func (ss *session) facts() factSet {
+	if ss.mlstFacts == 0 {
+		return allFacts
+	}
+	return ss.mlstFacts
+}
+
+func (ss *session) cmdMLST(arg string) error {
+	if arg == "" {
+		arg = "."
+	}
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.fs.Stat(ss.ctx, name)
+	if err != nil {
+		return err
+	}
+	b := appendFacts(nil, fi, ss.user().PermsFor(abs), ss.facts())
+	// RFC 3659 section 7.2: the fact line starts with one space, which the
+	// multi-line writer adds.
+	ss.reply(ftpproto.CodeFileActionOK, "Listing "+abs+"\n"+string(b)+" "+abs+"\nEnd.")
+	return nil
+}
+
+// statPath answers STAT <path> with an ls listing on the control connection
+// (RFC 959: 213 for a file, 212 for a directory).
+func (ss *session) statPath(arg string) error {
+	abs, name, fi, err := ss.listTarget(arg)
+	if err != nil {
+		return err
+	}
+	if err := ss.need(abs, accounts.PermList); err != nil {
+		return err
+	}
+	l := &lister{format: formatLS, now: time.Now(), user: ss.user(), dirAbs: abs}
+	var sb strings.Builder
+	code := ftpproto.CodeFileStatus
+	if fi.IsDir() {
+		code = ftpproto.CodeDirStatus
+		if _, err := ss.streamDir(ss.ctx, ss.fs, name, l, &sb); err != nil {
+			return err
+		}
+	} else {
+		l.appendEntry(fi, path.Base(abs))
+		sb.Write(l.buf)
+	}
+	body := strings.ReplaceAll(strings.TrimSuffix(sb.String(), "\r\n"), "\r\n", "\n")
+	if body != "" {
+		body += "\n"
+	}
+	ss.reply(code, fmt.Sprintf("Status of %s:\n%sEnd of status.", abs, body))
+	return nil
+}

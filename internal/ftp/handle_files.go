@@ -1,0 +1,582 @@
+package ftp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftpproto"
+	"github.com/wharfftp/wharf/internal/vfs"
+	"github.com/wharfftp/wharf/internal/xfer"
+)
+
+var errNotPlainFile = replyErr(ftpproto.CodeFileUnavailable, "Not a plain file.")
+var errBadRest = replyErr(ftpproto.CodeBadRestart, "Invalid REST parameter.")
+
+func (ss *session) cmdRETR(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	f, err := ss.fs.Open(ss.ctx, name)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return errNotPlainFile
+	}
+	off := ss.rest
+	if off > fi.Size() {
+		f.Close()
+		return errBadRest
+	}
+	if off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	lim := ss.limiter(ss.user(), false)
+	binary := ss.binary
+	what := fmt.Sprintf("%s (%d bytes)", abs, fi.Size()-off)
+	return ss.startTransfer(what, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		var src io.Reader = f // the *os.File itself, so sendfile applies
+		if !binary {
+			src = xfer.ToCRLF(f)
+		}
+		n, err := xfer.Send(ctx, dc, src, lim)
+		if err != nil {
+			return n, fmt.Errorf("%w: %w", errDataBroken, err)
+		}
+		return n, nil
+	}, func() { f.Close() })
+}
+
+func (ss *session) cmdSTOR(arg string) error { return ss.store(arg, false) }
+func (ss *session) cmdAPPE(arg string) error { return ss.store(arg, true) }
+
+func (ss *session) cmdSTOU(arg string) error {
+	base := "file"
+	if arg != "" {
+		base = path.Base(arg)
+	}
+	dirAbs := ss.cwd
+	if strings.Contains(arg, "/") {
+		dirAbs = path.Dir(arg)
+	}
+	abs, _, err := ss.resolve(path.Join(dirAbs, base))
+	if err != nil {
+		return err
+	}
+	dir, base := path.Dir(abs), path.Base(abs)
+	for i := range 100 {
+		cand := abs
+		if i > 0 {
+			cand = path.Join(dir, fmt.Sprintf("%s.%d", base, i))
+		}
+		_, name, _ := ss.resolve(cand)
+		if _, err := ss.fs.Lstat(ss.ctx, name); errors.Is(err, fs.ErrNotExist) {
+			// RFC 1123 section 4.1.2.9: "150 FILE: name".
+			return ss.upload(cand, name, nil, false, 0, "FILE: "+path.Base(cand))
+		}
+	}
+	return replyErr(ftpproto.CodeFileUnavailable, "Could not pick a unique file name.")
+}
+
+// store handles STOR (with or without REST) and APPE.
+func (ss *session) store(arg string, appendMode bool) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.fs.Lstat(ss.ctx, name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if exists && !fi.Mode().IsRegular() {
+		return errNotPlainFile
+	}
+	off := ss.rest
+	resume := appendMode || off > 0
+	switch {
+	case resume && exists:
+		err = ss.need(abs, accounts.PermAppend)
+	case off > 0:
+		return errBadRest // REST into a file that is not there
+	case exists:
+		err = ss.need(abs, accounts.PermOverwrite)
+	default:
+		err = ss.need(abs, accounts.PermUpload)
+	}
+	if err != nil {
+		return err
+	}
+	if resume && exists {
+		if appendMode {
+			off = fi.Size()
+		} else if off > fi.Size() {
+			return errBadRest
+		}
+		return ss.resumeUpload(abs, name, fi.Size(), off)
+	}
+	return ss.upload(abs, name, fi, exists, 0, abs)
+}
+
+// upload stores a new file, or replaces one, through a temporary file in
+// the same folder renamed over the target (see the package doc).
+func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, _ int64, what string) error {
+	q := ss.acct.Quota()
+	if !exists {
+		// The file quota is checked before any byte moves.
+		if err := q.Adjust(ss.ctx, 0, 1); err != nil {
+			return err
+		}
+	}
+	fsys := ss.fs
+	lim := ss.limiter(ss.user(), true)
+	binary := ss.binary
+	durable := ss.srv.cfg.Durable
+	dir := path.Dir(name)
+	ran := false
+	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		ran = true
+		tmp := path.Join(dir, tmpPrefix+randHex())
+		f, err := fsys.OpenFile(ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			if !exists {
+				q.Adjust(context.WithoutCancel(ctx), 0, -1)
+			}
+			return 0, err
+		}
+		n, rerr := receive(ctx, f, dc, q, lim, binary)
+		if rerr == nil && durable {
+			rerr = f.Sync()
+		}
+		f.Close()
+		// Put what arrived in place, complete or not (see the package doc).
+		bg := context.WithoutCancel(ctx)
+		replaced, statErr := fsys.Lstat(bg, name)
+		if err := fsys.Rename(bg, tmp, name); err != nil {
+			fsys.Remove(bg, tmp)
+			q.Adjust(bg, -n, 0)
+			if !exists {
+				q.Adjust(bg, 0, -1)
+			}
+			return n, errors.Join(rerr, fmt.Errorf("rename upload into place: %w", err))
+		}
+		switch {
+		case statErr == nil && replaced.Mode().IsRegular() && exists:
+			q.Adjust(bg, -replaced.Size(), 0)
+		case statErr == nil && replaced.Mode().IsRegular():
+			// Another session created the file meanwhile: ours replaced it.
+			q.Adjust(bg, -replaced.Size(), -1)
+		case exists:
+			// Another session removed the old file meanwhile (and freed it).
+			q.Adjust(bg, 0, 1)
+		}
+		if rerr == nil && durable {
+			rerr = syncDir(bg, fsys, dir)
+		}
+		return n, uploadErr(rerr)
+	}
+	cleanup := func() {
+		if !ran && !exists {
+			q.Adjust(context.WithoutCancel(ss.ctx), 0, -1)
+		}
+	}
+	return ss.startTransfer(what, abs, true, fn, cleanup)
+}
+
+// resumeUpload writes in place from off (REST+STOR, APPE): the file is by
+// then known to be partial, and copying it aside first would cost as much
+// as the upload.
+func (ss *session) resumeUpload(abs, name string, size, off int64) error {
+	q := ss.acct.Quota()
+	f, err := ss.fs.OpenFile(ss.ctx, name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if off < size {
+		// REST below the end: what follows the offset is replaced.
+		if err := f.Truncate(off); err != nil {
+			f.Close()
+			return err
+		}
+		q.Adjust(ss.ctx, -(size - off), 0)
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return err
+	}
+	lim := ss.limiter(ss.user(), true)
+	binary := ss.binary
+	durable := ss.srv.cfg.Durable
+	fsys := ss.fs
+	return ss.startTransfer(abs, abs, true, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		n, rerr := receive(ctx, f, dc, q, lim, binary)
+		if rerr == nil && durable {
+			rerr = f.Sync()
+			if rerr == nil {
+				rerr = syncDir(ctx, fsys, path.Dir(name))
+			}
+		}
+		return n, uploadErr(rerr)
+	}, func() { f.Close() })
+}
+
+// receive copies an upload into f through xfer.Receive.
+func receive(ctx context.Context, f vfs.File, dc net.Conn, q accounts.Quota, lim *rate.Limiter, binary bool) (int64, error) {
+	of, ok := f.(*os.File)
+	if !ok {
+		return 0, errors.New("upload: backend file is not an *os.File")
+	}
+	var src io.Reader = dc
+	if !binary {
+		src = xfer.FromCRLF(dc)
+	}
+	return xfer.Receive(ctx, of, src, q, lim)
+}
+
+// uploadErr classifies a failed upload: the quota keeps its 552; anything on
+// the data side is a broken transfer (426).
+func uploadErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, accounts.ErrQuotaExceeded):
+		return err
+	case errors.Is(err, xfer.ErrTruncated), isNetErr(err), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", errDataBroken, err)
+	}
+	return err
+}
+
+// syncDir makes a rename durable.
+func syncDir(ctx context.Context, fsys vfs.FS, dir string) error {
+	d, err := fsys.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func randHex() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (ss *session) cmdREST(arg string) error {
+	n, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || n < 0 {
+		return replyErr(ftpproto.CodeArgSyntaxError, "REST needs a non-negative byte offset.")
+	}
+	ss.rest = n
+	ss.reply(ftpproto.CodePending, fmt.Sprintf("Restarting at %d. Send STORE or RETRIEVE to initiate transfer.", n))
+	return nil
+}
+
+func (ss *session) cmdDELE(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.fs.Lstat(ss.ctx, name)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return replyErr(ftpproto.CodeFileUnavailable, "Is a directory: use RMD.")
+	}
+	if err := ss.fs.Remove(ss.ctx, name); err != nil {
+		return err
+	}
+	var bytes int64
+	if fi.Mode().IsRegular() {
+		bytes = fi.Size()
+	}
+	ss.acct.Quota().Adjust(context.WithoutCancel(ss.ctx), -bytes, -1)
+	ss.log.Info("delete", "path", abs, "bytes", bytes)
+	ss.reply(ftpproto.CodeFileActionOK, "Delete operation successful.")
+	return nil
+}
+
+func (ss *session) cmdRNFR(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	if abs == "/" {
+		return replyErr(ftpproto.CodeFileUnavailable, "Can't rename the root folder.")
+	}
+	if _, err := ss.fs.Lstat(ss.ctx, name); err != nil {
+		return err
+	}
+	ss.rnfr, ss.rnfrAbs = name, abs
+	ss.reply(ftpproto.CodePending, "Ready for RNTO.")
+	return nil
+}
+
+func (ss *session) cmdRNTO(arg string) error {
+	if ss.rnfr == "" {
+		return replyErr(ftpproto.CodeBadSequence, "RNFR required first.")
+	}
+	from, fromAbs := ss.rnfr, ss.rnfrAbs
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	if abs == "/" {
+		return replyErr(ftpproto.CodeFileUnavailable, "Can't rename onto the root folder.")
+	}
+	if err := ss.need(fromAbs, accounts.PermRename); err != nil {
+		return err
+	}
+	replaced, statErr := ss.fs.Lstat(ss.ctx, name)
+	if statErr == nil && name != from {
+		if replaced.IsDir() {
+			return replyErr(ftpproto.CodeFileUnavailable, "Target is an existing directory.")
+		}
+		if err := ss.need(abs, accounts.PermOverwrite); err != nil {
+			return err
+		}
+	}
+	if err := ss.fs.Rename(ss.ctx, from, name); err != nil {
+		return err
+	}
+	if statErr == nil && name != from {
+		var bytes int64
+		if replaced.Mode().IsRegular() {
+			bytes = replaced.Size()
+		}
+		ss.acct.Quota().Adjust(context.WithoutCancel(ss.ctx), -bytes, -1)
+	}
+	ss.log.Info("rename", "path", abs, "from", fromAbs)
+	ss.reply(ftpproto.CodeFileActionOK, "Rename successful.")
+	return nil
+}
+
+// statFile resolves and stats a regular file for SIZE, MDTM, HASH.
+func (ss *session) statFile(arg string) (abs, name string, fi fs.FileInfo, err error) {
+	abs, name, err = ss.resolve(arg)
+	if err != nil {
+		return "", "", nil, err
+	}
+	fi, err = ss.fs.Stat(ss.ctx, name)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", "", nil, errNotPlainFile
+	}
+	return abs, name, fi, nil
+}
+
+func (ss *session) cmdSIZE(arg string) error {
+	_, _, fi, err := ss.statFile(arg)
+	if err != nil {
+		return err
+	}
+	ss.reply(ftpproto.CodeFileStatus, fmtSize(fi.Size()))
+	return nil
+}
+
+// mdtmLayout is the RFC 3659 time-val, always UTC.
+const mdtmLayout = "20060102150405"
+
+func (ss *session) cmdMDTM(arg string) error {
+	abs, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.fs.Stat(ss.ctx, name)
+	if err != nil {
+		return err
+	}
+	_ = abs
+	ss.reply(ftpproto.CodeFileStatus, fi.ModTime().UTC().Format(mdtmLayout))
+	return nil
+}
+
+func (ss *session) cmdMFMT(arg string) error {
+	ts, p, ok := strings.Cut(arg, " ")
+	if !ok || p == "" {
+		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax: MFMT YYYYMMDDHHMMSS path")
+	}
+	t, err := parseTimeVal(ts)
+	if err != nil {
+		return replyErr(ftpproto.CodeArgSyntaxError, "Bad time value.")
+	}
+	abs, name, err := ss.resolve(p)
+	if err != nil {
+		return err
+	}
+	if err := ss.fs.Chtimes(ss.ctx, name, t, t); err != nil {
+		return err
+	}
+	ss.reply(ftpproto.CodeFileStatus, "Modify="+t.Format(mdtmLayout)+"; "+abs)
+	return nil
+}
+
+// parseTimeVal reads an RFC 3659 time-val, with optional fraction.
+func parseTimeVal(s string) (time.Time, error) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(whole) != len(mdtmLayout) {
+		return time.Time{}, errors.New("bad time-val length")
+	}
+	t, err := time.ParseInLocation(mdtmLayout, whole, time.UTC)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if frac != "" {
+		if len(frac) > 9 {
+			return time.Time{}, errors.New("bad fraction")
+		}
+		n, err := strconv.ParseUint(frac, 10, 32)
+		if err != nil {
+			return time.Time{}, err
+		}
+		for range 9 - len(frac) {
+			n *= 10
+		}
+		t = t.Add(time.Duration(n))
+	}
+	return t, nil
+}
+
+func (ss *session) cmdALLO(arg string) error {
+	n, err := strconv.ParseInt(strings.Fields(arg)[0], 10, 64)
+	if err != nil || n < 0 {
+		return replyErr(ftpproto.CodeArgSyntaxError, "ALLO needs a byte count.")
+	}
+	u, err := ss.acct.Quota().Usage(ss.ctx)
+	if err == nil && u.QuotaBytes > 0 && u.UsedBytes+n > u.QuotaBytes {
+		return replyErr(ftpproto.CodeExceededStorage, "Not enough quota for that many bytes.")
+	}
+	ss.reply(ftpproto.CodeNotImplementedOK, "No storage allocation necessary.")
+	return nil
+}
+
+// avail is the room left for uploads: the lower of quota room and disk free.
+func (ss *session) avail(name string) (int64, error) {
+	free, err := ss.fs.Avail(ss.ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	u, err := ss.acct.Quota().Usage(ss.ctx)
+	if err != nil {
+		return 0, err
+	}
+	if u.QuotaBytes > 0 {
+		free = min(free, max(u.QuotaBytes-u.UsedBytes, 0))
+	}
+	return free, nil
+}
+
+func (ss *session) cmdAVBL(arg string) error {
+	if arg == "" {
+		arg = "."
+	}
+	_, name, err := ss.resolve(arg)
+	if err != nil {
+		return err
+	}
+	n, err := ss.avail(name)
+	if err != nil {
+		return err
+	}
+	ss.reply(ftpproto.CodeFileStatus, fmtSize(n))
+	return nil
+}
+
+func (ss *session) cmdRANG(arg string) error {
+	lo, hi, ok := strings.Cut(arg, " ")
+	a, err1 := strconv.ParseInt(lo, 10, 64)
+	b, err2 := strconv.ParseInt(strings.TrimSpace(hi), 10, 64)
+	if !ok || err1 != nil || err2 != nil || a < 0 || b < a {
+		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax: RANG <start> <end>")
+	}
+	if a == 1 && b == 0 {
+		// draft-bryan-ftp-range: "RANG 1 0" resets the range.
+		ss.rangSet = false
+		ss.reply(ftpproto.CodePending, "Range reset.")
+		return nil
+	}
+	ss.rangSet, ss.rangLo, ss.rangHi = true, a, b
+	ss.reply(ftpproto.CodePending, fmt.Sprintf("Restarting at %d. Ending at %d.", a, b))
+	return nil
+}
+
+func (ss *session) cmdHASH(arg string) error {
+	start, end := int64(0), int64(-1)
+	if ss.rangSet {
+		start, end = ss.rangLo, ss.rangHi+1 // RANG's end byte is included
+	}
+	abs, sum, start, end, err := ss.hashFile(arg, ss.hashAlgo, start, end)
+	if err != nil {
+		return err
+	}
+	// draft-bryan-ftpext-hash: "213 <algo> <start>-<end> <hash> <file>".
+	ss.reply(ftpproto.CodeFileStatus, fmt.Sprintf("%s %d-%d %s %s", ss.hashAlgo, start, end, sum, path.Base(abs)))
+	return nil
+}
+
+// xhash makes the handler of an X* checksum command ("XMD5 file [start
+// [end]]", end exclusive).
+func xhash(algo string) func(ss *session, arg string) error {
+	return func(ss *session, arg string) error {
+		file, start, end, _ := splitRangeArgs(arg)
+		_, sum, _, _, err := ss.hashFile(file, algo, start, end)
+		if err != nil {
+			return err
+		}
+		ss.reply(ftpproto.CodeFileActionOK, sum)
+		return nil
+	}
+}
+
+// hashFile checksums [start, end) of a file (end < 0: to its end) and
+// returns the range actually hashed.
+func (ss *session) hashFile(arg, algo string, start, end int64) (abs, sum string, lo, hi int64, err error) {
+	abs, name, fi, err := ss.statFile(arg)
+	if err != nil {
+		return "", "", 0, 0, err
+	}
+	if end < 0 || end > fi.Size() {
+		end = fi.Size()
+	}
+	if start > end {
+		return "", "", 0, 0, replyErr(ftpproto.CodeArgSyntaxError, "Invalid byte range.")
+	}
+	f, err := ss.fs.Open(ss.ctx, name)
+	if err != nil {
+		return "", "", 0, 0, err
+	}
+	defer f.Close()
+	sum, err = xfer.Hash(ss.ctx, algo, f, start, end)
+	if err != nil {
+		return "", "", 0, 0, err
+	}
+	return abs, sum, start, end, nil
+}

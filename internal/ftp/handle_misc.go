@@ -1,0 +1,238 @@
+package ftp
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/wharfftp/wharf/internal/ftpproto"
+	"github.com/wharfftp/wharf/internal/xfer"
+)
+
+// limiterChunk is the least burst a rate limiter gets, so a transfer chunk
+// always fits into one wait.
+const limiterChunk = 256 << 10
+
+func (ss *session) cmdTYPE(arg string) error {
+	switch strings.ToUpper(strings.Join(strings.Fields(arg), " ")) {
+	case "I", "L 8":
+		ss.binary = true
+		ss.reply(ftpproto.CodeOK, "Switching to Binary mode.")
+	case "A", "A N":
+		ss.binary = false
+		ss.reply(ftpproto.CodeOK, "Switching to ASCII mode.")
+	default:
+		return replyErr(ftpproto.CodeParamNotImpl, "TYPE not supported: use A or I.")
+	}
+	return nil
+}
+
+func (ss *session) cmdSTRU(arg string) error {
+	if strings.EqualFold(arg, "F") {
+		ss.reply(ftpproto.CodeOK, "Structure set to F.")
+		return nil
+	}
+	return replyErr(ftpproto.CodeParamNotImpl, "Only STRU F is supported.")
+}
+
+func (ss *session) cmdMODE(arg string) error {
+	if strings.EqualFold(arg, "S") {
+		ss.reply(ftpproto.CodeOK, "Mode set to S.")
+		return nil
+	}
+	return replyErr(ftpproto.CodeParamNotImpl, "Only MODE S is supported.")
+}
+
+func (ss *session) cmdSYST(string) error {
+	// Clients pick their listing parser from this; every one of them
+	// knows "UNIX Type: L8".
+	ss.reply(ftpproto.CodeSystemType, "UNIX Type: L8")
+	return nil
+}
+
+func (ss *session) cmdNOOP(string) error {
+	ss.reply(ftpproto.CodeOK, "NOOP ok.")
+	return nil
+}
+
+func (ss *session) cmdHELP(arg string) error {
+	if arg == "" {
+		ss.reply(ftpproto.CodeHelp, ss.srv.helpText())
+		return nil
+	}
+	row, ok := ss.srv.commands[strings.ToUpper(arg)]
+	if !ok {
+		return replyErr(ftpproto.CodeArgSyntaxError, "Unknown command "+strings.ToUpper(arg)+".")
+	}
+	ss.reply(ftpproto.CodeHelp, "Syntax: "+row.help)
+	return nil
+}
+
+func (ss *session) cmdFEAT(string) error {
+	var b strings.Builder
+	b.WriteString("Features:")
+	if ss.srv.cfg.TLS != nil {
+		b.WriteString("\nAUTH TLS\nPBSZ\nPROT")
+	}
+	b.WriteString("\nEPRT\nEPSV\nMDTM\nMFMT\nSIZE\nREST STREAM\nTVFS\nUTF8\nAVBL")
+	b.WriteString("\nMLST ")
+	f := ss.facts()
+	for _, fn := range factNames {
+		b.WriteString(fn.name)
+		if f&fn.f != 0 {
+			b.WriteByte('*')
+		}
+		b.WriteByte(';')
+	}
+	b.WriteString("\nHASH ")
+	for i, a := range xfer.Algorithms() {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(a)
+		if a == ss.hashAlgo {
+			b.WriteByte('*')
+		}
+	}
+	b.WriteString("\nRANG STREAM\nXMD5\nXSHA1\nXSHA256\nXSHA512\nXCRC\nEnd")
+	ss.reply(ftpproto.CodeSystemStatus, b.String())
+	return nil
+}
+
+func (ss *session) cmdOPTS(arg string) error {
+	opt, val, _ := strings.Cut(arg, " ")
+	switch strings.ToUpper(opt) {
+	case "UTF8", "UTF-8":
+		// RFC 2640: paths are always UTF-8 here; OFF is refused.
+		if v := strings.ToUpper(strings.TrimSpace(val)); v == "ON" || v == "" {
+			ss.reply(ftpproto.CodeOK, "UTF8 set to on.")
+			return nil
+		}
+		return replyErr(ftpproto.CodeParamNotImpl, "UTF8 cannot be turned off.")
+	case "MLST":
+		var f factSet
+		for _, name := range strings.Split(val, ";") {
+			for _, fn := range factNames {
+				if strings.EqualFold(name, fn.name) {
+					f |= fn.f
+				}
+			}
+		}
+		ss.mlstFacts = f
+		if f == 0 {
+			ss.mlstFacts = 0
+		}
+		var sel []string
+		for _, fn := range factNames {
+			if f&fn.f != 0 {
+				sel = append(sel, fn.name+";")
+			}
+		}
+		ss.reply(ftpproto.CodeOK, "MLST OPTS "+strings.Join(sel, ""))
+		return nil
+	case "HASH":
+		if val == "" {
+			ss.reply(ftpproto.CodeOK, ss.hashAlgo)
+			return nil
+		}
+		for _, a := range xfer.Algorithms() {
+			if strings.EqualFold(a, val) {
+				ss.hashAlgo = a
+				ss.reply(ftpproto.CodeOK, a)
+				return nil
+			}
+		}
+		return replyErr(ftpproto.CodeParamNotImpl, "Unknown hash algorithm.")
+	}
+	return replyErr(ftpproto.CodeArgSyntaxError, "Option not understood.")
+}
+
+func (ss *session) cmdSITE(arg string) error {
+	sub, _, _ := strings.Cut(arg, " ")
+	switch strings.ToUpper(sub) {
+	case "HELP":
+		ss.reply(ftpproto.CodeHelp, "SITE commands:\nHELP\nQUOTA (your usage and limits)\nEnd.")
+		return nil
+	case "QUOTA":
+		text, err := ss.quotaText()
+		if err != nil {
+			return err
+		}
+		ss.reply(ftpproto.CodeOK, "Quota for "+ss.userName+":\n"+text+"\nEnd.")
+		return nil
+	}
+	return replyErr(ftpproto.CodeNotImplemented, "SITE command not recognized: try SITE HELP.")
+}
+
+// quotaText describes the user's usage, for SITE QUOTA and STAT.
+func (ss *session) quotaText() (string, error) {
+	u := ss.user()
+	use, err := ss.acct.Quota().Usage(ss.ctx)
+	if err != nil {
+		return "", err
+	}
+	limit := func(n int64) string {
+		if n <= 0 {
+			return "unlimited"
+		}
+		return fmtSize(n)
+	}
+	pct := "0%"
+	if use.QuotaBytes > 0 {
+		pct = fmt.Sprintf("%.1f%%", 100*float64(use.UsedBytes)/float64(use.QuotaBytes))
+	}
+	return fmt.Sprintf("User: %s\nHome: /\nBytes used: %d\nBytes allowed: %s\nFiles used: %d\nFiles allowed: %s\nPercent used: %s",
+		u.Name, use.UsedBytes, limit(use.QuotaBytes), use.UsedFiles, limit(use.QuotaFiles), pct), nil
+}
+
+func (ss *session) cmdSTAT(arg string) error {
+	if arg != "" {
+		ss.mu.Lock()
+		busy := ss.xfer != nil
+		ss.mu.Unlock()
+		if busy {
+			return replyErr(ftpproto.CodeBadSequence, "STAT with a path is not allowed during a transfer.")
+		}
+		if !ss.loggedIn() {
+			return replyErr(ftpproto.CodeNotLoggedIn, "Please log in with USER and PASS first.")
+		}
+		return ss.statPath(arg)
+	}
+	var b strings.Builder
+	b.WriteString("FTP server status:")
+	fmt.Fprintf(&b, "\nConnected to %s", ss.remote.Addr().Unmap())
+	if ss.loggedIn() {
+		fmt.Fprintf(&b, "\nLogged in as %s", ss.userName)
+	} else {
+		b.WriteString("\nNot logged in")
+	}
+	mode := "ASCII"
+	if ss.binary {
+		mode = "BINARY"
+	}
+	fmt.Fprintf(&b, "\nTYPE: %s, STRU: F, MODE: S", mode)
+	if ss.tls {
+		prot := "C"
+		if ss.protP {
+			prot = "P"
+		}
+		fmt.Fprintf(&b, "\nControl connection is TLS; data protection %s", prot)
+	}
+	ss.mu.Lock()
+	x := ss.xfer
+	ss.mu.Unlock()
+	if x != nil {
+		dir := "Sending"
+		if x.upload {
+			dir = "Receiving"
+		}
+		fmt.Fprintf(&b, "\n%s %s (%d bytes so far)", dir, x.path, x.progress())
+	}
+	if ss.loggedIn() && x == nil {
+		if q, err := ss.quotaText(); err == nil {
+			b.WriteString("\n" + q)
+		}
+	}
+	b.WriteString("\nEnd of status.")
+	ss.reply(ftpproto.CodeSystemStatus, b.String())
+	return nil
+}

@@ -1,0 +1,278 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// Listing tuning: entries read per ReadDir call, and the buffer size at
+// which formatted lines are written out. One write per ~64 KiB keeps a 10k
+// entry listing to a handful of syscalls without holding it all in memory.
+const (
+	listBatch = 256
+	listFlush = 64 << 10
+)
+
+// sixMonths is the ls cut-off between "Jan _2 15:04" and "Jan _2  2006".
+const sixMonths = 182 * 24 * time.Hour
+
+// listFormat selects the line format of a listing.
+type listFormat int
+
+const (
+	formatLS   listFormat = iota // LIST: ls -l
+	formatName                   // NLST: bare names
+	formatMLSx                   // MLSD: RFC 3659 facts
+)
+
+// lister formats directory entries into one reused buffer.
+type lister struct {
+	format listFormat
+	now    time.Time
+	user   accounts.User
+	dirAbs string // client-visible directory being listed
+	facts  factSet
+	buf    []byte
+}
+
+// appendEntry formats one entry.
+func (l *lister) appendEntry(fi fs.FileInfo, name string) {
+	switch l.format {
+	case formatName:
+		l.buf = append(l.buf, name...)
+		l.buf = append(l.buf, '\r', '\n')
+	case formatLS:
+		l.buf = appendLS(l.buf, fi, name, l.now)
+	case formatMLSx:
+		l.buf = appendFacts(l.buf, fi, l.perms(name, fi), l.facts)
+		l.buf = append(l.buf, ' ')
+		l.buf = append(l.buf, name...)
+		l.buf = append(l.buf, '\r', '\n')
+	}
+}
+
+// perms returns the permissions that apply to an entry. Only users with
+// per-folder rules pay for a path per entry.
+func (l *lister) perms(name string, fi fs.FileInfo) accounts.Perm {
+	if len(l.user.PathPerms) == 0 {
+		return l.user.Perms
+	}
+	return l.user.PermsFor(path.Join(l.dirAbs, name))
+}
+
+// appendLS formats fi as an `ls -l` line, the form FileZilla, lftp, curl
+// and jlaffaye/ftp parse: "-rw-r--r-- 1 owner group size Mon DD HH:MM name".
+func appendLS(b []byte, fi fs.FileInfo, name string, now time.Time) []byte {
+	b = appendMode(b, fi.Mode())
+	nlink := uint64(1)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 0 {
+		nlink = uint64(st.Nlink)
+	}
+	var num [20]byte
+	b = append(b, ' ')
+	b = appendPadded(b, strconv.AppendUint(num[:0], nlink, 10), 3)
+	b = append(b, " ftp      ftp      "...)
+	b = appendPadded(b, strconv.AppendInt(num[:0], fi.Size(), 10), 12)
+	b = append(b, ' ')
+	mt := fi.ModTime()
+	if d := now.Sub(mt); d > sixMonths || d < -time.Hour {
+		b = mt.AppendFormat(b, "Jan _2  2006")
+	} else {
+		b = mt.AppendFormat(b, "Jan _2 15:04")
+	}
+	b = append(b, ' ')
+	b = append(b, name...)
+	return append(b, '\r', '\n')
+}
+
+func appendPadded(b, field []byte, width int) []byte {
+	for i := len(field); i < width; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, field...)
+}
+
+// appendMode writes the ten-character ls mode ("drwxr-xr-x").
+func appendMode(b []byte, m fs.FileMode) []byte {
+	switch {
+	case m.IsDir():
+		b = append(b, 'd')
+	case m&fs.ModeSymlink != 0:
+		b = append(b, 'l')
+	case m&fs.ModeNamedPipe != 0:
+		b = append(b, 'p')
+	case m&fs.ModeSocket != 0:
+		b = append(b, 's')
+	case m&fs.ModeCharDevice != 0:
+		b = append(b, 'c')
+	case m&fs.ModeDevice != 0:
+		b = append(b, 'b')
+	default:
+		b = append(b, '-')
+	}
+	const rwx = "rwxrwxrwx"
+	for i := range 9 {
+		if m&(1<<uint(8-i)) != 0 {
+			b = append(b, rwx[i])
+		} else {
+			b = append(b, '-')
+		}
+	}
+	return b
+}
+
+// factSet selects MLSx facts (OPTS MLST).
+type factSet uint8
+
+const (
+	factType factSet = 1 << iota
+	factSize
+	factModify
+	factPerm
+	factUnique
+	allFacts = factType | factSize | factModify | factPerm | factUnique
+)
+
+var factNames = [...]struct {
+	f    factSet
+	name string
+}{{factType, "type"}, {factSize, "size"}, {factModify, "modify"}, {factPerm, "perm"}, {factUnique, "unique"}}
+
+// appendFacts writes the RFC 3659 facts of fi, each followed by ';'.
+func appendFacts(b []byte, fi fs.FileInfo, p accounts.Perm, facts factSet) []byte {
+	dir := fi.IsDir()
+	if facts&factType != 0 {
+		if dir {
+			b = append(b, "type=dir;"...)
+		} else if fi.Mode().IsRegular() {
+			b = append(b, "type=file;"...)
+		} else {
+			b = append(b, "type=OS.unix=other;"...)
+		}
+	}
+	if facts&factSize != 0 && !dir {
+		b = append(b, "size="...)
+		b = strconv.AppendInt(b, fi.Size(), 10)
+		b = append(b, ';')
+	}
+	if facts&factModify != 0 {
+		b = append(b, "modify="...)
+		b = fi.ModTime().UTC().AppendFormat(b, "20060102150405")
+		b = append(b, ';')
+	}
+	if facts&factPerm != 0 {
+		b = append(b, "perm="...)
+		b = appendPermFact(b, dir, p)
+		b = append(b, ';')
+	}
+	if facts&factUnique != 0 {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			b = append(b, "unique="...)
+			b = strconv.AppendUint(b, uint64(st.Dev), 16)
+			b = append(b, 'g')
+			b = strconv.AppendUint(b, uint64(st.Ino), 16)
+			b = append(b, ';')
+		}
+	}
+	return b
+}
+
+// appendPermFact maps account permissions to RFC 3659 section 7.5.5 perm
+// letters.
+func appendPermFact(b []byte, dir bool, p accounts.Perm) []byte {
+	type pl struct {
+		perm accounts.Perm
+		c    byte
+	}
+	var table []pl
+	if dir {
+		b = append(b, 'e')
+		table = []pl{{accounts.PermList, 'l'}, {accounts.PermUpload, 'c'}, {accounts.PermMkdir, 'm'},
+			{accounts.PermDelete, 'p'}, {accounts.PermRmdir, 'd'}, {accounts.PermRename, 'f'}}
+	} else {
+		table = []pl{{accounts.PermDownload, 'r'}, {accounts.PermOverwrite, 'w'}, {accounts.PermAppend, 'a'},
+			{accounts.PermDelete, 'd'}, {accounts.PermRename, 'f'}}
+	}
+	for _, e := range table {
+		if p.Has(e.perm) {
+			b = append(b, e.c)
+		}
+	}
+	return b
+}
+
+// listable reports whether a directory entry can be shown: uploads in
+// progress are hidden, and names that would break the line framing are
+// skipped rather than mangled.
+func listable(name string) bool {
+	return !isTempName(name) && strings.IndexAny(name, "\r\n") < 0
+}
+
+// streamDir formats the entries of the directory name into w as it reads
+// them, in directory order (no sort: a 10k entry folder must not wait for
+// the last entry to send the first).
+func (ss *session) streamDir(ctx context.Context, fsys vfs.FS, name string, l *lister, w io.Writer) (int64, error) {
+	d, err := fsys.Open(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	var total int64
+	flush := func() error {
+		if len(l.buf) == 0 {
+			return nil
+		}
+		n, err := w.Write(l.buf)
+		total += int64(n)
+		l.buf = l.buf[:0]
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		ents, rerr := d.ReadDir(listBatch)
+		for _, e := range ents {
+			n := e.Name()
+			if !listable(n) {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue // vanished since ReadDir
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				// Show what the link points to when it stays inside the jail;
+				// a link out of it is listed as the link itself.
+				if tfi, err := fsys.Stat(ctx, path.Join(name, n)); err == nil {
+					fi = tfi
+				}
+			}
+			l.appendEntry(fi, n)
+			if len(l.buf) >= listFlush {
+				if err := flush(); err != nil {
+					return total, err
+				}
+			}
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				return total, flush()
+			}
+			return total, rerr
+		}
+		if len(ents) == 0 {
+			return total, flush()
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package ftp
+
+import (
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// tmpPrefix starts the name of an upload in progress. Such names are hidden
+// from listings and refused as client paths, so no client can read, list or
+// clobber another session's partial upload.
+const tmpPrefix = ".wharf-upload-"
+
+// isTempName reports whether a directory entry is an upload in progress.
+func isTempName(name string) bool { return strings.HasPrefix(name, tmpPrefix) }
+
+// resolve turns a client path into its client-visible absolute form and the
+// FS name. The jail itself is os.Root's job; this only rejects what can
+// never be a valid name.
+func (ss *session) resolve(arg string) (abs, name string, err error) {
+	abs, name, err = vfs.Resolve(ss.cwd, arg)
+	if err != nil {
+		return "", "", err
+	}
+	if isTempName(path.Base(abs)) {
+		return "", "", vfs.ErrBadPath
+	}
+	return abs, name, nil
+}
+
+// need checks a permission on a client-visible path; the user's settings
+// are re-read so an admin's change applies at once.
+func (ss *session) need(abs string, p accounts.Perm) error {
+	if !ss.user().PermsFor(abs).Has(p) {
+		ss.log.Info("permission denied", "path", abs, "perm", p.String())
+		return errPermission
+	}
+	return nil
+}
+
+// permTarget is the client-visible path whose permissions the gate checks
+// for a command: the path argument with options and numbers stripped, or
+// the working directory.
+func (ss *session) permTarget(verb, arg string) string {
+	switch verb {
+	case "LIST", "NLST", "STAT":
+		arg = stripListOptions(arg)
+	case "MFMT":
+		_, arg, _ = strings.Cut(arg, " ")
+	case "XMD5", "XSHA1", "XSHA256", "XSHA512", "XCRC":
+		arg, _, _, _ = splitRangeArgs(arg)
+	case "RNTO", "RNFR":
+	}
+	if arg == "" {
+		return ss.cwd
+	}
+	abs, _, err := vfs.Resolve(ss.cwd, arg)
+	if err != nil {
+		return ss.cwd
+	}
+	return abs
+}
+
+// stripListOptions drops ls-style options ("-la", "-a -l") that clients
+// such as lftp and FileZilla put before the path of LIST.
+func stripListOptions(arg string) string {
+	for strings.HasPrefix(arg, "-") {
+		opt, rest, _ := strings.Cut(arg, " ")
+		if len(opt) < 2 || strings.Trim(opt[1:], "alRtrhdF1") != "" {
+			break // a file name that starts with '-'
+		}
+		arg = strings.TrimLeft(rest, " ")
+	}
+	return arg
+}
+
+// splitRangeArgs parses "file [start [end]]" of the X* checksum commands;
+// numbers at the end are the range, the rest (spaces included) the file.
+func splitRangeArgs(arg string) (file string, start, end int64, ok bool) {
+	end = -1
+	fields := strings.Fields(arg)
+	nums := 0
+	for nums < 2 && len(fields)-nums > 1 {
+		if _, err := strconv.ParseInt(fields[len(fields)-1-nums], 10, 64); err != nil {
+			break
+		}
+		nums++
+	}
+	if nums == 0 {
+		return arg, 0, -1, false
+	}
+	vals := fields[len(fields)-nums:]
+	start, _ = strconv.ParseInt(vals[0], 10, 64)
+	if nums == 2 {
+		end, _ = strconv.ParseInt(vals[1], 10, 64)
+	}
+	// Cut the numbers off the original text, keeping inner spaces of the name.
+	file = strings.TrimRight(arg, " ")
+	for range nums {
+		file = strings.TrimRight(file[:strings.LastIndexByte(file, ' ')], " ")
+	}
+	return file, start, end, true
+}

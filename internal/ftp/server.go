@@ -1,0 +1,431 @@
+// Package ftp is wharf's FTP/FTPS server engine.
+//
+// It owns the control-connection state machine, the declarative command
+// table and its single gate, passive and active data connections, explicit
+// and implicit FTPS, per-IP limits and bans, and the upload/download rules
+// (atomic uploads, quota accounting, permissions). It must never decide who a
+// user is (package accounts does), never reach a file except through the
+// session's vfs.FS, and never send raw error or panic text to a client:
+// internal errors go to the log, clients get the RFC reply code.
+//
+// # Upload policy
+//
+// A plain STOR (or STOU) writes into a hidden temporary file in the target's
+// folder and renames it over the target when the transfer completes, so no
+// other session ever reads a half-written file as complete. The 226 reply is
+// sent only once the file is in place (and, with Config.Durable, fsynced
+// together with its folder).
+//
+// A broken upload (the client vanished, ABOR, a data timeout, a TLS data
+// connection that ended without close_notify, the quota limit) still moves
+// what arrived under the target's name and answers 426 (552 for the quota):
+// standard clients then resume with SIZE and REST+STOR or APPE. Resumes and
+// appends write in place, since the file is by then known to be partial; one
+// that would pass the quota stops exactly at the limit and keeps what the file
+// held before.
+package ftp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/ftpproto"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// ErrServerClosed is returned by Serve and ServeImplicitTLS after Shutdown.
+var ErrServerClosed = errors.New("ftp: server closed")
+
+// Config is everything the engine needs. Only Auth is required; zero values
+// take the documented defaults.
+type Config struct {
+	Auth   accounts.Authenticator                // required
+	OpenFS func(u accounts.User) (vfs.FS, error) // nil: vfs.OpenLocal(u.Home)
+	Logger *slog.Logger                          // nil: discard
+
+	TLS             *tls.Config // nil: no AUTH TLS, no implicit listener
+	TLSRequired     bool        // refuse plain logins and plain data
+	TLSRequireReuse bool        // data TLS must resume the control session
+
+	PassivePorts        [2]int // [lo, hi]; zero: any free port
+	PublicHost          string // address announced in PASV replies (NAT); empty: the control connection's local address
+	AllowForeignActive  bool   // disable bounce protection (PORT/EPRT to other hosts)
+	AllowForeignPassive bool   // accept passive data conns from other addresses than the control peer
+
+	Banner           string
+	MaxSessions      int // 0: unlimited
+	MaxSessionsPerIP int // 0: unlimited
+
+	IdleTimeout    time.Duration // default 5m; paused while a transfer moves data
+	DataTimeout    time.Duration // default 1m for a stalled data connection
+	LoginFailDelay time.Duration // first delay after a failed login, doubling, capped; default 1s, negative: none
+	BanAfter       int           // failed logins from one IP before a ban; default 10, negative: never
+	BanFor         time.Duration // default 15m
+	MaxLineLen     int           // default 4096
+	Durable        bool          // fsync file and folder before the 226 of an upload
+
+	Events  func(Event) // optional observer, called synchronously: keep it quick
+	XferLog io.Writer   // optional wu-ftpd xferlog lines
+}
+
+// EventKind names what an Event reports.
+type EventKind int
+
+const (
+	SessionStart EventKind = iota + 1
+	SessionEnd
+	Login
+	LoginFailed
+	Banned
+	TransferDone
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case SessionStart:
+		return "session-start"
+	case SessionEnd:
+		return "session-end"
+	case Login:
+		return "login"
+	case LoginFailed:
+		return "login-failed"
+	case Banned:
+		return "banned"
+	case TransferDone:
+		return "transfer-done"
+	}
+	return "unknown"
+}
+
+// Event is one observable happening, for Config.Events.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time
+	Remote   netip.AddrPort
+	User     string
+	Path     string // client-visible path of a transfer
+	Upload   bool
+	Bytes    int64
+	Duration time.Duration
+	Err      error // nil: success
+}
+
+// Defaults for zero Config fields, each with the reason for its size.
+const (
+	// defaultIdleTimeout is what vsftpd and pyftpdlib use: long enough for a
+	// person at an interactive client, short enough to reclaim abandoned
+	// sessions.
+	defaultIdleTimeout = 5 * time.Minute
+	// defaultDataTimeout bounds a data connection that stops moving.
+	defaultDataTimeout = time.Minute
+	// defaultLoginFailDelay starts the back-off after a failed login; it
+	// doubles up to maxLoginFailDelay, making password guessing slow.
+	defaultLoginFailDelay = time.Second
+	maxLoginFailDelay     = 16 * time.Second
+	defaultBanAfter       = 10
+	defaultBanFor         = 15 * time.Minute
+	// tlsHandshakeTimeout bounds a TLS handshake on either connection.
+	tlsHandshakeTimeout = 10 * time.Second
+	// maxAcceptBackoff caps the sleep after a temporary Accept error, as
+	// net/http does.
+	maxAcceptBackoff = time.Second
+)
+
+// Server is an FTP server. Create it with NewServer; it may serve several
+// listeners at once.
+type Server struct {
+	cfg    Config // immutable after NewServer; defaults filled in
+	log    *slog.Logger
+	nextID atomic.Uint64
+
+	mu        sync.Mutex
+	closing   bool                      // guarded by mu; set by Shutdown
+	listeners map[net.Listener]struct{} // guarded by mu
+	sessions  map[*session]struct{}     // guarded by mu
+	perIP     map[netip.Addr]int        // guarded by mu: open sessions per address
+	bans      map[netip.Addr]*banState  // guarded by mu
+	commands  map[string]command        // immutable
+	wg        sync.WaitGroup            // one per running session
+	xferMu    sync.Mutex                // serializes Config.XferLog lines
+}
+
+// banState counts recent failed logins from one address.
+type banState struct {
+	failures int
+	first    time.Time // start of the counting window
+	until    time.Time // banned until; zero: not banned
+}
+
+// NewServer checks cfg and fills in its defaults.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("ftp: Config.Auth is required")
+	}
+	if cfg.PassivePorts != [2]int{} {
+		lo, hi := cfg.PassivePorts[0], cfg.PassivePorts[1]
+		if lo < 1 || hi > 65535 || lo > hi {
+			return nil, fmt.Errorf("ftp: bad passive port range %d-%d", lo, hi)
+		}
+	}
+	if cfg.TLSRequired && cfg.TLS == nil {
+		return nil, errors.New("ftp: TLSRequired needs Config.TLS")
+	}
+	if cfg.PublicHost != "" {
+		if _, err := netip.ParseAddr(cfg.PublicHost); err != nil {
+			return nil, fmt.Errorf("ftp: PublicHost %q must be an IP address: %w", cfg.PublicHost, err)
+		}
+	}
+	if cfg.OpenFS == nil {
+		cfg.OpenFS = func(u accounts.User) (vfs.FS, error) { return vfs.OpenLocal(u.Home) }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	if cfg.DataTimeout <= 0 {
+		cfg.DataTimeout = defaultDataTimeout
+	}
+	switch {
+	case cfg.LoginFailDelay == 0:
+		cfg.LoginFailDelay = defaultLoginFailDelay
+	case cfg.LoginFailDelay < 0:
+		cfg.LoginFailDelay = 0
+	}
+	if cfg.BanAfter == 0 {
+		cfg.BanAfter = defaultBanAfter
+	}
+	if cfg.BanFor <= 0 {
+		cfg.BanFor = defaultBanFor
+	}
+	if cfg.MaxLineLen <= 0 {
+		cfg.MaxLineLen = ftpproto.DefaultMaxLine
+	}
+	if cfg.Banner == "" {
+		cfg.Banner = "wharf FTP server ready."
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+		perIP:     make(map[netip.Addr]int),
+		bans:      make(map[netip.Addr]*banState),
+		commands:  commandTable(),
+	}, nil
+}
+
+// Serve accepts plain control connections on ln until Shutdown (AUTH TLS is
+// offered when Config.TLS is set). It always returns a non-nil error;
+// ErrServerClosed after Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeImplicitTLS accepts implicit FTPS connections on ln: TLS from the
+// first byte, as on port 990.
+func (s *Server) ServeImplicitTLS(ln net.Listener) error {
+	if s.cfg.TLS == nil {
+		return errors.New("ftp: ServeImplicitTLS needs Config.TLS")
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicit bool) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+				errors.Is(err, syscall.ECONNABORTED) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), maxAcceptBackoff)
+				s.log.Warn("accept failed; retrying", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("ftp: accept: %w", err)
+		}
+		backoff = 0
+		s.startSession(c, implicit)
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// startSession admits or refuses a new control connection.
+func (s *Server) startSession(c net.Conn, implicit bool) {
+	remote := addrPort(c.RemoteAddr())
+	ip := remote.Addr().Unmap()
+	now := time.Now()
+	s.mu.Lock()
+	refusal := ""
+	switch {
+	case s.closing:
+		refusal = "Server shutting down."
+	case s.banned(ip, now):
+		refusal = "Too many failed logins from your address; try again later."
+	case s.cfg.MaxSessions > 0 && len(s.sessions) >= s.cfg.MaxSessions:
+		refusal = "Too many users connected; try again later."
+	case s.cfg.MaxSessionsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxSessionsPerIP:
+		refusal = "Too many connections from your address."
+	}
+	if refusal != "" {
+		s.mu.Unlock()
+		s.log.Info("connection refused", "remote", remote.String(), "reason", refusal)
+		// A refused client learns why without costing a goroutine per
+		// flood connection beyond this short write.
+		go func() {
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			if implicit {
+				c.Close()
+				return
+			}
+			fmt.Fprintf(c, "421 %s\r\n", refusal)
+			c.Close()
+		}()
+		return
+	}
+	ss := newSession(s, c, remote, implicit)
+	s.sessions[ss] = struct{}{}
+	s.perIP[ip]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go ss.serve()
+}
+
+// endSession forgets a finished session.
+func (s *Server) endSession(ss *session) {
+	ip := ss.remote.Addr().Unmap()
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// banned reports whether ip is banned at now. Caller holds s.mu.
+func (s *Server) banned(ip netip.Addr, now time.Time) bool {
+	b := s.bans[ip]
+	if b == nil {
+		return false
+	}
+	if !b.until.IsZero() && now.Before(b.until) {
+		return true
+	}
+	if now.Sub(b.first) > s.cfg.BanFor {
+		delete(s.bans, ip)
+	}
+	return false
+}
+
+// loginFailed records a failed login from ip and reports whether it just
+// got banned.
+func (s *Server) loginFailed(ip netip.Addr) bool {
+	if s.cfg.BanAfter < 0 {
+		return false
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bans[ip]
+	if b == nil || now.Sub(b.first) > s.cfg.BanFor {
+		b = &banState{first: now}
+		s.bans[ip] = b
+	}
+	b.failures++
+	if b.failures >= s.cfg.BanAfter && b.until.IsZero() {
+		b.until = now.Add(s.cfg.BanFor)
+		return true
+	}
+	return false
+}
+
+// Shutdown stops accepting, closes idle sessions with 421, lets running
+// transfers finish until ctx is done, then closes every connection. It
+// returns ctx's error if transfers had to be cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.sessions)
+		for ss := range s.sessions {
+			ss.closeIfIdle()
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			s.wg.Wait()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for ss := range s.sessions {
+				ss.forceClose()
+			}
+			s.mu.Unlock()
+			s.wg.Wait()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// emit sends an event to the observer, if any.
+func (s *Server) emit(e Event) {
+	if s.cfg.Events != nil {
+		e.Time = time.Now()
+		s.cfg.Events(e)
+	}
+}
+
+// addrPort converts a net.Addr of a TCP connection.
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}

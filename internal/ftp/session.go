@@ -1,0 +1,359 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftpproto"
+	"github.com/wharfftp/wharf/internal/tlsconf"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// Limits on hostile or broken input, each named with its reason.
+const (
+	// maxBadLines closes a session after this many over-long or malformed
+	// lines: a real client never sends one, a fuzzer or a misdirected
+	// protocol sends many.
+	maxBadLines = 3
+	// maxUnknownBeforeLogin closes a session that sends this many unknown
+	// commands before logging in: the ALPACA cross-protocol attack sends an
+	// HTTP request ("GET / HTTP/1.1", headers) to an FTP port.
+	maxUnknownBeforeLogin = 3
+	// maxLoginFailures closes a session after this many failed logins, as
+	// vsftpd's max_login_fails does; the IP ban counts across sessions.
+	maxLoginFailures = 3
+	// maxUserLen is vsftpd's cap on a user name.
+	maxUserLen = 128
+	// replyWriteTimeout bounds a control reply to a client that stopped
+	// reading, so a stuck peer cannot pin the session forever.
+	replyWriteTimeout = 30 * time.Second
+)
+
+// connState is where a session's command reader is.
+type connState int
+
+const (
+	stateIdle   connState = iota // waiting for a command line
+	stateActive                  // running a command
+	stateClosed                  // finished
+)
+
+func (c connState) String() string {
+	switch c {
+	case stateIdle:
+		return "idle"
+	case stateActive:
+		return "active"
+	case stateClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// session is one control connection. Its fields without a guard note are
+// touched only by the command-reader goroutine, or by the transfer goroutine
+// while the reader waits for it (commands that change them never run during
+// a transfer: the command table says so).
+type session struct {
+	srv      *Server // immutable
+	id       uint64  // immutable
+	remote   netip.AddrPort
+	local    netip.AddrPort
+	implicit bool
+	log      *slog.Logger
+
+	ctx    context.Context // canceled when the session ends
+	cancel context.CancelFunc
+
+	wmu  sync.Mutex    // guards w and writes on conn
+	conn net.Conn      // current control connection; replaced by AUTH TLS
+	w    *bufio.Writer // guarded by wmu
+	r    *ftpproto.Reader
+
+	mu    sync.Mutex // guards state and xfer
+	state connState
+	xfer  *transfer // the running transfer, nil when none
+
+	tls       bool // control connection is TLS
+	pbsz      bool
+	protP     bool
+	userName  string           // from USER; logged in once acct != nil
+	acct      accounts.Session // nil before login
+	fs        vfs.FS           // the user's jail; nil before login
+	cwd       string           // client-visible absolute working directory
+	binary    bool             // TYPE I (default A per RFC 959, but see reset)
+	rest      int64            // REST offset for the next transfer
+	rangSet   bool             // RANG given for the next HASH
+	rangLo    int64
+	rangHi    int64
+	rnfr      string // name from RNFR, "" when none pending
+	rnfrAbs   string
+	hashAlgo  string
+	epsvAll   bool
+	mlstFacts factSet        // OPTS MLST selection; 0: all
+	pasv      net.Listener   // open passive listener, nil when none
+	active    netip.AddrPort // PORT/EPRT target; invalid when none
+	quitting  bool
+	dataTLS   *tls.Config // data connection TLS config bound to this control session
+
+	failures   int // failed logins in this session
+	badLines   int
+	unknownPre int
+
+	upLim, downLim   *rate.Limiter // lazily made from the user's rates
+	upRate, downRate int64
+}
+
+func newSession(srv *Server, c net.Conn, remote netip.AddrPort, implicit bool) *session {
+	id := srv.nextID.Add(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &session{
+		srv:      srv,
+		id:       id,
+		remote:   remote,
+		local:    addrPort(c.LocalAddr()),
+		implicit: implicit,
+		log:      srv.log.With("session", id, "remote", remote.String()),
+		ctx:      ctx,
+		cancel:   cancel,
+		conn:     c,
+		cwd:      "/",
+		hashAlgo: "SHA-256",
+	}
+	ss.setConn(c)
+	return ss
+}
+
+// setConn (re)builds the reader and writer on c. Reader goroutine only.
+func (ss *session) setConn(c net.Conn) {
+	ss.wmu.Lock()
+	ss.conn = c
+	ss.w = bufio.NewWriterSize(c, 512)
+	ss.wmu.Unlock()
+	ss.r = ftpproto.NewReader(c, ss.srv.cfg.MaxLineLen)
+}
+
+// serve is the command loop, one goroutine per connection.
+func (ss *session) serve() {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			ss.log.Error("panic in session", "panic", p, "stack", string(debug.Stack()))
+		}
+		ss.finish(start)
+	}()
+	ss.log.Info("session start", "implicit_tls", ss.implicit)
+	ss.srv.emit(Event{Kind: SessionStart, Remote: ss.remote})
+	setOOBInline(ss.conn)
+	if ss.implicit {
+		ctrlTLS, dataTLS := tlsconf.ForControl(ss.srv.cfg.TLS)
+		tc := tls.Server(ss.conn, ctrlTLS)
+		if err := handshake(ss.ctx, tc); err != nil {
+			ss.log.Info("implicit TLS handshake failed", "err", err)
+			return
+		}
+		ss.tls, ss.pbsz, ss.protP = true, true, true
+		ss.dataTLS = dataTLS
+		ss.setConn(tc)
+	}
+	ss.reply(ftpproto.CodeReady, ss.srv.cfg.Banner)
+	for !ss.quitting {
+		line, err := ss.readLine()
+		if err != nil {
+			switch {
+			case errors.Is(err, ftpproto.ErrLineTooLong):
+				ss.reply(ftpproto.CodeSyntaxError, "Command line too long.")
+				if ss.badInput() {
+					return
+				}
+				continue
+			case isTimeout(err):
+				ss.log.Info("idle timeout")
+				ss.reply(ftpproto.CodeUnavailable, "Timeout: closing control connection.")
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			default:
+				ss.log.Debug("control read failed", "err", err)
+			}
+			return
+		}
+		ss.handleLine(line)
+		ss.setState(stateIdle)
+	}
+}
+
+// readLine reads the next command, with the idle timer armed only while no
+// transfer is running.
+func (ss *session) readLine() ([]byte, error) {
+	ss.mu.Lock()
+	ss.state = stateIdle
+	if ss.xfer == nil {
+		ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.IdleTimeout))
+	} else {
+		ss.conn.SetReadDeadline(time.Time{})
+	}
+	ss.mu.Unlock()
+	line, err := ss.r.ReadLine()
+	ss.setState(stateActive)
+	return line, err
+}
+
+func (ss *session) setState(st connState) {
+	ss.mu.Lock()
+	if ss.state != stateClosed {
+		ss.state = st
+	}
+	ss.mu.Unlock()
+}
+
+// badInput counts a malformed line and reports whether the session should
+// now be closed.
+func (ss *session) badInput() bool {
+	ss.badLines++
+	if ss.badLines >= maxBadLines {
+		ss.log.Warn("closing session after repeated malformed input")
+		ss.reply(ftpproto.CodeUnavailable, "Too many malformed commands; closing.")
+		return true
+	}
+	return false
+}
+
+// finish tears the session down once.
+func (ss *session) finish(start time.Time) {
+	ss.mu.Lock()
+	ss.state = stateClosed
+	x := ss.xfer
+	ss.mu.Unlock()
+	ss.cancel()
+	if x != nil {
+		x.abort()
+		<-x.done
+	}
+	ss.closePasv()
+	ss.logout()
+	ss.conn.Close()
+	d := time.Since(start)
+	ss.log.Info("session end", "user", ss.userName, "duration", d)
+	ss.srv.emit(Event{Kind: SessionEnd, Remote: ss.remote, User: ss.userName, Duration: d})
+	ss.srv.endSession(ss)
+}
+
+// logout drops the login state (REIN and session end).
+func (ss *session) logout() {
+	if ss.fs != nil {
+		ss.fs.Close()
+		ss.fs = nil
+	}
+	if ss.acct != nil {
+		ss.acct.Close()
+		ss.acct = nil
+	}
+}
+
+// closeIfIdle is Shutdown's polite close: a session waiting for a command
+// gets 421 and is closed; others are left to finish.
+func (ss *session) closeIfIdle() {
+	ss.mu.Lock()
+	idle := ss.state == stateIdle && ss.xfer == nil
+	if idle {
+		ss.state = stateClosed
+	}
+	ss.mu.Unlock()
+	if idle {
+		ss.reply(ftpproto.CodeUnavailable, "Server shutting down.")
+		ss.conn.Close()
+	}
+}
+
+// forceClose is Shutdown's last resort.
+func (ss *session) forceClose() {
+	ss.cancel()
+	ss.mu.Lock()
+	x := ss.xfer
+	ss.mu.Unlock()
+	if x != nil {
+		x.abort()
+	}
+	ss.conn.Close()
+}
+
+// reply sends one (possibly multi-line) reply.
+func (ss *session) reply(code int, text string) {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	ss.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	ftpproto.WriteReply(ss.w, code, text)
+	if err := ss.w.Flush(); err != nil {
+		ss.log.Debug("reply write failed", "err", err, "code", code)
+	}
+}
+
+// user returns the account's current settings; called once per command so
+// an admin's change applies at once.
+func (ss *session) user() accounts.User { return ss.acct.User() }
+
+func (ss *session) loggedIn() bool { return ss.acct != nil }
+
+// handshake runs a TLS server handshake under its own deadline.
+func handshake(ctx context.Context, tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+	defer cancel()
+	return tc.HandshakeContext(ctx)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// setOOBInline keeps urgent data in the stream. Clients such as Python's
+// ftplib send ABOR's line with MSG_OOB; without SO_OOBINLINE the kernel
+// pulls its last byte (the LF) out of band and the line never ends.
+func setOOBInline(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_OOBINLINE, 1)
+	})
+}
+
+// limiter returns the session's limiter for a direction, following the
+// user's current rate; nil means unlimited.
+func (ss *session) limiter(u accounts.User, upload bool) *rate.Limiter {
+	r, lim, cur := u.RateDown, &ss.downLim, &ss.downRate
+	if upload {
+		r, lim, cur = u.RateUp, &ss.upLim, &ss.upRate
+	}
+	if r <= 0 {
+		*lim, *cur = nil, 0
+		return nil
+	}
+	if *lim == nil || *cur != r {
+		*lim = rate.NewLimiter(rate.Limit(r), int(max(r, limiterChunk)))
+		*cur = r
+	}
+	return *lim
+}
+
+// fmtSize is strconv.FormatInt for replies.
+func fmtSize(n int64) string { return strconv.FormatInt(n, 10) }
+

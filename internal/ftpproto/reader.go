@@ -1,0 +1,112 @@
+package ftpproto
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// DefaultMaxLine is the command line cap vsftpd uses (VSFTP_MAX_COMMAND_LINE):
+// long enough for any real path, short enough that a client cannot make the
+// server hold megabytes per connection.
+const DefaultMaxLine = 4096
+
+// ErrLineTooLong is returned for a line longer than the reader's cap. The
+// rest of the line has been consumed, so the next ReadLine starts fresh.
+var ErrLineTooLong = errors.New("ftpproto: command line too long")
+
+// Reader reads CRLF- (or LF-) terminated command lines, never buffering more
+// than its cap for one line. Telnet IAC sequences (RFC 959 requires a server
+// to cope with the IP and Synch a client sends before ABOR) are removed.
+type Reader struct {
+	br  *bufio.Reader
+	max int
+	buf []byte // reused across lines; grows to at most max
+}
+
+// smallBuf keeps idle sessions cheap: a command line is usually a few dozen
+// bytes, and longer ones are assembled in buf.
+const smallBuf = 512
+
+// NewReader returns a Reader on r capping lines at max bytes (DefaultMaxLine
+// if max <= 0).
+func NewReader(r io.Reader, max int) *Reader {
+	if max <= 0 {
+		max = DefaultMaxLine
+	}
+	return &Reader{br: bufio.NewReaderSize(r, smallBuf), max: max}
+}
+
+// Buffered reports how many bytes were read from the connection but not yet
+// returned. A server must see zero before upgrading to TLS, or a plaintext
+// command smuggled behind AUTH TLS would run as if it had been encrypted.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// ReadLine returns the next line without its terminator. The returned slice
+// is valid until the next call.
+func (r *Reader) ReadLine() ([]byte, error) {
+	r.buf = r.buf[:0]
+	tooLong := false
+	for {
+		frag, err := r.br.ReadSlice('\n')
+		if !tooLong {
+			if len(r.buf)+len(frag) > r.max+2 { // +2: the CRLF itself is free
+				tooLong = true
+				r.buf = r.buf[:0]
+			} else {
+				r.buf = append(r.buf, frag...)
+			}
+		}
+		switch {
+		case err == nil:
+			if tooLong {
+				return nil, ErrLineTooLong
+			}
+			return r.finish(), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(r.buf) > 0 && !tooLong:
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// finish strips the terminator and Telnet sequences in place.
+func (r *Reader) finish() []byte {
+	b := bytes.TrimSuffix(r.buf, []byte{'\n'})
+	b = bytes.TrimSuffix(b, []byte{'\r'})
+	if bytes.IndexByte(b, iac) < 0 {
+		return b
+	}
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != iac {
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(b) {
+			break
+		}
+		i++
+		switch b[i] {
+		case iac: // escaped 0xFF
+			out = append(out, iac)
+		case will, wont, do, dont: // option negotiation: skip the option byte
+			i++
+		}
+	}
+	return out
+}
+
+// Telnet bytes (RFC 854).
+const (
+	iac  = 0xFF
+	will = 0xFB
+	wont = 0xFC
+	do   = 0xFD
+	dont = 0xFE
+)
