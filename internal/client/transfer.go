@@ -22,6 +22,12 @@ type Observer interface {
 	Begin(name string, total, done int64) Tracker
 }
 
+// Planner is an Observer that wants to know, before the first file, how
+// many files and bytes are coming (to show a total).
+type Planner interface {
+	Plan(files int, bytes int64)
+}
+
 // Tracker follows one file. Add may be called from any goroutine, but
 // calls for one file come from one goroutine.
 type Tracker interface {
@@ -204,6 +210,13 @@ type fileFunc func(ctx context.Context, c *Conn, j job, o TransferOptions) (Resu
 func run(ctx context.Context, c *Conn, jobs []job, o TransferOptions, fn fileFunc) ([]Result, error) {
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
+	}
+	if pl, ok := o.Observer.(Planner); ok {
+		var bytes int64
+		for _, j := range jobs {
+			bytes += max(j.size, 0)
+		}
+		pl.Plan(len(jobs), bytes)
 	}
 	workers := max(o.Parallel, 1)
 	if o.Dial == nil {

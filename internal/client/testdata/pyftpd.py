@@ -29,6 +29,7 @@ if a.no_mlsd:
     del Handler.proto_cmds["MLSD"]
     del Handler.proto_cmds["MLST"]
 Handler.authorizer = auth
+Handler.auth_failed_timeout = 0.05  # keep the wrong-password test fast
 if a.masquerade:
     Handler.masquerade_address = a.masquerade
 Handler.permit_foreign_addresses = True

@@ -1,0 +1,91 @@
+package progress
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/client"
+)
+
+func TestPlainModeWritesOneSummaryLinePerFileAndNoEscapes(t *testing.T) {
+	var out bytes.Buffer
+	pr := New(&out, Plain)
+	pr.Plan(3, 3<<20)
+	tr := pr.Begin("a.bin", 2<<20, 0)
+	tr.Add(2 << 20)
+	tr.End(client.Result{Name: "a.bin", Size: 2 << 20, Moved: 2 << 20, Elapsed: time.Second, Verified: "SHA-256"}, nil)
+	pr.Begin("b.bin", 1<<20, 1<<20).End(client.Result{Name: "b.bin", Size: 1 << 20, Skipped: "identical: same size and SHA-256"}, nil)
+	pr.Begin("c.bin", 10, 0).End(client.Result{}, errors.New("boom"))
+	pr.Wait()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{
+		"a.bin  2MiB  2MiB/s  verified SHA-256",
+		"b.bin  1MiB  skipped, identical: same size and SHA-256",
+	}
+	if len(lines) != 3 || lines[0] != want[0] || lines[1] != want[1] || !strings.HasPrefix(lines[2], "total  3 files") {
+		t.Fatalf("plain output:\n%s\nwant lines like\n%s", out.String(), strings.Join(want, "\n"))
+	}
+	if strings.Contains(out.String(), "\x1b") {
+		t.Fatal("escape codes in plain output")
+	}
+}
+
+func TestQuietModeWritesNothing(t *testing.T) {
+	var out bytes.Buffer
+	pr := New(&out, Quiet)
+	pr.Begin("a", 1, 0).End(client.Result{Size: 1, Verified: "SHA-256"}, nil)
+	pr.Wait()
+	if out.Len() != 0 {
+		t.Fatalf("quiet wrote %q", out.String())
+	}
+}
+
+type countingWriter struct {
+	mu     sync.Mutex
+	writes int
+	buf    bytes.Buffer
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.buf.Write(p)
+}
+
+func (w *countingWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes
+}
+
+func TestBarsRedrawOnlyWhenWhatTheyShowChanges(t *testing.T) {
+	w := &countingWriter{}
+	pr := New(w, Bars)
+	tr := pr.Begin("big.bin", 1<<30, 0)
+	time.Sleep(3 * tick)
+	idle := w.count()
+	time.Sleep(6 * tick) // nothing moves: nothing to redraw
+	if got := w.count(); got != idle {
+		t.Fatalf("idle bar redrawn %d times", got-idle)
+	}
+	for range 5 {
+		tr.Add(100 << 20)
+		time.Sleep(2 * tick)
+	}
+	if got := w.count(); got <= idle {
+		t.Fatal("bar not redrawn while bytes moved")
+	}
+	tr.End(client.Result{Name: "big.bin", Size: 1 << 30, Moved: 500 << 20, Elapsed: time.Second, Verified: "SHA-256"}, nil)
+	pr.Wait()
+	s := w.buf.String()
+	for _, want := range []string{"big.bin", "verified SHA-256", "\x1b["} {
+		if !strings.Contains(s, want) {
+			t.Errorf("bar output lacks %q:\n%q", want, s)
+		}
+	}
+}
