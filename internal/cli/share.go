@@ -1,14 +1,193 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
 
+	"github.com/skip2/go-qrcode"
 	"github.com/spf13/cobra"
+
+	"github.com/wharfftp/wharf/internal/share"
 )
 
-// Placeholder until the share command lands.
+type shareOpts struct {
+	listen    string
+	ftpPort   int
+	httpPort  int
+	write     bool
+	overwrite bool
+	delete    bool
+	user      string
+	tls       bool
+	noQR      bool
+}
+
 func newShareCmd(env *Env) *cobra.Command {
-	return &cobra.Command{Use: "share", Short: "(not built yet)", RunE: func(*cobra.Command, []string) error {
-		return errors.New("share: not built yet")
-	}}
+	var o shareOpts
+	cmd := &cobra.Command{
+		Use:   "share [DIR]",
+		Short: "Share a folder over FTP and the web, no setup",
+		Long: `Share DIR (default: the current folder) read-only and anonymously over FTP
+(port 2121) and HTTP (port 8080), and print the addresses to give visitors,
+with a QR code for phones. A taken default port moves to the next free one;
+a port given with --ftp-port or --http-port does not move.
+
+--write lets visitors upload new files and make folders. Existing files are
+never replaced or removed unless --overwrite or --delete is given (each
+implies --write). --user NAME[:PASSWORD] requires a login on both FTP and
+the web page; without a password one is generated and printed. --tls serves
+FTPS and HTTPS with a self-signed certificate whose fingerprint is printed.
+
+Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			fixedFTP := cmd.Flags().Changed("ftp-port")
+			fixedHTTP := cmd.Flags().Changed("http-port")
+			return runShare(cmd.Context(), env, dir, o, fixedFTP, fixedHTTP)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "", "address to listen on (default: all)")
+	f.IntVar(&o.ftpPort, "ftp-port", share.DefaultFTPPort, "FTP port; when given, a taken port is an error instead of moving")
+	f.IntVar(&o.httpPort, "http-port", share.DefaultHTTPPort, "HTTP port; when given, a taken port is an error instead of moving")
+	f.BoolVar(&o.write, "write", false, "let visitors upload files and make folders (never overwrite or delete)")
+	f.BoolVar(&o.overwrite, "overwrite", false, "let uploads replace existing files and resume (implies --write)")
+	f.BoolVar(&o.delete, "delete", false, "let visitors delete and rename files and folders (implies --write)")
+	f.StringVar(&o.user, "user", "", "require this login, NAME or NAME:PASSWORD (password generated when omitted)")
+	f.BoolVar(&o.tls, "tls", false, "serve FTPS and HTTPS with a self-signed certificate")
+	f.BoolVar(&o.noQR, "no-qr", false, "do not print the QR code")
+	return cmd
+}
+
+func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, fixedHTTP bool) error {
+	for _, p := range []int{o.ftpPort, o.httpPort} {
+		if p < 0 || p > 65535 {
+			return usageError(fmt.Errorf("port %d out of range 0-65535", p))
+		}
+	}
+	name, password, _ := strings.Cut(o.user, ":")
+	if o.user != "" && name == "" {
+		return usageError(errors.New("--user needs a name: NAME or NAME:PASSWORD"))
+	}
+	var out lockedWriter
+	out.w = env.Stdout
+	opts := share.Options{
+		Dir:           dir,
+		Listen:        o.listen,
+		FTPPort:       o.ftpPort,
+		HTTPPort:      o.httpPort,
+		FixedFTPPort:  fixedFTP,
+		FixedHTTPPort: fixedHTTP,
+		Write:         o.write,
+		Overwrite:     o.overwrite,
+		Delete:        o.delete,
+		User:          name,
+		Password:      password,
+		TLS:           o.tls,
+		TLSDir:        shareTLSDir(env),
+		Logger:        slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Events: func(e share.Event) {
+			fmt.Fprintln(&out, share.FormatEvent(e))
+		},
+	}
+	s, err := share.New(opts)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return withCode(ExitNotFound, err)
+		}
+		return err
+	}
+	printShare(&out, s, !o.noQR)
+	if err := s.Run(ctx); err != nil {
+		return err
+	}
+	t := s.Totals()
+	fmt.Fprintf(&out, "\nStopped. Sent %d file%s (%s), received %d file%s (%s); %d visitor%s.\n",
+		t.FilesSent, plural(t.FilesSent), share.HumanBytes(t.BytesSent),
+		t.FilesReceived, plural(t.FilesReceived), share.HumanBytes(t.BytesReceived),
+		t.Visitors, plural(t.Visitors))
+	return nil
+}
+
+// printShare tells the person at the terminal what to give visitors.
+func printShare(w io.Writer, s *share.Share, qr bool) {
+	mode := "read-only"
+	switch p := s.Perms(); {
+	case p.Has(share.Perms(share.Options{Delete: true})) && p.Has(share.Perms(share.Options{Overwrite: true})):
+		mode = "visitors may upload, replace and delete"
+	case p.Has(share.Perms(share.Options{Delete: true})):
+		mode = "visitors may upload and delete, not replace"
+	case p.Has(share.Perms(share.Options{Overwrite: true})):
+		mode = "visitors may upload and replace, not delete"
+	case p.Has(share.Perms(share.Options{Write: true})):
+		mode = "visitors may upload new files and folders"
+	}
+	who := "anonymous"
+	if s.User() != "" {
+		who = "login required"
+	}
+	fmt.Fprintf(w, "Sharing %s (%s, %s)\n\n", s.Dir(), mode, who)
+	eps := s.Endpoints()
+	for _, e := range eps {
+		fmt.Fprintf(w, "  FTP  %s\n  Web  %s\n", e.FTP, e.HTTP)
+	}
+	if s.User() != "" {
+		fmt.Fprintf(w, "\n  User      %s\n  Password  %s\n", s.User(), s.Password())
+	}
+	if s.TLS() {
+		fmt.Fprintf(w, "\n  FTPS (explicit TLS) and HTTPS with a self-signed certificate:\n  Fingerprint  %s\n", s.Fingerprint())
+	}
+	if qr && len(eps) > 0 {
+		if code, err := qrcode.New(eps[0].HTTP, qrcode.Medium); err == nil {
+			fmt.Fprintf(w, "\nScan to open %s on a phone:\n%s", eps[0].HTTP, code.ToSmallString(false))
+		}
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
+}
+
+// shareTLSDir keeps the share's certificate with the user's configuration,
+// so its fingerprint, once trusted, stays the same from one share to the
+// next. "" (no home) means a temporary one.
+func shareTLSDir(env *Env) string {
+	if env.Getenv == nil {
+		return ""
+	}
+	if d := env.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "wharf", "share-tls")
+	}
+	if h := env.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".config", "wharf", "share-tls")
+	}
+	return ""
+}
+
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// lockedWriter serialises lines written by both protocol servers'
+// goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
