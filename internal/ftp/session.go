@@ -246,7 +246,7 @@ func (ss *session) finish(start time.Time) {
 	ss.logout()
 	ss.conn.Close()
 	d := time.Since(start)
-	ss.log.Info("session end", "user", ss.userName, "duration", d)
+	ss.srv.log.Info("session end", "session", ss.id, "remote", ss.remote.String(), "user", ss.userName, "duration", d)
 	ss.srv.emit(Event{Kind: SessionEnd, Remote: ss.remote, User: ss.userName, Duration: d})
 	ss.srv.endSession(ss)
 }

@@ -409,6 +409,9 @@ func (ss *session) cmdEPRT(arg string) error {
 // setActive records an active-mode target after the bounce checks of RFC
 // 2577 section 3: only the client's own address, and no privileged port.
 func (ss *session) setActive(ap netip.AddrPort, verb string) error {
+	if ss.local.Addr().Unmap().Is4() != ap.Addr().Unmap().Is4() {
+		return replyErr(ftpproto.CodeBadProtocol, "Network protocol not supported.")
+	}
 	if !ss.srv.cfg.AllowForeignActive {
 		if ap.Addr().Unmap() != ss.remote.Addr().Unmap() || ap.Port() < 1024 {
 			ss.log.Warn("refused "+verb+" to a foreign address or privileged port (bounce attack?)", "target", ap.String())
@@ -417,9 +420,6 @@ func (ss *session) setActive(ap netip.AddrPort, verb string) error {
 	}
 	if ap.Port() == 0 {
 		return replyErr(ftpproto.CodeArgSyntaxError, "Illegal "+verb+" port.")
-	}
-	if ss.local.Addr().Unmap().Is4() != ap.Addr().Unmap().Is4() {
-		return replyErr(ftpproto.CodeBadProtocol, "Network protocol not supported.")
 	}
 	ss.closePasv()
 	ss.active = ap

@@ -21,12 +21,13 @@ var (
 )
 
 // MaxVerbLen bounds a verb: RFC 959 verbs have 3 or 4 letters, extensions
-// (RFC 2389 allows longer) stay well under this.
+// (XSHA256, RFC 2389 allows longer) stay well under this.
 const MaxVerbLen = 8
 
 // Parse splits a command line into verb and argument. The verb must be ASCII
 // letters only; the argument must be valid UTF-8 (RFC 2640) without control
-// bytes, so a CR, LF or NUL can never reach a file name or a reply.
+// bytes, so a CR, LF or NUL can never reach a file name or a reply. Digits
+// may follow the first letter (XSHA256).
 func Parse(line []byte) (Command, error) {
 	if len(line) == 0 {
 		return Command{}, ErrEmptyCommand
@@ -45,6 +46,7 @@ func Parse(line []byte) (Command, error) {
 		case c >= 'A' && c <= 'Z':
 		case c >= 'a' && c <= 'z':
 			c -= 'a' - 'A'
+		case c >= '0' && c <= '9' && j > 0: // XSHA256, XSHA1
 		default:
 			return Command{}, ErrBadVerb
 		}
