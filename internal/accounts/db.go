@@ -38,10 +38,11 @@ type Options struct {
 }
 
 // DefaultPollInterval is the staleness bound of live admin changes. One
-// check is a single PRAGMA data_version on an idle connection (about 5 µs),
-// so checking more often would also be cheap; 100 ms keeps a busy server
-// from serializing every command on it while admins still see a change
-// take effect "at once".
+// check is a single PRAGMA data_version on the write connection: measured
+// (BenchmarkSessionUser) about 20 µs a call when checking every time, 0.3 µs
+// when served from memory between checks. Checking at most every 100 ms
+// keeps a busy server's commands from queueing on that one connection,
+// while admins still see a change take effect "at once".
 const DefaultPollInterval = 100 * time.Millisecond
 
 // DB is the account database of a data directory: a Store plus the
