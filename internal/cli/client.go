@@ -1,6 +1,294 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
 
-// Placeholder until the client commands land.
-func newClientCmds(env *Env) []*cobra.Command { return nil }
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/wharfftp/wharf/internal/client"
+	"github.com/wharfftp/wharf/internal/progress"
+	"github.com/wharfftp/wharf/internal/shell"
+)
+
+// clientFlags are shared by ftp, get, put and ls.
+type clientFlags struct {
+	cont, recursive, quiet bool
+	tls, noTLS, active     bool
+	parallel               int
+	trust                  []string
+	knownServers           string
+	debug                  bool
+	long                   bool
+}
+
+func (f *clientFlags) register(cmd *cobra.Command, transfers bool) {
+	fl := cmd.Flags()
+	if transfers {
+		fl.BoolVarP(&f.cont, "continue", "c", false, "resume partial transfers")
+		fl.BoolVarP(&f.recursive, "recursive", "r", false, "copy folders")
+		fl.IntVarP(&f.parallel, "parallel", "P", 1, "files to transfer at once (one connection each)")
+		fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	}
+	fl.BoolVar(&f.tls, "tls", false, "require TLS (fail if the server does not offer AUTH TLS)")
+	fl.BoolVar(&f.noTLS, "no-tls", false, "never upgrade to TLS (passwords cross the network in clear)")
+	fl.StringArrayVar(&f.trust, "trust", nil, "trust and pin a server certificate with this fingerprint (SHA256:...)")
+	fl.StringVar(&f.knownServers, "known-servers", "", "pinned certificates file (default $XDG_CONFIG_HOME/wharf/known_servers)")
+	fl.BoolVar(&f.active, "active", false, "active mode (the server connects back: PORT/EPRT)")
+	fl.BoolVar(&f.debug, "debug", false, "print the control connection dialogue (passwords masked) to stderr")
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// session is a connected client command: the connection and what is needed
+// to dial more like it.
+type session struct {
+	conn   *client.Conn
+	target *client.Target
+	dial   func(ctx context.Context) (*client.Conn, error)
+}
+
+func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*session, error) {
+	if f.tls && f.noTLS {
+		return nil, usageError(errors.New("--tls and --no-tls contradict each other"))
+	}
+	if f.parallel == 0 {
+		f.parallel = 1 // commands without -P
+	}
+	if f.parallel < 1 || f.parallel > 32 {
+		return nil, usageError(fmt.Errorf("-P %d: choose 1 to 32 parallel transfers", f.parallel))
+	}
+	for _, fp := range f.trust {
+		if !strings.HasPrefix(fp, "SHA256:") {
+			return nil, usageError(fmt.Errorf("--trust %s: a fingerprint looks like SHA256:<base64>", fp))
+		}
+	}
+	t, err := client.ParseURL(rawURL)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	opts := client.Options{Active: f.active, Trust: f.trust, KnownServers: f.knownServers}
+	if opts.KnownServers == "" {
+		opts.KnownServers = client.DefaultKnownServers(env.Getenv)
+	}
+	switch {
+	case f.tls:
+		opts.TLS = client.TLSRequire
+	case f.noTLS:
+		opts.TLS = client.TLSOff
+	}
+	if f.debug {
+		opts.Trace = env.Stderr
+	}
+	interactive := isTerminal(env.Stdin) && isTerminal(env.Stderr)
+	if interactive {
+		opts.Ask = func(q string) bool {
+			fmt.Fprintf(env.Stderr, "%s [yes/no] ", q)
+			ans := strings.ToLower(strings.TrimSpace(readLine(env.Stdin)))
+			return ans == "yes" || ans == "y"
+		}
+	}
+	var askPass func(string) (string, error)
+	if interactive {
+		askPass = func(prompt string) (string, error) {
+			fmt.Fprint(env.Stderr, prompt)
+			b, err := term.ReadPassword(int(env.Stdin.(*os.File).Fd()))
+			fmt.Fprintln(env.Stderr)
+			return string(b), err
+		}
+	}
+	user, pass, err := client.ResolveLogin(t, env.Getenv, askPass)
+	if err != nil {
+		return nil, withCode(ExitLogin, err)
+	}
+	dial := func(ctx context.Context) (*client.Conn, error) {
+		o := opts
+		o.Ask = nil // the certificate is pinned or trusted by the time workers dial
+		o.Trace = nil
+		return client.Connect(ctx, t, o, user, pass)
+	}
+	c, err := client.Connect(ctx, t, opts, user, pass)
+	if err != nil {
+		return nil, clientError(err)
+	}
+	return &session{conn: c, target: t, dial: dial}, nil
+}
+
+// readLine reads one line without buffering past it: the rest of stdin
+// belongs to whoever reads next (the shell).
+func readLine(r io.Reader) string {
+	var b strings.Builder
+	one := make([]byte, 1)
+	for {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				break
+			}
+			b.WriteByte(one[0])
+		}
+		if err != nil {
+			break
+		}
+	}
+	return b.String()
+}
+
+// clientError gives a client failure its exit code.
+func clientError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	var ue *UsageError
+	if errors.As(err, &ee) || errors.As(err, &ue) {
+		return err
+	}
+	return withCode(clientExitCode(err), err)
+}
+
+func newClientCmds(env *Env) []*cobra.Command {
+	return []*cobra.Command{newFTPCmd(env), newGetCmd(env), newPutCmd(env), newLsCmd(env)}
+}
+
+func newFTPCmd(env *Env) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "ftp URL",
+		Short: "Interactive FTP/FTPS client (ftp://user@host/path, ftps:// for implicit TLS)",
+		Long: `Opens an interactive session: ls, cd, get, put, mget, mput, rm, mkdir, mv,
+hash, status, help. Reads commands one per line when stdin is not a terminal.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := f.connect(ctx, env, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.conn.Quit(context.WithoutCancel(ctx))
+			if s.target.Path != "" {
+				if err := s.conn.Cwd(ctx, s.target.Path); err != nil {
+					return clientError(fmt.Errorf("cd %s: %w", s.target.Path, err))
+				}
+			}
+			interactive := isTerminal(env.Stdin) && isTerminal(env.Stdout)
+			sh := shell.New(shell.Config{
+				Conn: s.conn, Dial: s.dial,
+				In: env.Stdin, Out: env.Stdout, Err: env.Stderr,
+				Interactive: interactive,
+				HistoryFile: path.Join(client.ConfigDir(env.Getenv), "history"),
+				Progress:    progress.Detect(env.Stdout, f.quiet),
+				Parallel:    f.parallel,
+			})
+			return clientError(sh.Run(ctx))
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func (f *clientFlags) transferOptions(s *session, pr *progress.Progress) client.TransferOptions {
+	return client.TransferOptions{
+		Continue: f.cont, Recursive: f.recursive, Parallel: f.parallel,
+		Observer: pr, Dial: s.dial,
+	}
+}
+
+func newGetCmd(env *Env) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "get URL [LOCAL]",
+		Short: "Download a file (or a folder with -r), verified end to end",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := f.connect(ctx, env, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.conn.Quit(context.WithoutCancel(ctx))
+			if s.target.Path == "" && !f.recursive {
+				return usageError(errors.New("get: the address names no file (add /path, or -r for the whole folder)"))
+			}
+			local := ""
+			if len(args) == 2 {
+				local = args[1]
+			}
+			pr := progress.New(env.Stdout, progress.Detect(env.Stdout, f.quiet))
+			_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(s, pr))
+			pr.Wait()
+			return clientError(err)
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func newPutCmd(env *Env) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "put LOCAL... URL",
+		Short: "Upload files (or folders with -r), verified end to end",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := f.connect(ctx, env, args[len(args)-1])
+			if err != nil {
+				return err
+			}
+			defer s.conn.Quit(context.WithoutCancel(ctx))
+			remote := s.target.Path
+			if len(args) > 2 && remote != "" && !strings.HasSuffix(remote, "/") {
+				remote += "/" // several sources go into a folder
+			}
+			pr := progress.New(env.Stdout, progress.Detect(env.Stdout, f.quiet))
+			var errs []error
+			for _, local := range args[:len(args)-1] {
+				if _, err := client.Put(ctx, s.conn, local, remote, f.transferOptions(s, pr)); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			pr.Wait()
+			return clientError(errors.Join(errs...))
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func newLsCmd(env *Env) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "ls URL",
+		Short: "List a remote folder",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := f.connect(ctx, env, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.conn.Quit(context.WithoutCancel(ctx))
+			return clientError(shell.List(ctx, s.conn, env.Stdout, s.target.Path, f.long))
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().BoolVarP(&f.long, "long", "l", false, "sizes and times")
+	return cmd
+}

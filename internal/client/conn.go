@@ -236,9 +236,14 @@ func (c *Conn) loadFeat(ctx context.Context) {
 	feat := map[string]string{}
 	if err == nil && code == 211 {
 		lines := strings.Split(msg, "\n")
-		for _, l := range lines[1:] {
+		if len(lines) < 2 {
+			lines = lines[:0] // "211 no features"
+		} else {
+			lines = lines[1 : len(lines)-1] // between "Features:" and "End"
+		}
+		for _, l := range lines {
 			l = strings.TrimSpace(l)
-			if l == "" || strings.HasPrefix(l, "211") || strings.EqualFold(l, "end") {
+			if l == "" {
 				continue
 			}
 			k, v, _ := strings.Cut(l, " ")

@@ -1,0 +1,353 @@
+// Package shell is wharf's interactive FTP client: a command loop over one
+// client.Conn with line editing, history and tab completion of commands,
+// remote paths and local paths (chzyer/readline) at a terminal, and plain
+// one-command-per-line reading otherwise (scripts).
+//
+// It owns parsing what the user types and showing results. It must never
+// speak FTP itself (that is package client), never change the process's
+// working directory (lcd moves the shell's own local folder), and never let
+// one failed command end the session: errors are shown with the server's
+// code and text, and the loop goes on.
+package shell
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/chzyer/readline"
+
+	"github.com/wharfftp/wharf/internal/client"
+	"github.com/wharfftp/wharf/internal/progress"
+	"github.com/wharfftp/wharf/internal/units"
+)
+
+// Config wires a shell to its connection and its terminal.
+type Config struct {
+	Conn *client.Conn
+	// Dial opens another logged-in connection: parallel transfers, and
+	// reconnecting after the server dropped the session.
+	Dial        func(ctx context.Context) (*client.Conn, error)
+	In          io.Reader
+	Out, Err    io.Writer
+	Interactive bool   // line editing, history, completion
+	HistoryFile string // "" for none
+	Progress    progress.Mode
+	Parallel    int
+	// LocalDir is where local paths start; "" means the process's.
+	LocalDir string
+}
+
+// Shell is one interactive session.
+type Shell struct {
+	cfg   Config
+	c     *client.Conn
+	cwd   string // remote, as PWD said
+	lcwd  string // local, absolute
+	cache map[string][]client.Entry
+	table map[string]*command
+	names []string
+	quit  bool
+}
+
+type command struct {
+	name, usage, help string
+	min, max          int // argument counts after flags; max -1 for any
+	flags             string
+	remote            []bool // per argument position: remote (true) or local path, for completion
+	run               func(ctx context.Context, s *Shell, f flags, args []string) error
+}
+
+type flags map[byte]bool
+
+// New builds a shell; Run starts it.
+func New(cfg Config) *Shell {
+	s := &Shell{cfg: cfg, c: cfg.Conn, cache: map[string][]client.Entry{}}
+	s.lcwd = cfg.LocalDir
+	if s.lcwd == "" {
+		s.lcwd, _ = os.Getwd()
+	}
+	s.table = map[string]*command{}
+	for _, c := range commands() {
+		s.table[c.name] = c
+		s.names = append(s.names, c.name)
+	}
+	sort.Strings(s.names)
+	s.table["exit"], s.table["bye"], s.table["?"], s.table["dir"] = s.table["quit"], s.table["quit"], s.table["help"], s.table["ls"]
+	return s
+}
+
+// Run reads and runs commands until quit or end of input. It returns the
+// first command failure (so a script's exit status tells something went
+// wrong) after running all of them.
+func (s *Shell) Run(ctx context.Context) error {
+	s.cwd, _ = s.c.Pwd(ctx)
+	if s.cfg.Interactive {
+		return s.runInteractive(ctx)
+	}
+	var first error
+	failed := 0
+	sc := bufio.NewScanner(s.cfg.In)
+	for !s.quit && sc.Scan() {
+		if err := s.Exec(ctx, sc.Text()); err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("%d command(s) failed, the first: %w", failed, first)
+	}
+	return nil
+}
+
+func (s *Shell) runInteractive(ctx context.Context) error {
+	if s.cfg.HistoryFile != "" {
+		os.MkdirAll(filepath.Dir(s.cfg.HistoryFile), 0o700)
+	}
+	in, ok := s.cfg.In.(io.ReadCloser)
+	if !ok {
+		in = io.NopCloser(s.cfg.In)
+	}
+	rl, err := readline.NewEx(&readline.Config{
+		Prompt:          s.prompt(),
+		HistoryFile:     s.cfg.HistoryFile,
+		AutoComplete:    s,
+		Stdin:           in,
+		Stdout:          s.cfg.Out,
+		Stderr:          s.cfg.Err,
+		InterruptPrompt: "^C",
+		EOFPrompt:       "quit",
+	})
+	if err != nil {
+		return fmt.Errorf("start line editor: %w", err)
+	}
+	defer rl.Close()
+	fmt.Fprintf(s.cfg.Out, "Connected to %s as %s. Type help for commands, Tab to complete.\n", s.c.Target().HostPort(), s.c.User())
+	var first error
+	for !s.quit {
+		rl.SetPrompt(s.prompt())
+		line, err := rl.Readline()
+		if errors.Is(err, readline.ErrInterrupt) {
+			continue
+		}
+		if err != nil { // io.EOF: Ctrl-D
+			break
+		}
+		if err := s.Exec(ctx, line); err != nil && first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return first
+}
+
+func (s *Shell) prompt() string { return "wharf:" + s.cwd + "> " }
+
+// Exec runs one command line, printing its output and any error.
+func (s *Shell) Exec(ctx context.Context, line string) error {
+	words, err := split(line)
+	if err != nil {
+		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
+		return err
+	}
+	if len(words) == 0 || strings.HasPrefix(words[0], "#") {
+		return nil
+	}
+	cmd, ok := s.table[strings.ToLower(words[0])]
+	if !ok {
+		err := fmt.Errorf("unknown command %q (try help)", words[0])
+		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
+		return err
+	}
+	f, args, err := parseFlags(cmd, words[1:])
+	if err == nil && (len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max) {
+		err = fmt.Errorf("usage: %s %s", cmd.name, cmd.usage)
+	}
+	if err == nil && cmd.name != "quit" && s.c.Err() != nil {
+		err = s.reconnect(ctx)
+	}
+	if err == nil {
+		err = cmd.run(ctx, s, f, args)
+	}
+	if err != nil {
+		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
+	}
+	return err
+}
+
+func (s *Shell) reconnect(ctx context.Context) error {
+	if s.cfg.Dial == nil {
+		return fmt.Errorf("connection lost: %w", s.c.Err())
+	}
+	fmt.Fprintf(s.cfg.Err, "connection lost (%v); reconnecting\n", s.c.Err())
+	c, err := s.cfg.Dial(ctx)
+	if err != nil {
+		return fmt.Errorf("reconnect: %w", err)
+	}
+	s.c.Close()
+	s.c = c
+	if s.cwd != "" {
+		if err := c.Cwd(ctx, s.cwd); err != nil {
+			s.cwd, _ = c.Pwd(ctx)
+		}
+	}
+	return nil
+}
+
+// Conn is the shell's current connection (it changes after a reconnect).
+func (s *Shell) Conn() *client.Conn { return s.c }
+
+func parseFlags(cmd *command, words []string) (flags, []string, error) {
+	f := flags{}
+	var args []string
+	for i, w := range words {
+		if w == "--" {
+			args = append(args, words[i+1:]...)
+			break
+		}
+		if len(w) > 1 && w[0] == '-' && cmd.flags != "" {
+			for _, r := range w[1:] {
+				if !strings.ContainsRune(cmd.flags, r) {
+					return nil, nil, fmt.Errorf("%s: unknown flag -%c (usage: %s %s)", cmd.name, r, cmd.name, cmd.usage)
+				}
+				f[byte(r)] = true
+			}
+			continue
+		}
+		args = append(args, w)
+	}
+	return f, args, nil
+}
+
+// split breaks a line into words: spaces separate, "double" and 'single'
+// quotes and backslashes keep spaces in names.
+func split(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	esc := false
+	for _, r := range line {
+		switch {
+		case esc:
+			cur.WriteRune(r)
+			esc = false
+		case r == '\\' && quote != '\'':
+			esc, inWord = true, true
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '"' || r == '\'':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("unterminated quote")
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// local resolves a local path against the shell's local folder.
+func (s *Shell) local(p string) string {
+	if p == "" {
+		return s.lcwd
+	}
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.lcwd, p)
+}
+
+func (s *Shell) forget() { clear(s.cache) }
+
+func (s *Shell) transferOptions(f flags) client.TransferOptions {
+	return client.TransferOptions{Continue: f['c'], Recursive: f['r'], Parallel: s.cfg.Parallel, Dial: s.cfg.Dial}
+}
+
+func (s *Shell) withProgress(fn func(o client.Observer) error) error {
+	pr := progress.New(s.cfg.Out, s.cfg.Progress)
+	err := fn(pr)
+	pr.Wait()
+	return err
+}
+
+// List prints a remote folder (or one file): names, folders ending in "/";
+// long adds type, size in bytes and time.
+func List(ctx context.Context, c *client.Conn, w io.Writer, dir string, long bool) error {
+	entries, err := c.List(ctx, dir)
+	if err != nil {
+		if c.Err() != nil || dir == "" {
+			return err
+		}
+		st, serr := c.Stat(ctx, dir)
+		if serr != nil || st.Type == client.TypeDir {
+			return err
+		}
+		st.Name = dir
+		entries = []client.Entry{st}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	for _, e := range entries {
+		name := e.Name
+		if e.Type == client.TypeDir {
+			name += "/"
+		}
+		if !long {
+			fmt.Fprintln(w, name)
+			continue
+		}
+		kind := map[client.EntryType]string{client.TypeFile: "-", client.TypeDir: "d", client.TypeLink: "l", client.TypeOther: "?"}[e.Type]
+		when := "-"
+		if !e.ModTime.IsZero() {
+			when = e.ModTime.Local().Format("2006-01-02 15:04")
+		}
+		if e.Target != "" {
+			name += " -> " + e.Target
+		}
+		fmt.Fprintf(w, "%s %12d  %s  %s\n", kind, e.Size, when, name)
+	}
+	return nil
+}
+
+func formatQuota(q client.Quota) string {
+	if q.Used < 0 {
+		return strings.ReplaceAll(q.Text, "\n", " ")
+	}
+	if q.Limit < 0 {
+		return units.FormatSize(q.Used) + " used, no limit"
+	}
+	return fmt.Sprintf("%s used of %s, %s left", units.FormatSize(q.Used), units.FormatSize(q.Limit), units.FormatSize(q.Left()))
+}
