@@ -1,0 +1,183 @@
+package share
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserContext starts a headless Chromium with a fresh profile. Without
+// Chromium the test fails in CI (CI=true) and is skipped elsewhere.
+func browserContext(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is required in CI: %v", err)
+		}
+		t.Skipf("chromium not installed: %v", err)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// Start the browser under the long-lived context (a timeout on the first
+	// Run would kill the browser with it).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// TestBrowserListsDownloadsUploadsAndLooksRight drives the real page in
+// headless Chromium: it lists a folder, downloads a file through the page's
+// download button, uploads one through the file input, and saves
+// screenshots at phone and desktop widths for a person to judge.
+func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
+	dir := t.TempDir()
+	payload := randomBytes(t, 300_000)
+	writeFile(t, filepath.Join(dir, "data.bin"), payload)
+	writeFile(t, filepath.Join(dir, "Holiday photos", "beach.jpg"), []byte("jpeg"))
+	writeFile(t, filepath.Join(dir, "Documents", "report.pdf"), []byte("pdf"))
+	writeFile(t, filepath.Join(dir, "meeting notes 2026-11-28.txt"), []byte("notes\n"))
+	writeFile(t, filepath.Join(dir, "a rather long file name that has to be cut on a narrow phone screen.mp4"), nil)
+	os.Truncate(filepath.Join(dir, "a rather long file name that has to be cut on a narrow phone screen.mp4"), 734_003_200)
+	fsys, err := vfs.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	auth := accounts.NewMemoryWith(cheapArgon, anon(dir, Perms(Options{Write: true})))
+	srv := httptest.NewServer(Handler(fsys, HandlerOptions{Auth: auth}))
+	defer srv.Close()
+
+	ctx := browserContext(t)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+
+	// Listing: folders first, each entry shown.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("table.list")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	names, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("tbody .c-name .n")).map(e => e.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Documents", "Holiday photos", "a rather long file name that has to be cut on a narrow phone screen.mp4", "data.bin", "meeting notes 2026-11-28.txt"}
+	if strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("listed %q, want %q", names, want)
+	}
+
+	// Download through the page's download button, to disk.
+	downloads := t.TempDir()
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	if err := chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+				Behavior:      browser.SetDownloadBehaviorBehaviorAllow,
+				DownloadPath:  downloads,
+				EventsEnabled: new(true),
+			})
+			return err
+		}),
+		chromedp.Click(chromedp.CSS(`a.icon-btn[href="/data.bin?dl=1"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("download cancelled")
+		}
+		if ev.State == browser.DownloadProgressStateCompleted {
+			break
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(downloads, "data.bin")); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("downloaded data.bin: %d bytes, err %v", len(got), err)
+	}
+
+	// Upload through the file input; the page reloads and lists the file.
+	src := filepath.Join(t.TempDir(), "from the browser.bin")
+	upPayload := randomBytes(t, 700_000)
+	writeFile(t, src, upPayload)
+	if err := chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{src}),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/from%20the%20browser.bin"]`)),
+	); err != nil {
+		t.Fatalf("upload through the page: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "from the browser.bin")); err != nil || !bytes.Equal(got, upPayload) {
+		t.Fatalf("uploaded file on disk: %d bytes, err %v", len(got), err)
+	}
+
+	shots := filepath.Join("testdata", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, vp := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"phone-390x844", 390, 844, true}, {"desktop-1366x900", 1366, 900, false}} {
+		opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(2)}
+		if vp.mobile {
+			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+		}
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(vp.width, vp.height, opts...),
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS("table.list")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		// The page must fit the viewport: nothing scrolls sideways.
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+			`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if overflow {
+			t.Errorf("%s: page is wider than the viewport", vp.name)
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, vp.name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
