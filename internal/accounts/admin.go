@@ -22,19 +22,19 @@ func (db *DB) DefaultHome(name string) string { return filepath.Join(db.dir, hom
 // the other users' homes, and returns it cleaned.
 func (db *DB) checkHome(ctx context.Context, name, home string) (string, error) {
 	if !filepath.IsAbs(home) {
-		return "", fmt.Errorf("home %q: must be an absolute path", home)
+		return "", invalidf("home %q: must be an absolute path", home)
 	}
 	home = filepath.Clean(home)
 	if home == string(filepath.Separator) {
-		return "", fmt.Errorf("home %s: the root directory cannot be a home", home)
+		return "", invalidf("home %s: the root directory cannot be a home", home)
 	}
 	// A home holding the data directory would let its user download or
 	// delete the account database.
 	if within(db.dir, home) {
-		return "", fmt.Errorf("home %s: it contains the data directory %s", home, db.dir)
+		return "", invalidf("home %s: it contains the data directory %s", home, db.dir)
 	}
 	if within(home, db.dir) && !within(home, filepath.Join(db.dir, homesDir)) || home == filepath.Join(db.dir, homesDir) {
-		return "", fmt.Errorf("home %s: inside the data directory, only folders under %s may be homes", home, filepath.Join(db.dir, homesDir))
+		return "", invalidf("home %s: inside the data directory, only folders under %s may be homes", home, filepath.Join(db.dir, homesDir))
 	}
 	users, err := db.store.ListUsers(ctx)
 	if err != nil {
@@ -46,10 +46,10 @@ func (db *DB) checkHome(ctx context.Context, name, home string) (string, error) 
 		}
 		other := filepath.Clean(o.Home)
 		if within(home, other) {
-			return "", fmt.Errorf("home %s: inside the home of user %s (%s)", home, o.Name, other)
+			return "", invalidf("home %s: inside the home of user %s (%s)", home, o.Name, other)
 		}
 		if within(other, home) {
-			return "", fmt.Errorf("home %s: holds the home of user %s (%s)", home, o.Name, other)
+			return "", invalidf("home %s: holds the home of user %s (%s)", home, o.Name, other)
 		}
 	}
 	return home, nil
@@ -62,7 +62,7 @@ func (db *DB) AddUser(ctx context.Context, u User, password string) error {
 		return err
 	}
 	if password == "" {
-		return errors.New("empty password")
+		return invalidf("empty password")
 	}
 	if _, err := db.store.GetUser(ctx, u.Name); err == nil {
 		return fmt.Errorf("user %s: %w", u.Name, ErrExists)
@@ -152,7 +152,7 @@ func (db *DB) UpdateUser(ctx context.Context, u User) error {
 // stop working at once in this process, and in a server within its poll.
 func (db *DB) SetPassword(ctx context.Context, name, password string) error {
 	if password == "" {
-		return errors.New("empty password")
+		return invalidf("empty password")
 	}
 	hash, err := db.v.Hash(ctx, password)
 	if err != nil {
@@ -286,10 +286,10 @@ func (db *DB) Import(ctx context.Context, r io.Reader, replace bool) (int, error
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return 0, fmt.Errorf("import: %w", err)
+		return 0, invalidf("import: %v", err)
 	}
 	if f.Format != exportFormat || f.Version != 1 {
-		return 0, fmt.Errorf("import: not a wharf users file (format %q version %d)", f.Format, f.Version)
+		return 0, invalidf("import: not a wharf users file (format %q version %d)", f.Format, f.Version)
 	}
 	seen := make(map[string]bool)
 	users := make([]StoredUser, 0, len(f.Users))
@@ -300,11 +300,11 @@ func (db *DB) Import(ctx context.Context, r io.Reader, replace bool) (int, error
 			return 0, fmt.Errorf("import: %w", err)
 		}
 		if seen[u.Name] {
-			return 0, fmt.Errorf("import: user %s listed twice", u.Name)
+			return 0, invalidf("import: user %s listed twice", u.Name)
 		}
 		seen[u.Name] = true
 		if err := ValidateHash(eu.PasswordHash); err != nil {
-			return 0, fmt.Errorf("import: user %s: %w", u.Name, err)
+			return 0, invalidf("import: user %s: %v", u.Name, err)
 		}
 		if !replace {
 			if _, err := db.store.GetUser(ctx, u.Name); err == nil {
@@ -321,7 +321,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, replace bool) (int, error
 		u.Home = home
 		for _, o := range users {
 			if within(home, o.Home) || within(o.Home, home) {
-				return 0, fmt.Errorf("import: user %s: home %s overlaps the home of user %s", u.Name, home, o.Name)
+				return 0, invalidf("import: user %s: home %s overlaps the home of user %s", u.Name, home, o.Name)
 			}
 		}
 		users = append(users, StoredUser{User: u, PasswordHash: eu.PasswordHash})

@@ -114,13 +114,13 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 
 func anonymousUser(opts Options) (*memUser, error) {
 	if !filepath.IsAbs(opts.AnonymousHome) {
-		return nil, fmt.Errorf("anonymous home %q: must be an absolute directory", opts.AnonymousHome)
+		return nil, invalidf("anonymous home %q: must be an absolute directory", opts.AnonymousHome)
 	}
 	u := User{Name: AnonymousUser, Home: filepath.Clean(opts.AnonymousHome), Perms: PresetReadOnly}
 	if opts.AnonymousIncoming != "" {
 		rel := filepath.Clean(opts.AnonymousIncoming)
 		if !filepath.IsLocal(rel) || rel == "." {
-			return nil, fmt.Errorf("anonymous incoming folder %q: must be a folder inside the anonymous home", opts.AnonymousIncoming)
+			return nil, invalidf("anonymous incoming folder %q: must be a folder inside the anonymous home", opts.AnonymousIncoming)
 		}
 		if err := os.MkdirAll(filepath.Join(u.Home, rel), 0o755); err != nil {
 			return nil, fmt.Errorf("anonymous incoming folder: %w", err)
@@ -128,7 +128,7 @@ func anonymousUser(opts Options) (*memUser, error) {
 		u.PathPerms = []PathPerm{{Dir: path.Clean("/" + filepath.ToSlash(rel)), Perms: PresetUploadOnly}}
 	}
 	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("anonymous home %s: not a directory", u.Home)
+		return nil, invalidf("anonymous home %s: not a directory", u.Home)
 	}
 	return &memUser{acct: &account{}, user: u}, nil
 }
@@ -337,14 +337,14 @@ func (s *anonSession) Close() error {
 // not starting with '.' or '-', so it is always a safe path element.
 func ValidName(name string) error {
 	if len(name) < 1 || len(name) > 64 {
-		return fmt.Errorf("user name %q: must be 1 to 64 characters", name)
+		return invalidf("user name %q: must be 1 to 64 characters", name)
 	}
 	if name[0] == '.' || name[0] == '-' {
-		return fmt.Errorf("user name %q: must not start with '.' or '-'", name)
+		return invalidf("user name %q: must not start with '.' or '-'", name)
 	}
 	for _, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("user name %q: only letters, digits, '.', '_' and '-' are allowed", name)
+			return invalidf("user name %q: only letters, digits, '.', '_' and '-' are allowed", name)
 		}
 	}
 	return nil

@@ -1,6 +1,9 @@
 package accounts
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // StoredUser is a user as the store keeps it: settings, usage and the
 // password hash (PHC argon2id or bcrypt), never the password.
@@ -36,4 +39,15 @@ type Store interface {
 	// call reports false.
 	Changed(ctx context.Context) (bool, error)
 	Close() error
+}
+
+// InvalidError reports input that can never be accepted as given (a bad
+// user name, home, hash or import file), as opposed to a failure of the
+// store: a command line maps it to a usage error.
+type InvalidError struct{ msg string }
+
+func (e *InvalidError) Error() string { return e.msg }
+
+func invalidf(format string, args ...any) error {
+	return &InvalidError{msg: fmt.Sprintf(format, args...)}
 }
