@@ -111,6 +111,7 @@ func TestCurlIPv6LoopbackEPSVAndEPRT(t *testing.T) {
 func TestCurlExplicitAndImplicitFTPS(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Options{ImplicitTLS: true, Configure: func(c *ftp.Config) {
 		c.TLSRequired = true
+		c.TLSRequireReuse = true
 	}})
 	home := srv.Users.Add("alice", "secret", 0xFFFF)
 	cert := srv.CertFile(t)
@@ -241,7 +242,7 @@ mirror -R %s /tree; cls -l /tree; mirror /tree %s; put %s/d0/f0.bin -o /single.b
 }
 
 func TestLftpOverFTPSWithDataProtection(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{TLS: true, Configure: func(c *ftp.Config) { c.TLSRequired = true }})
+	srv := ftptest.Start(t, ftptest.Options{TLS: true, Configure: func(c *ftp.Config) { c.TLSRequired = true; c.TLSRequireReuse = true }})
 	home := srv.Users.Add("alice", "secret", 0xFFFF)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "s.bin")

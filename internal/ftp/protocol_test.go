@@ -194,12 +194,12 @@ func TestChecksumsHashAndXCommands(t *testing.T) {
 		t.Errorf("HASH with RANG %q", msg)
 	}
 	cases := map[string]string{
-		"XMD5 fox.txt":         "9e107d9d372bb6826bd81d3542a419d6",
-		"XSHA1 fox.txt":        "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12",
-		"XSHA256 fox.txt":      want256,
-		"XCRC fox.txt":         "414fa339",
-		"XSHA256 fox.txt 4 9":  sum([]byte("quick")),
-		"XSHA512 fox.txt 0 0":  "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+		"XMD5 fox.txt":        "9e107d9d372bb6826bd81d3542a419d6",
+		"XSHA1 fox.txt":       "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12",
+		"XSHA256 fox.txt":     want256,
+		"XCRC fox.txt":        "414fa339",
+		"XSHA256 fox.txt 4 9": sum([]byte("quick")),
+		"XSHA512 fox.txt 0 0": "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
 	}
 	for cmd, want := range cases {
 		if msg := r.must(cmd, 250); msg != want {

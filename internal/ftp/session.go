@@ -356,4 +356,3 @@ func (ss *session) limiter(u accounts.User, upload bool) *rate.Limiter {
 
 // fmtSize is strconv.FormatInt for replies.
 func fmtSize(n int64) string { return strconv.FormatInt(n, 10) }
-

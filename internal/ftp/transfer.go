@@ -76,7 +76,12 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 	if ss.binary {
 		mode = "BINARY"
 	}
-	ss.reply(ftpproto.CodeFileStatusOK, fmt.Sprintf("Opening %s mode data connection for %s.", mode, what))
+	if strings.HasPrefix(what, "FILE: ") {
+		// RFC 1123 section 4.1.2.9: STOU's 150 names the file chosen.
+		ss.reply(ftpproto.CodeFileStatusOK, what)
+	} else {
+		ss.reply(ftpproto.CodeFileStatusOK, fmt.Sprintf("Opening %s mode data connection for %s.", mode, what))
+	}
 	ss.mu.Lock()
 	ss.xfer = x
 	ss.conn.SetReadDeadline(time.Time{}) // the idle timer pauses while data flows
