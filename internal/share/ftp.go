@@ -1,8 +1,7 @@
-//go:build wharfftp
-
 package share
 
 import (
+	"context"
 	"net/netip"
 
 	"github.com/wharfftp/wharf/internal/accounts"
@@ -46,10 +45,24 @@ func (s *Share) ftpEvent(fe ftp.Event) {
 		e.Kind = EventDownload
 		if fe.Upload {
 			e.Kind = EventUpload
+		} else if s.isDir(fe.Path) {
+			// The engine reports listings (LIST, NLST, MLSD) as transfers
+			// too, with the folder as path; they are not files served.
+			return
 		}
 	default:
 		return
 	}
 	e.Remote = netip.AddrPortFrom(e.Remote.Addr().Unmap(), e.Remote.Port())
 	s.record(e)
+}
+
+// isDir reports whether the client-visible path names a folder of the share.
+func (s *Share) isDir(abs string) bool {
+	_, name, err := vfs.Resolve("/", abs)
+	if err != nil {
+		return false
+	}
+	fi, err := s.httpFS.Stat(context.Background(), name)
+	return err == nil && fi.IsDir()
 }
