@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects a command's output written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startShareCmd runs `wharf share args...` until the returned stop is called.
+func startShareCmd(t *testing.T, args ...string) (out *syncBuffer, stop func() error) {
+	t.Helper()
+	out = &syncBuffer{}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}
+	root := newRoot(env)
+	root.SetArgs(append([]string{"share"}, args...))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("share did not stop within 10s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Press Ctrl-C to stop.") {
+		select {
+		case err := <-done:
+			t.Fatalf("share ended early: %v\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("share printed no addresses:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return out, stop
+}
+
+// machineHosts is what a visitor can use, computed here independently of
+// the share package: every non-loopback unicast address (IPv6 link-local
+// excepted), else loopback.
+func machineHosts(t *testing.T) []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP)
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsMulticast() || ip.Is6() && ip.IsLinkLocalUnicast() {
+			continue
+		}
+		h := ip.String()
+		if ip.Is6() {
+			h = "[" + h + "]"
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	return hosts
+}
+
+func TestShareCommandPrintsEveryAddressServesAndSummarises(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("shared text"), 0o644)
+	out, stop := startShareCmd(t, dir, "--ftp-port", "0", "--http-port", "0", "--write")
+	text := out.String()
+
+	webRe := regexp.MustCompile(`(?m)^  Web  (http://(\S+):(\d+)/)$`)
+	ftpRe := regexp.MustCompile(`(?m)^  FTP  ftp://(\S+):(\d+)/$`)
+	webs, ftps := webRe.FindAllStringSubmatch(text, -1), ftpRe.FindAllStringSubmatch(text, -1)
+	hosts := machineHosts(t)
+	if len(webs) != len(hosts) || len(ftps) != len(hosts) {
+		t.Fatalf("printed %d web and %d ftp addresses for hosts %v:\n%s", len(webs), len(ftps), hosts, text)
+	}
+	for i, h := range hosts {
+		if webs[i][2] != h || ftps[i][1] != h {
+			t.Errorf("address %d printed as %s / %s, want host %s", i, webs[i][2], ftps[i][1], h)
+		}
+	}
+	if !strings.Contains(text, "█") || !strings.Contains(text, "Scan to open "+webs[0][1]) {
+		t.Errorf("no QR code for the first web address:\n%s", text)
+	}
+	if !strings.Contains(text, "visitors may upload new files and folders, anonymous") {
+		t.Errorf("mode line missing:\n%s", text)
+	}
+
+	// The printed web address works, for a download and an upload.
+	base := webs[0][1]
+	resp, err := http.Get(base + "f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "shared text" {
+		t.Fatalf("GET printed address = %d %q", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("PUT", base+"up.txt", strings.NewReader("12345"))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// The FTP port printed is open.
+	c, err := net.Dial("tcp", net.JoinHostPort(strings.Trim(ftps[0][1], "[]"), ftps[0][2]))
+	if err != nil {
+		t.Fatalf("dial printed FTP address: %v", err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	greeting := make([]byte, 3)
+	io.ReadFull(c, greeting)
+	c.Close()
+	if string(greeting) != "220" {
+		t.Errorf("FTP greeting %q", greeting)
+	}
+
+	if err := stop(); err != nil {
+		t.Fatalf("share after Ctrl-C: %v", err)
+	}
+	text = out.String()
+	for _, want := range []string{
+		" connected",
+		" sent /f.txt (11 B",
+		" received /up.txt (5 B",
+		"Stopped. Sent 1 file (11 B), received 1 file (5 B)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestShareCommandUserGetsAGeneratedPassword(t *testing.T) {
+	dir := t.TempDir()
+	out, stop := startShareCmd(t, dir, "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", "0", "--user", "bob", "--no-qr")
+	text := out.String()
+	m := regexp.MustCompile(`(?m)^  Password  (\S+)$`).FindStringSubmatch(text)
+	if m == nil || len(m[1]) < 16 {
+		t.Fatalf("no generated password printed:\n%s", text)
+	}
+	if strings.Contains(text, "█") {
+		t.Errorf("--no-qr printed a QR code")
+	}
+	web := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`).FindString(text)
+	if web == "" || !strings.Contains(text, "ftp://bob@127.0.0.1:") {
+		t.Fatalf("addresses not printed for --listen 127.0.0.1:\n%s", text)
+	}
+	resp, err := http.Get(web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without login: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", web, nil)
+	req.SetBasicAuth("bob", m[1])
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("with the printed password: %d", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShareCommandExitCodes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"share", dir, "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", taken}, ExitFailure, "address already in use"},
+		{[]string{"share", filepath.Join(dir, "missing"), "--ftp-port", "0", "--http-port", "0"}, ExitNotFound, "no such file"},
+		{[]string{"share", dir, "--ftp-port", "70000"}, ExitUsage, "out of range"},
+		{[]string{"share", dir, "--user", ":pw"}, ExitUsage, "needs a name"},
+		{[]string{"share", dir, dir}, ExitUsage, "accepts at most 1 arg"},
+	} {
+		var out syncBuffer
+		code := Main(tc.args, &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
+		if code != tc.code || !strings.Contains(out.String(), tc.msg) {
+			t.Errorf("wharf %s = %d %q, want %d with %q", strings.Join(tc.args, " "), code, out.String(), tc.code, tc.msg)
+		}
+	}
+}
