@@ -1,14 +1,676 @@
 package cli
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/units"
 )
 
-// Placeholder until the user command lands.
+// userMaxPasswordLen bounds a password read from stdin, so a mistaken pipe of a
+// big file fails instead of hashing it.
+const userMaxPasswordLen = 1024
+
+// newUserCmd builds `wharf user`: account administration on a data
+// directory, safe to run beside a running `wharf serve` (which sees the
+// changes within its poll interval).
 func newUserCmd(env *Env) *cobra.Command {
-	return &cobra.Command{Use: "user", Short: "(not built yet)", RunE: func(*cobra.Command, []string) error {
-		return errors.New("user: not built yet")
-	}}
+	var data string
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "Manage the FTP accounts of a data directory",
+		Long: "Manage the FTP accounts of a data directory. Changes reach a running\n" +
+			"'wharf serve' on the same data directory without a restart.",
+	}
+	cmd.PersistentFlags().StringVar(&data, "data", "", "data directory (default $WHARF_DATA or ./wharf-data)")
+	open := func(ctx context.Context, create bool) (*accounts.DB, error) {
+		dir := data
+		if dir == "" {
+			dir = userDataDir(env)
+		}
+		db, err := accounts.Open(ctx, dir, accounts.Options{MustExist: !create})
+		return db, userError(err)
+	}
+	cmd.AddCommand(
+		newUserAddCmd(env, open),
+		newUserSetCmd(env, open),
+		newUserPasswdCmd(env, open),
+		newUserDelCmd(env, open),
+		newUserListCmd(env, open),
+		newUserShowCmd(env, open),
+		newUserRescanCmd(env, open),
+		newUserExportCmd(env, open),
+		newUserImportCmd(env, open),
+	)
+	return cmd
+}
+
+// userOpenDB opens the data directory; create allows making a new one.
+type userOpenDB func(ctx context.Context, create bool) (*accounts.DB, error)
+
+// userDataDir is the data directory when --data is not given.
+func userDataDir(env *Env) string {
+	if d := env.Getenv("WHARF_DATA"); d != "" {
+		return d
+	}
+	return "./wharf-data"
+}
+
+// userError gives account errors their exit codes.
+func userError(err error) error {
+	var inv *accounts.InvalidError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, accounts.ErrNotFound), errors.Is(err, accounts.ErrNoDataDir):
+		return withCode(ExitNotFound, err)
+	case errors.As(err, &inv), errors.Is(err, accounts.ErrNotDataDir):
+		return usageError(err)
+	}
+	return err
+}
+
+// userFlags are the settings flags shared by add and set.
+type userFlags struct {
+	home        string
+	quota       string
+	maxFiles    int64
+	perm        string
+	maxSessions int
+	allow       []string
+	rateUp      string
+	rateDown    string
+	tlsRequired bool
+	expires     string
+}
+
+func (f *userFlags) register(cmd *cobra.Command, set bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.home, "home", "", "home directory, absolute (default DATA/home/NAME)")
+	fl.StringVar(&f.quota, "quota", "", "disk quota, e.g. 10GiB, 500M, 1.5GB (0: unlimited)")
+	fl.Int64Var(&f.maxFiles, "max-files", 0, "file quota (0: unlimited)")
+	permDefault := "full"
+	if set {
+		permDefault = ""
+	}
+	fl.StringVar(&f.perm, "perm", permDefault, "permissions: full, read-only, upload-only or a list of\nlist,download,upload,overwrite,append,delete,rename,mkdir,rmdir,settime")
+	fl.IntVar(&f.maxSessions, "max-sessions", 0, "concurrent sessions (0: unlimited)")
+	fl.StringSliceVar(&f.allow, "allow", nil, "allowed client addresses, CIDR or IP, repeatable (\"any\": all)")
+	fl.StringVar(&f.rateUp, "rate-up", "", "upload rate limit, e.g. 2MiB/s (0: unlimited)")
+	fl.StringVar(&f.rateDown, "rate-down", "", "download rate limit, e.g. 10MiB/s (0: unlimited)")
+	fl.BoolVar(&f.tlsRequired, "tls-required", false, "refuse logins without TLS (FTPS)")
+	fl.StringVar(&f.expires, "expires", "", "expiry: 2026-12-31 (start of that day, local time) or RFC 3339 (\"never\": no expiry)")
+}
+
+// apply sets in u the settings whose flags were given.
+func (f *userFlags) apply(cmd *cobra.Command, u *accounts.User) error {
+	ch := cmd.Flags().Changed
+	if ch("home") {
+		u.Home = f.home
+	}
+	if ch("quota") {
+		n, err := units.ParseSize(f.quota)
+		if err != nil {
+			return usageError(fmt.Errorf("--quota: %w", err))
+		}
+		u.QuotaBytes = n
+	}
+	if ch("max-files") {
+		if f.maxFiles < 0 {
+			return usageError(fmt.Errorf("--max-files: %d is negative", f.maxFiles))
+		}
+		u.QuotaFiles = f.maxFiles
+	}
+	if ch("perm") || f.perm != "" {
+		p, err := accounts.ParsePerm(f.perm)
+		if err != nil {
+			return usageError(fmt.Errorf("--perm: %w", err))
+		}
+		u.Perms = p
+	}
+	if ch("max-sessions") {
+		if f.maxSessions < 0 {
+			return usageError(fmt.Errorf("--max-sessions: %d is negative", f.maxSessions))
+		}
+		u.MaxSessions = f.maxSessions
+	}
+	if ch("allow") {
+		pfx, err := userParseAllow(f.allow)
+		if err != nil {
+			return usageError(err)
+		}
+		u.AllowFrom = pfx
+	}
+	for _, r := range []struct {
+		flag, val string
+		dst       *int64
+	}{{"rate-up", f.rateUp, &u.RateUp}, {"rate-down", f.rateDown, &u.RateDown}} {
+		if ch(r.flag) {
+			n, err := units.ParseRate(r.val)
+			if err != nil {
+				return usageError(fmt.Errorf("--%s: %w", r.flag, err))
+			}
+			*r.dst = n
+		}
+	}
+	if ch("tls-required") {
+		u.TLSRequired = f.tlsRequired
+	}
+	if ch("expires") {
+		t, err := userParseExpiry(f.expires)
+		if err != nil {
+			return usageError(err)
+		}
+		u.Expires = t
+	}
+	return nil
+}
+
+// userParseAllow reads --allow values: CIDR prefixes or bare addresses, comma
+// separated or repeated; "any" (alone) clears the restriction.
+func userParseAllow(vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		v = strings.TrimSpace(v)
+		if v == "" || strings.EqualFold(v, "any") {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("--allow: %q is not a CIDR prefix or address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+func userParseExpiry(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, "never") {
+		return time.Time{}, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--expires: %q is not a date (2026-12-31) or RFC 3339 time", s)
+	}
+	return t, nil
+}
+
+// userReadPassword gets a new password: the first line of stdin with
+// --password-stdin, else asked twice at the terminal without echo.
+func userReadPassword(env *Env, fromStdin bool) (string, error) {
+	if fromStdin {
+		r := bufio.NewReaderSize(io.LimitReader(env.Stdin, userMaxPasswordLen+2), userMaxPasswordLen+2)
+		line, err := r.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if len(line) > userMaxPasswordLen+1 {
+			return "", usageError(fmt.Errorf("password on stdin longer than %d bytes", userMaxPasswordLen))
+		}
+		pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		if pw == "" {
+			return "", usageError(errors.New("empty password on stdin"))
+		}
+		return pw, nil
+	}
+	f, ok := env.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError(errors.New("no terminal to ask the password on: pipe it with --password-stdin"))
+	}
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(env.Stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	pw, err := ask("New password: ")
+	if err != nil {
+		return "", err
+	}
+	if pw == "" {
+		return "", usageError(errors.New("empty password"))
+	}
+	again, err := ask("Retype password: ")
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", usageError(errors.New("passwords do not match"))
+	}
+	return pw, nil
+}
+
+// userCheckName refuses an unsafe user name before anything is opened.
+func userCheckName(name string) error {
+	if err := accounts.ValidName(name); err != nil {
+		return usageError(err)
+	}
+	return nil
+}
+
+func newUserAddCmd(env *Env, open userOpenDB) *cobra.Command {
+	var f userFlags
+	var stdinPw bool
+	cmd := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Create an account and its home",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := userCheckName(name); err != nil {
+				return err
+			}
+			u := accounts.User{Name: name}
+			if err := f.apply(cmd, &u); err != nil {
+				return err
+			}
+			pw, err := userReadPassword(env, stdinPw)
+			if err != nil {
+				return err
+			}
+			db, err := open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.AddUser(cmd.Context(), u, pw); err != nil {
+				return userError(err)
+			}
+			got, err := db.GetUser(cmd.Context(), name)
+			if err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(env.Stdout, "added user %s (home %s)\n", name, got.Home)
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().BoolVar(&stdinPw, "password-stdin", false, "read the password from the first line of stdin")
+	return cmd
+}
+
+func newUserSetCmd(env *Env, open userOpenDB) *cobra.Command {
+	var f userFlags
+	var disable, enable bool
+	cmd := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Change an account's settings (only the flags given)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := userCheckName(name); err != nil {
+				return err
+			}
+			if disable && enable {
+				return usageError(errors.New("--disable and --enable together"))
+			}
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			u, err := db.GetUser(cmd.Context(), name)
+			if err != nil {
+				return userError(err)
+			}
+			if err := f.apply(cmd, &u); err != nil {
+				return err
+			}
+			if disable || enable {
+				u.Disabled = disable
+			}
+			if err := db.UpdateUser(cmd.Context(), u); err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(env.Stdout, "updated user %s\n", name)
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().BoolVar(&disable, "disable", false, "refuse new logins (open sessions lose nothing but new logins)")
+	cmd.Flags().BoolVar(&enable, "enable", false, "allow logins again")
+	return cmd
+}
+
+func newUserPasswdCmd(env *Env, open userOpenDB) *cobra.Command {
+	var stdinPw bool
+	cmd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Set an account's password",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := userCheckName(name); err != nil {
+				return err
+			}
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			// Check the user first, so nobody types a password for nothing.
+			if _, err := db.GetUser(cmd.Context(), name); err != nil {
+				return userError(err)
+			}
+			pw, err := userReadPassword(env, stdinPw)
+			if err != nil {
+				return err
+			}
+			if err := db.SetPassword(cmd.Context(), name, pw); err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(env.Stdout, "changed the password of %s\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&stdinPw, "password-stdin", false, "read the password from the first line of stdin")
+	return cmd
+}
+
+func newUserDelCmd(env *Env, open userOpenDB) *cobra.Command {
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "del NAME",
+		Short: "Delete an account (its files stay unless --purge)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := userCheckName(name); err != nil {
+				return err
+			}
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			u, err := db.GetUser(cmd.Context(), name)
+			if err != nil {
+				return userError(err)
+			}
+			if err := db.DeleteUser(cmd.Context(), name, purge); err != nil {
+				return userError(err)
+			}
+			if purge {
+				fmt.Fprintf(env.Stdout, "deleted user %s and its home %s\n", name, u.Home)
+			} else {
+				fmt.Fprintf(env.Stdout, "deleted user %s (home %s kept)\n", name, u.Home)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the home directory and everything in it")
+	return cmd
+}
+
+// userState names an account's login state for list and show.
+func userState(u accounts.User, now time.Time) string {
+	switch {
+	case u.Disabled:
+		return "disabled"
+	case !u.Expires.IsZero() && !now.Before(u.Expires):
+		return "expired"
+	}
+	return "active"
+}
+
+func userLimit(n int64, format func(int64) string) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return format(n)
+}
+
+func userItoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func newUserListCmd(env *Env, open userOpenDB) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List accounts: home, usage, permissions and state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			users, err := db.ListUsers(cmd.Context())
+			if err != nil {
+				return userError(err)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tHOME\tUSED/QUOTA\tFILES\tPERMISSIONS\tSTATE")
+			now := time.Now()
+			for _, u := range users {
+				files := userItoa(u.UsedFiles)
+				if u.QuotaFiles > 0 {
+					files += "/" + userItoa(u.QuotaFiles)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", u.Name, u.Home, units.FormatSize(u.UsedBytes),
+					userLimit(u.QuotaBytes, units.FormatSize), files, u.Perms, userState(u, now))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// userJSON is `user show --json`: stable keys for scripts; sizes in bytes.
+type userJSON struct {
+	Name        string    `json:"name"`
+	Home        string    `json:"home"`
+	Perms       string    `json:"perms"`
+	QuotaBytes  int64     `json:"quota_bytes"`
+	QuotaFiles  int64     `json:"quota_files"`
+	UsedBytes   int64     `json:"used_bytes"`
+	UsedFiles   int64     `json:"used_files"`
+	RateUp      int64     `json:"rate_up"`
+	RateDown    int64     `json:"rate_down"`
+	MaxSessions int       `json:"max_sessions"`
+	AllowFrom   []string  `json:"allow_from"`
+	TLSRequired bool      `json:"tls_required"`
+	Disabled    bool      `json:"disabled"`
+	Expires     time.Time `json:"expires,omitzero"`
+	State       string    `json:"state"`
+}
+
+func newUserShowCmd(env *Env, open userOpenDB) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := userCheckName(args[0]); err != nil {
+				return err
+			}
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			u, err := db.GetUser(cmd.Context(), args[0])
+			if err != nil {
+				return userError(err)
+			}
+			allow := make([]string, len(u.AllowFrom))
+			for i, p := range u.AllowFrom {
+				allow[i] = p.String()
+			}
+			state := userState(u, time.Now())
+			if asJSON {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(userJSON{
+					Name: u.Name, Home: u.Home, Perms: u.Perms.String(), QuotaBytes: u.QuotaBytes,
+					QuotaFiles: u.QuotaFiles, UsedBytes: u.UsedBytes, UsedFiles: u.UsedFiles,
+					RateUp: u.RateUp, RateDown: u.RateDown, MaxSessions: u.MaxSessions, AllowFrom: allow,
+					TLSRequired: u.TLSRequired, Disabled: u.Disabled, Expires: u.Expires, State: state,
+				})
+			}
+			allowText := "any"
+			if len(allow) > 0 {
+				allowText = strings.Join(allow, ", ")
+			}
+			expires := "never"
+			if !u.Expires.IsZero() {
+				expires = u.Expires.Local().Format(time.RFC3339)
+			}
+			yesNo := map[bool]string{true: "yes", false: "no"}
+			w := env.Stdout
+			fmt.Fprintf(w, "name: %s\n", u.Name)
+			fmt.Fprintf(w, "home: %s\n", u.Home)
+			fmt.Fprintf(w, "state: %s\n", state)
+			fmt.Fprintf(w, "permissions: %s\n", u.Perms)
+			fmt.Fprintf(w, "used: %s of %s\n", units.FormatSize(u.UsedBytes), userLimit(u.QuotaBytes, units.FormatSize))
+			fmt.Fprintf(w, "files: %d of %s\n", u.UsedFiles, userLimit(u.QuotaFiles, userItoa))
+			fmt.Fprintf(w, "rate up: %s\n", userLimit(u.RateUp, units.FormatRate))
+			fmt.Fprintf(w, "rate down: %s\n", userLimit(u.RateDown, units.FormatRate))
+			fmt.Fprintf(w, "max sessions: %s\n", userLimit(int64(u.MaxSessions), userItoa))
+			fmt.Fprintf(w, "allow from: %s\n", allowText)
+			fmt.Fprintf(w, "tls required: %s\n", yesNo[u.TLSRequired])
+			fmt.Fprintf(w, "expires: %s\n", expires)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newUserRescanCmd(env *Env, open userOpenDB) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "rescan NAME|--all",
+		Short: "Recount an account's disk usage from its home (best while it is idle)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) == 1) {
+				return usageError(errors.New("rescan takes a user name or --all"))
+			}
+			if len(args) == 1 {
+				if err := userCheckName(args[0]); err != nil {
+					return err
+				}
+			}
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			names := args
+			if all {
+				users, err := db.ListUsers(cmd.Context())
+				if err != nil {
+					return userError(err)
+				}
+				for _, u := range users {
+					names = append(names, u.Name)
+				}
+			}
+			var failed error
+			for _, name := range names {
+				usage, err := db.Rescan(cmd.Context(), name)
+				if err != nil {
+					// With --all one broken home must not hide the others.
+					if !all {
+						return userError(err)
+					}
+					fmt.Fprintf(env.Stderr, "wharf: %v\n", err)
+					failed = errors.New("rescan failed for some users")
+					continue
+				}
+				fmt.Fprintf(env.Stdout, "%s: %s in %d files\n", name, units.FormatSize(usage.UsedBytes), usage.UsedFiles)
+			}
+			return failed
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "rescan every account")
+	return cmd
+}
+
+func newUserExportCmd(env *Env, open userOpenDB) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export [FILE]",
+		Short: "Write all accounts, with password hashes, as JSON (to stdout without FILE)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if len(args) == 0 {
+				return userError(db.Export(cmd.Context(), env.Stdout))
+			}
+			// The file holds password hashes: only its owner may read it.
+			f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if err := db.Export(cmd.Context(), f); err != nil {
+				f.Close()
+				return userError(err)
+			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+func newUserImportCmd(env *Env, open userOpenDB) *cobra.Command {
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "import [FILE]",
+		Short: "Add accounts from an export (from stdin without FILE); all or nothing",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := env.Stdin
+			if len(args) == 1 {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return withCode(ExitNotFound, fmt.Errorf("import: %w", err))
+				}
+				defer f.Close()
+				in = f
+			}
+			db, err := open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			n, err := db.Import(cmd.Context(), in, replace)
+			if err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(env.Stdout, "imported %d users\n", n)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&replace, "replace", false, "replace existing accounts of the same name")
+	return cmd
 }
