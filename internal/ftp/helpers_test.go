@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"net"
 	"net/textproto"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftptest"
+	"github.com/wharfftp/wharf/internal/vfs"
 )
 
 // start runs a plain server with one full-permission user "alice" and
@@ -185,4 +187,34 @@ func hostPort(t *testing.T, addr string) (string, string) {
 		t.Fatal(err)
 	}
 	return h, p
+}
+
+type accountsUser = accounts.User
+type vfsFS = vfs.FS
+
+// panickyFS panics when asked about "boom", to prove a handler's panic
+// takes down only its own session.
+type panickyFS struct{ *vfs.Local }
+
+func (p panickyFS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
+	if name == "boom" {
+		panic("boom: a bug in a backend")
+	}
+	return p.Local.Stat(ctx, name)
+}
+
+func openPanicky(home string) (vfs.FS, error) {
+	l, err := vfs.OpenLocal(home)
+	if err != nil {
+		return nil, err
+	}
+	return panickyFS{l}, nil
+}
+
+func accountsUserWith(name string, maxSessions int) accounts.User {
+	return accounts.User{Name: name, Perms: accounts.PresetFull, MaxSessions: maxSessions}
+}
+
+func rateLimitedUser(name string, rate int64) accounts.User {
+	return accounts.User{Name: name, Perms: accounts.PresetFull, RateDown: rate}
 }

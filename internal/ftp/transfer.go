@@ -396,17 +396,16 @@ func (ss *session) cmdEPRT(arg string) error {
 	if len(f) != 4 || f[3] != "" {
 		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax error in EPRT parameters.")
 	}
+	if f[0] != "1" && f[0] != "2" {
+		return replyErr(ftpproto.CodeBadProtocol, "Network protocol not supported, use (1,2).")
+	}
 	ip, err := netip.ParseAddr(f[1])
 	port, perr := strconv.ParseUint(f[2], 10, 16)
 	if err != nil || perr != nil || ip.Zone() != "" {
 		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax error in EPRT parameters.")
 	}
-	switch {
-	case f[0] == "1" && ip.Is4(), f[0] == "2" && ip.Is6() && !ip.Is4In6():
-	case f[0] == "1" || f[0] == "2":
+	if f[0] == "1" && !ip.Is4() || f[0] == "2" && (!ip.Is6() || ip.Is4In6()) {
 		return replyErr(ftpproto.CodeArgSyntaxError, "EPRT address does not match its protocol.")
-	default:
-		return replyErr(ftpproto.CodeBadProtocol, "Network protocol not supported, use (1,2).")
 	}
 	return ss.setActive(netip.AddrPortFrom(ip, uint16(port)), "EPRT")
 }
