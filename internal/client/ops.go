@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/units"
 )
 
 // Retr copies the remote file from offset (REST) into w and returns the
@@ -366,8 +368,10 @@ func (q Quota) Left() int64 {
 }
 
 // SiteQuota asks SITE QUOTA. Servers word the reply freely; the numbers are
-// read from "used" and "limit" (or "of", "quota") followed by a byte count,
-// and Text keeps the reply for showing as is.
+// read from "Key: value" lines whose key says bytes used, allowed (limit,
+// quota) or left (free, available), values being byte counts or sizes
+// ("10MiB", "unlimited"). File-count lines are ignored. Text keeps the reply
+// for showing as is.
 func (c *Conn) SiteQuota(ctx context.Context) (Quota, error) {
 	code, msg, err := c.cmd(ctx, "SITE QUOTA")
 	if err != nil {
@@ -376,27 +380,40 @@ func (c *Conn) SiteQuota(ctx context.Context) (Quota, error) {
 	if code/100 != 2 {
 		return Quota{}, &Error{Code: code, Msg: msg}
 	}
+	return parseQuota(msg), nil
+}
+
+func parseQuota(msg string) Quota {
 	q := Quota{Used: -1, Limit: -1, Text: msg}
-	words := strings.FieldsFunc(strings.ToLower(msg), func(r rune) bool {
-		return r == ' ' || r == ',' || r == ';' || r == '\n' || r == '=' || r == ':' || r == '(' || r == ')'
-	})
-	for i := 0; i+1 < len(words); i++ {
-		n, err := strconv.ParseInt(words[i+1], 10, 64)
-		if err != nil {
+	left := int64(-1)
+	for _, line := range strings.Split(msg, "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
 			continue
 		}
-		switch words[i] {
-		case "used":
-			q.Used = n
-		case "limit", "of", "quota", "max", "total":
-			if q.Limit < 0 {
-				q.Limit = n
-			}
-		case "left", "free", "available", "remaining":
-			if q.Limit < 0 && q.Used >= 0 {
-				q.Limit = q.Used + n
+		key, val = strings.ToLower(key), strings.TrimSpace(val)
+		if strings.Contains(key, "file") || strings.Contains(key, "percent") {
+			continue
+		}
+		n, err := units.ParseSize(val)
+		if err != nil {
+			if strings.EqualFold(val, "unlimited") || strings.EqualFold(val, "none") {
+				n = -1
+			} else {
+				continue
 			}
 		}
+		switch {
+		case strings.Contains(key, "used"):
+			q.Used = n
+		case strings.Contains(key, "allowed") || strings.Contains(key, "limit") || strings.Contains(key, "quota") || strings.Contains(key, "max"):
+			q.Limit = n
+		case strings.Contains(key, "left") || strings.Contains(key, "free") || strings.Contains(key, "avail") || strings.Contains(key, "remaining"):
+			left = n
+		}
 	}
-	return q, nil
+	if q.Limit < 0 && left >= 0 && q.Used >= 0 {
+		q.Limit = q.Used + left
+	}
+	return q
 }

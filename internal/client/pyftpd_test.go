@@ -225,7 +225,7 @@ type cancelAfter struct {
 
 func (c *cancelAfter) Begin(string, int64, int64) Tracker { return c }
 func (c *cancelAfter) Add(n int64) {
-	if c.n += n; c.n >= c.limit {
+	if c.n += n; c.n >= c.limit && c.n-n < c.limit { // once
 		c.cancel()
 	}
 }
