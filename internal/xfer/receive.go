@@ -41,13 +41,16 @@ const probeTries = 100
 // Rate: lim (nil: none) paces the copy in chunks of at most its burst.
 //
 // Zero copy: with src a *net.TCPConn each chunk is
-// dst.ReadFrom(&io.LimitedReader{R: src, N: granted}), which the standard
-// library turns into splice(2) from the socket to the file. This was checked
-// by hand on Linux 6.x with Go 1.26 and
-// `strace -f -e trace=splice go test -run TestReceiveQuotaStopsExactly`: the
-// trace shows splice(socket -> pipe) / splice(pipe -> file) pairs of at most
-// the granted size and no read(2) of the socket into user space. Other
-// sources (TLS, TYPE A conversion) go through a pooled 256 KiB buffer.
+// dst.ReadFrom(&io.LimitedReader{R: src, N: granted}), which (*os.File).ReadFrom
+// unwraps and turns into splice(2) from the socket through a pipe into the
+// file. Verified on Linux 6.18 with Go 1.26 by strace -f -e trace=splice
+// (TestZeroCopySurvivesLimits does it on every run where strace exists): the
+// trace shows splice(socket, pipe, <= min(granted, 1 MiB)) followed by
+// splice(pipe, file, same count), the last pair exactly the remaining quota,
+// and no copy through user space. dst must not be opened with O_APPEND:
+// Linux refuses splice into an append-only file and Go then falls back to a
+// 32 KiB buffer copy; seek to the end instead. Other sources (TLS, TYPE A
+// conversion) go through a pooled 256 KiB buffer.
 //
 // TLS: src may be a *tls.Conn, or FromCRLF of one, built with
 // tls.Server(GuardEOF(raw), conf). A clean end needs the client's
