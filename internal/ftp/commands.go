@@ -156,8 +156,8 @@ func (ss *session) handleLine(line []byte) {
 	case row.arg == argNone && cmd.Arg != "":
 		ss.reply(ftpproto.CodeArgSyntaxError, "Syntax error: "+cmd.Verb+" takes no argument.")
 		return
-	case row.perm != accounts.PermNone && !ss.user().Perms.Has(row.perm):
-		ss.log.Info("permission denied", "user", ss.userName, "cmd", cmd.Verb)
+	case row.perm != accounts.PermNone && !ss.user().PermsFor(ss.permTarget(cmd.Verb, cmd.Arg)).Has(row.perm):
+		ss.log.Info("permission denied", "cmd", cmd.Verb, "path", ss.permTarget(cmd.Verb, cmd.Arg))
 		ss.reply(ftpproto.CodeFileUnavailable, "Permission denied.")
 		ss.clearOneShot(cmd.Verb)
 		return

@@ -160,39 +160,49 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, _ int6
 	ran := false
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		ran = true
+		bg := context.WithoutCancel(ctx)
 		tmp := path.Join(dir, tmpPrefix+randHex())
 		f, err := fsys.OpenFile(ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			if !exists {
-				q.Adjust(context.WithoutCancel(ctx), 0, -1)
+				q.Adjust(bg, 0, -1)
 			}
 			return 0, err
+		}
+		// Once data flows the old file is going to be replaced, complete
+		// upload or not (see the package doc), so its bytes are freed now:
+		// a user near the limit can still overwrite a big file.
+		var freed int64
+		if exists {
+			freed = old.Size()
+			q.Adjust(bg, -freed, 0)
 		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
 		if rerr == nil && durable {
 			rerr = f.Sync()
 		}
 		f.Close()
-		// Put what arrived in place, complete or not (see the package doc).
-		bg := context.WithoutCancel(ctx)
+		// Put what arrived in place, complete or not.
 		replaced, statErr := fsys.Lstat(bg, name)
 		if err := fsys.Rename(bg, tmp, name); err != nil {
 			fsys.Remove(bg, tmp)
-			q.Adjust(bg, -n, 0)
+			q.Adjust(bg, freed-n, 0)
 			if !exists {
 				q.Adjust(bg, 0, -1)
 			}
 			return n, errors.Join(rerr, fmt.Errorf("rename upload into place: %w", err))
 		}
+		// Settle what other sessions changed meanwhile.
 		switch {
 		case statErr == nil && replaced.Mode().IsRegular() && exists:
-			q.Adjust(bg, -replaced.Size(), 0)
+			q.Adjust(bg, freed-replaced.Size(), 0)
 		case statErr == nil && replaced.Mode().IsRegular():
 			// Another session created the file meanwhile: ours replaced it.
 			q.Adjust(bg, -replaced.Size(), -1)
 		case exists:
-			// Another session removed the old file meanwhile (and freed it).
-			q.Adjust(bg, 0, 1)
+			// Another session removed the old file meanwhile and freed it
+			// too; ours is a new file again.
+			q.Adjust(bg, freed, 1)
 		}
 		if rerr == nil && durable {
 			rerr = syncDir(bg, fsys, dir)
