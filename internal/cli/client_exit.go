@@ -31,16 +31,20 @@ func clientExitCode(err error) int {
 	case client.KindConnection, client.KindTransient:
 		return ExitConnection
 	}
+	// Local files: a missing source or a folder we may not write.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return ExitNotFound
+		case errors.Is(err, fs.ErrPermission):
+			return ExitPermission
+		}
+	}
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return ExitConnection
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return ExitNotFound
-	}
-	if errors.Is(err, fs.ErrPermission) {
-		return ExitPermission
 	}
 	return ExitFailure
 }
