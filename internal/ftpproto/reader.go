@@ -63,7 +63,11 @@ func (r *Reader) ReadLine() ([]byte, error) {
 			if tooLong {
 				return nil, ErrLineTooLong
 			}
-			return r.finish(), nil
+			line := r.finish()
+			if len(line) > r.max {
+				return nil, ErrLineTooLong
+			}
+			return line, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF) && len(r.buf) > 0 && !tooLong:

@@ -1,0 +1,204 @@
+package ftpproto
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/textproto"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestReaderSplitsCRLFAndBareLF(t *testing.T) {
+	r := NewReader(strings.NewReader("USER a\r\nPASS b\nNOOP\r\n"), 0)
+	for _, want := range []string{"USER a", "PASS b", "NOOP"} {
+		line, err := r.ReadLine()
+		if err != nil || string(line) != want {
+			t.Fatalf("got %q %v, want %q", line, err, want)
+		}
+	}
+	if _, err := r.ReadLine(); err != io.EOF {
+		t.Fatalf("at end: %v", err)
+	}
+}
+
+func TestReaderRefusesLongLinesAndRecovers(t *testing.T) {
+	in := "NOOP " + strings.Repeat("x", 100<<10) + "\r\nQUIT\r\n"
+	r := NewReader(strings.NewReader(in), 4096)
+	if _, err := r.ReadLine(); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("long line: %v", err)
+	}
+	if cap(r.buf) > 8192 {
+		t.Fatalf("reader buffered %d bytes for a refused line", cap(r.buf))
+	}
+	line, err := r.ReadLine()
+	if err != nil || string(line) != "QUIT" {
+		t.Fatalf("after long line: %q %v", line, err)
+	}
+}
+
+func TestReaderAcceptsExactlyTheCap(t *testing.T) {
+	line := strings.Repeat("a", 100)
+	r := NewReader(strings.NewReader(line+"\r\n"+line+"a\r\n"), 100)
+	if got, err := r.ReadLine(); err != nil || string(got) != line {
+		t.Fatalf("line at the cap: %v", err)
+	}
+	if _, err := r.ReadLine(); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("line over the cap: %v", err)
+	}
+}
+
+func TestReaderStripsTelnetSequences(t *testing.T) {
+	// ftplib and others send IAC IP IAC DM before ABOR.
+	r := NewReader(strings.NewReader("\xff\xf4\xff\xf2ABOR\r\n\xff\xfb\x01NOOP\r\nA\xff\xffB\r\n"), 0)
+	for _, want := range []string{"ABOR", "NOOP", "A\xffB"} {
+		line, err := r.ReadLine()
+		if err != nil || string(line) != want {
+			t.Fatalf("got %q %v, want %q", line, err, want)
+		}
+	}
+}
+
+func TestReaderUnterminatedLineAtEOF(t *testing.T) {
+	r := NewReader(strings.NewReader("NOOP"), 0)
+	if _, err := r.ReadLine(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		in        string
+		verb, arg string
+		err       error
+	}{
+		{"user alice", "USER", "alice", nil},
+		{"NOOP", "NOOP", "", nil},
+		{"STOR  two spaces", "STOR", " two spaces", nil},
+		{"xsha256 f", "XSHA256", "f", nil},
+		{"RETR näme.txt", "RETR", "näme.txt", nil},
+		{"", "", "", ErrEmptyCommand},
+		{" NOOP", "", "", ErrBadVerb},
+		{"GET / HTTP/1.1", "GET", "/ HTTP/1.1", nil},
+		{"Host: x", "", "", ErrBadVerb},
+		{"1USER a", "", "", ErrBadVerb},
+		{"TOOLONGVERB", "", "", ErrBadVerb},
+		{"STOR a\rb", "STOR", "", ErrBadArgument},
+		{"STOR a\x00b", "STOR", "", ErrBadArgument},
+		{"STOR \xff\xfe", "STOR", "", ErrBadArgument},
+		{"STOR a\x7f", "STOR", "", ErrBadArgument},
+	}
+	for _, c := range cases {
+		cmd, err := Parse([]byte(c.in))
+		if !errors.Is(err, c.err) || err == nil && (cmd.Verb != c.verb || cmd.Arg != c.arg) {
+			t.Errorf("Parse(%q) = %+v, %v; want %s %q %v", c.in, cmd, err, c.verb, c.arg, c.err)
+		}
+	}
+}
+
+func TestWriteReplyIsReadByTextproto(t *testing.T) {
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	WriteReply(w, 211, "Features:\nEPSV\n213 looks like an end\nEnd")
+	WriteReply(w, 200, "OK")
+	w.Flush()
+	want := "211-Features:\r\n EPSV\r\n 213 looks like an end\r\n211 End\r\n200 OK\r\n"
+	if b.String() != want {
+		t.Fatalf("got %q", b.String())
+	}
+	tp := textproto.NewReader(bufio.NewReader(&b))
+	code, msg, err := tp.ReadResponse(211)
+	if err != nil || code != 211 || !strings.Contains(msg, "looks like an end") {
+		t.Fatalf("textproto: %d %q %v", code, msg, err)
+	}
+	if code, _, err := tp.ReadResponse(200); err != nil || code != 200 {
+		t.Fatalf("second reply: %d %v", code, err)
+	}
+}
+
+func TestQuoteDoublesQuotes(t *testing.T) {
+	if got := Quote(`/a"b`); got != `"/a""b"` {
+		t.Fatalf("got %s", got)
+	}
+}
+
+// FuzzParse checks that whatever a client sends, a parsed command never
+// carries control bytes or invalid UTF-8 into the engine, and the verb is
+// always upper-case letters and digits.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"USER alice", "PASS x", "RETR a b.txt", "STOR a\rb", "\x00", "GET / HTTP/1.1", "xsha256 f 0 10", "EPRT |2|::1|5000|", "PORT 127,0,0,1,4,1", "MLSD", "\xff\xf4ABOR"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		cmd, err := Parse(line)
+		if err != nil {
+			return
+		}
+		if cmd.Verb == "" || len(cmd.Verb) > MaxVerbLen {
+			t.Fatalf("verb %q", cmd.Verb)
+		}
+		for _, c := range []byte(cmd.Verb) {
+			if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				t.Fatalf("verb %q has %q", cmd.Verb, c)
+			}
+		}
+		if !utf8.ValidString(cmd.Arg) {
+			t.Fatalf("invalid UTF-8 argument %q", cmd.Arg)
+		}
+		for _, c := range []byte(cmd.Arg) {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("control byte in argument %q", cmd.Arg)
+			}
+		}
+	})
+}
+
+// FuzzReader checks the bounded reader never returns a line over its cap or
+// one holding a line terminator, and always makes progress.
+func FuzzReader(f *testing.F) {
+	for _, s := range []string{"USER a\r\nPASS b\r\n", "\xff\xf4\xff\xf2ABOR\r\n", strings.Repeat("x", 300) + "\n", "a\rb\n", "\n\n\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in), 64)
+		for i := 0; i <= len(in); i++ {
+			line, err := r.ReadLine()
+			if err != nil {
+				if errors.Is(err, ErrLineTooLong) {
+					continue
+				}
+				return
+			}
+			if len(line) > 64 {
+				t.Fatalf("line of %d bytes over the cap", len(line))
+			}
+			if bytes.IndexByte(line, '\n') >= 0 {
+				t.Fatalf("line holds LF: %q", line)
+			}
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	line := []byte("RETR some/folder/file name.bin")
+	b.ReportAllocs()
+	for b.Loop() {
+		Parse(line)
+	}
+}
+
+func BenchmarkReadLine(b *testing.B) {
+	in := bytes.Repeat([]byte("RETR some/folder/file name.bin\r\n"), 1000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(in), 0)
+		for {
+			if _, err := r.ReadLine(); err != nil {
+				break
+			}
+		}
+	}
+}
