@@ -437,3 +437,51 @@ func TestCurlOverHTTPSIsRefused(t *testing.T) {
 		t.Fatalf("curl without ALPN refused by server: %v (curl: %s)", r.err, out)
 	}
 }
+
+// TestOpenSSLClientResumesControlSession checks the binding with the TLS
+// stack curl and most FTPS clients use: a session saved from the control
+// connection resumes on a data connection of the same control session, and
+// is refused by another one.
+func TestOpenSSLClientResumesControlSession(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	for _, proto := range []string{"-tls1_2", "-tls1_3"} {
+		t.Run(proto, func(t *testing.T) {
+			base, _ := testServerConfig(t)
+			base.SetSessionTicketKeys([][32]byte{{9}}) // only the tag separates sessions
+			sess := filepath.Join(t.TempDir(), "sess.pem")
+			sClient := func(addr string, extra ...string) string {
+				args := append([]string{"s_client", proto, "-connect", addr, "-servername", "localhost", "-ign_eof"}, extra...)
+				cmd := exec.Command("openssl", args...)
+				cmd.Stdin = strings.NewReader("")
+				out, _ := cmd.CombinedOutput()
+				return string(out)
+			}
+
+			ctrl, data := ForControl(base)
+			_, otherData := ForControl(base)
+			addr, results := serve(t, ctrl, data, otherData)
+			out := sClient(addr, "-sess_out", sess)
+			if r := <-results; r.err != nil {
+				t.Fatalf("control handshake: %v\n%s", r.err, out)
+			}
+			out = sClient(addr, "-sess_in", sess)
+			r := <-results
+			if r.err != nil {
+				t.Fatalf("data handshake: %v\n%s", r.err, out)
+			}
+			if err := RequireResumed(r.state); err != nil {
+				t.Fatalf("openssl did not resume the control session: %v\n%s", err, out)
+			}
+			out = sClient(addr, "-sess_in", sess)
+			r = <-results
+			if r.err != nil {
+				t.Fatalf("foreign data handshake: %v\n%s", r.err, out)
+			}
+			if err := RequireResumed(r.state); !errors.Is(err, ErrNotResumed) {
+				t.Fatalf("another control session's ticket resumed: %v", err)
+			}
+		})
+	}
+}
