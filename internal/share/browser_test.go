@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wharfftp/wharf/internal/accounts"
@@ -147,14 +148,79 @@ func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
+
+	// Drag-and-drop of two files, one whose name exists: the new one
+	// arrives, the other is refused and the page says why.
+	if err := chromedp.Do(ctx,
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+				const dt = new DataTransfer();
+				dt.items.add(new File(["fresh drop"], "dropped.txt"));
+				dt.items.add(new File(["clash"], "data.bin"));
+				const opts = {dataTransfer: dt, bubbles: true, cancelable: true};
+				document.dispatchEvent(new DragEvent("dragenter", opts));
+				document.dispatchEvent(new DragEvent("drop", opts));
+				return true;
+			})()`))
+			return err
+		}),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-upload="failed"] #status`)),
+		// The listing refreshed in place, keeping the message.
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/dropped.txt"]`)),
+	); err != nil {
+		t.Fatalf("drop upload: %v", err)
+	}
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+	if err != nil || !strings.Contains(status, "data.bin: already exists") {
+		t.Errorf("status after refused drop = %q, %v", status, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "dropped.txt")); err != nil || string(got) != "fresh drop" {
+		t.Errorf("dropped.txt on disk: %q, %v", got, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "data.bin")); !bytes.Equal(got, payload) {
+		t.Errorf("refused drop changed data.bin")
+	}
+	time.Sleep(300 * time.Millisecond) // let the progress bar's transition end
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shots, "desktop-upload-refused.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// New folder through the form.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#mkdir-form input[name="name"]`), "New album"),
+		chromedp.Click(chromedp.CSS(`#mkdir-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/New%20album/"]`)),
+	); err != nil {
+		t.Fatalf("new folder through the page: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "New album")); err != nil || !fi.IsDir() {
+		t.Errorf("New album not made: %v", err)
+	}
 	for _, vp := range []struct {
 		name          string
 		width, height int64
-		mobile        bool
-	}{{"phone-390x844", 390, 844, true}, {"desktop-1366x900", 1366, 900, false}} {
+		mobile, dark  bool
+	}{
+		{"phone-390x844", 390, 844, true, false},
+		{"desktop-1366x900", 1366, 900, false, false},
+		{"phone-dark-390x844", 390, 844, true, true},
+	} {
 		opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(2)}
 		if vp.mobile {
 			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+		}
+		scheme := "light"
+		if vp.dark {
+			scheme = "dark"
+		}
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		}); err != nil {
+			t.Fatal(err)
 		}
 		if err := chromedp.Do(ctx,
 			chromedp.EmulateViewport(vp.width, vp.height, opts...),

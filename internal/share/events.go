@@ -61,13 +61,20 @@ type Event struct {
 type Totals struct {
 	FilesSent, BytesSent         int64
 	FilesReceived, BytesReceived int64
-	Visitors                     int64
+	// Visitors counts the distinct addresses that logged in, over both
+	// protocols (an FTP client opening many sessions is one visitor).
+	Visitors int64
 }
+
+// maxVisitors bounds the set of addresses remembered for Totals.Visitors;
+// past it, new addresses are still counted but no longer deduplicated.
+const maxVisitors = 1 << 16
 
 // tally adds up events; safe for concurrent use by both protocol servers.
 type tally struct {
-	mu sync.Mutex
-	t  Totals // guarded by mu
+	mu       sync.Mutex
+	t        Totals                  // guarded by mu
+	visitors map[netip.Addr]struct{} // guarded by mu
 }
 
 func (t *tally) add(e Event) {
@@ -75,7 +82,16 @@ func (t *tally) add(e Event) {
 	defer t.mu.Unlock()
 	switch e.Kind {
 	case EventLogin:
-		t.t.Visitors++
+		ip := e.Remote.Addr().Unmap()
+		if t.visitors == nil {
+			t.visitors = make(map[netip.Addr]struct{})
+		}
+		if _, seen := t.visitors[ip]; !seen {
+			t.t.Visitors++
+			if len(t.visitors) < maxVisitors {
+				t.visitors[ip] = struct{}{}
+			}
+		}
 	case EventDownload:
 		t.t.BytesSent += e.Bytes
 		if e.Err == nil {

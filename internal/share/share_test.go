@@ -154,8 +154,8 @@ func TestShareServesOneFolderOverFTPAndHTTPReadOnly(t *testing.T) {
 		t.Fatalf("Run after cancel: %v", err)
 	}
 	tot := s.Totals()
-	if tot.FilesSent != 2 || tot.BytesSent != int64(2*len(data)) || tot.FilesReceived != 0 {
-		t.Errorf("totals = %+v, want 2 files of %d bytes sent", tot, len(data))
+	if tot.FilesSent != 2 || tot.BytesSent != int64(2*len(data)) || tot.FilesReceived != 0 || tot.Visitors != 1 {
+		t.Errorf("totals = %+v, want 2 files of %d bytes sent to 1 visitor", tot, len(data))
 	}
 	kinds := s.eventKinds()
 	if kinds["ftp login"] != 1 || kinds["ftp download"] != 1 || kinds["http download"] != 1 || kinds["http login"] != 1 {

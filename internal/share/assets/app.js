@@ -10,10 +10,29 @@
   try {
     fmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   } catch (e) { fmt = null; }
-  document.querySelectorAll("time[datetime]").forEach(function (t) {
-    var d = new Date(t.getAttribute("datetime"));
-    if (fmt && !isNaN(d)) { t.textContent = fmt.format(d); t.title = d.toString(); }
-  });
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (fmt && !isNaN(d)) { t.textContent = fmt.format(d); t.title = d.toString(); }
+    });
+  }
+  localTimes(document);
+
+  // Refresh the listing in place after a change, so messages on the page
+  // stay visible; a full reload is the fallback.
+  function refreshList() {
+    return fetch(location.href, { headers: { "Accept": "text/html" }, cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["table.list tbody", ".foot"].forEach(function (sel) {
+          var fresh = doc.querySelector(sel), old = document.querySelector(sel);
+          if (fresh && old) { old.replaceWith(document.adoptNode(fresh)); }
+        });
+        localTimes(document.querySelector("table.list"));
+      })
+      .catch(function () { location.reload(); });
+  }
 
   var status = document.getElementById("status");
   function say(msg, isError) {
@@ -83,10 +102,13 @@
     }
     function finish() {
       busy = false;
+      if (input) input.value = "";
       label.textContent = ok + " of " + list.length + " file" + (list.length === 1 ? "" : "s") + " uploaded";
-      document.body.dataset.upload = failed.length ? "failed" : "done";
-      if (failed.length) { say(failed.join("\n"), true); return; }
-      setTimeout(function () { location.reload(); }, 400);
+      if (failed.length) say(failed.join("\n"), true);
+      (ok ? refreshList() : Promise.resolve()).then(function () {
+        document.body.dataset.upload = failed.length ? "failed" : "done";
+        if (!failed.length) setTimeout(function () { if (!busy) bar.hidden = true; }, 1500);
+      });
     }
     show(0);
     next(0);
@@ -133,20 +155,22 @@
         headers: { "Accept": "application/json" },
         body: new URLSearchParams({ name: name })
       }).then(function (r) {
-        if (r.ok) { location.reload(); return; }
+        if (r.ok) { mk.elements.name.value = ""; refreshList(); return; }
         return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
       }, function () { say(name + ": " + explain(0), true); });
     });
   }
 
-  document.querySelectorAll("button.del").forEach(function (b) {
-    b.addEventListener("click", function () {
-      var name = b.dataset.name;
-      if (!confirm("Delete " + name + "?")) return;
-      fetch(b.dataset.href, { method: "DELETE" }).then(function (r) {
-        if (r.ok) { b.closest("tr").remove(); return; }
-        return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
-      }, function () { say(name + ": " + explain(0), true); });
-    });
+  // One listener for every delete button, present and future (the
+  // listing is replaced after changes).
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("button.del");
+    if (!b) return;
+    var name = b.dataset.name;
+    if (!confirm("Delete " + name + "?")) return;
+    fetch(b.dataset.href, { method: "DELETE" }).then(function (r) {
+      if (r.ok) { refreshList(); return; }
+      return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
+    }, function () { say(name + ": " + explain(0), true); });
   });
 })();
