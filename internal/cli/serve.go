@@ -1,14 +1,293 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/tlsconf"
 )
 
-// Placeholder until the serve command lands.
+type serveOpts struct {
+	config          string
+	data            string
+	listen          string
+	passivePorts    string
+	publicHost      string
+	tlsCert         string
+	tlsKey          string
+	tlsSelfSigned   bool
+	tlsImplicit     string
+	tlsRequired     bool
+	tlsRequireReuse bool
+	maxSessions     int
+	maxPerIP        int
+	idleTimeout     time.Duration
+	dataTimeout     time.Duration
+	loginDelay      time.Duration
+	banAfter        int
+	banFor          time.Duration
+	maxLine         int
+	durable         bool
+	foreignActive   bool
+	foreignPassive  bool
+	banner          string
+	anonymous       bool
+	anonHome        string
+	anonIncoming    string
+	logLevel        string
+	logFormat       string
+	xferlog         string
+	grace           time.Duration
+}
+
 func newServeCmd(env *Env) *cobra.Command {
-	return &cobra.Command{Use: "serve", Short: "(not built yet)", RunE: func(*cobra.Command, []string) error {
-		return errors.New("serve: not built yet")
-	}}
+	o := &serveOpts{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the multi-user FTP/FTPS server",
+		Long: `Run the multi-user FTP/FTPS server on the users in the data directory
+(add them with 'wharf user add').
+
+Every flag can also be given as an environment variable (--passive-ports is
+WHARF_PASSIVE_PORTS) or as a key of the TOML file named by --config
+(passive-ports = "40000-40999"). A flag on the command line wins over the
+environment, which wins over the file. The file defaults to DATA/wharf.toml
+when that exists.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfgFile, mustExist := o.config, true
+			if cfgFile == "" {
+				data := o.data
+				if !cmd.Flags().Changed("data") {
+					data = serveDefaultData(env)
+				}
+				cfgFile, mustExist = filepath.Join(data, "wharf.toml"), false
+			}
+			if err := applyLayers(cmd, env, cfgFile, mustExist); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "TOML configuration file (default DATA/wharf.toml if present)")
+	f.StringVar(&o.data, "data", "./wharf-data", "data directory holding users, homes and server state (env WHARF_DATA)")
+	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP (HOST:PORT)")
+	f.StringVar(&o.passivePorts, "passive-ports", "", "passive data port range LOW-HIGH (default: any free port)")
+	f.StringVar(&o.publicHost, "public-ip", "", "address announced in PASV replies, for servers behind NAT")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM) for AUTH TLS and implicit FTPS")
+	f.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	f.BoolVar(&o.tlsSelfSigned, "tls-self-signed", false, "generate a self-signed certificate in the data directory and reuse it")
+	f.StringVar(&o.tlsImplicit, "tls-implicit-listen", "", "also serve implicit FTPS on HOST:PORT (usually :990)")
+	f.BoolVar(&o.tlsRequired, "tls-required", false, "refuse logins and data transfers that are not encrypted")
+	f.BoolVar(&o.tlsRequireReuse, "tls-require-reuse", true, "data connections must resume the control connection's TLS session")
+	f.IntVar(&o.maxSessions, "max-sessions", 2000, "maximum sessions overall (0: unlimited)")
+	f.IntVar(&o.maxPerIP, "max-sessions-per-ip", 50, "maximum sessions from one address (0: unlimited)")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close a session idle this long, before or after login")
+	f.DurationVar(&o.dataTimeout, "data-timeout", time.Minute, "abort a transfer whose data connection stalls this long")
+	f.DurationVar(&o.loginDelay, "login-fail-delay", time.Second, "delay after a failed login, doubling with each further failure")
+	f.IntVar(&o.banAfter, "ban-after", 10, "failed logins from one address before it is banned (0: never)")
+	f.DurationVar(&o.banFor, "ban-time", 15*time.Minute, "how long a banned address is refused")
+	f.IntVar(&o.maxLine, "max-line", 4096, "longest command line accepted, in bytes")
+	f.BoolVar(&o.durable, "durable", false, "sync each upload (file and folder) to disk before confirming it")
+	f.BoolVar(&o.foreignActive, "allow-foreign-active", false, "allow PORT/EPRT to addresses other than the client's (FTP bounce)")
+	f.BoolVar(&o.foreignPassive, "allow-foreign-passive", false, "accept passive data connections from addresses other than the client's")
+	f.StringVar(&o.banner, "banner", "", "greeting text after 220")
+	f.BoolVar(&o.anonymous, "anonymous", false, "allow anonymous read-only logins (users anonymous and ftp)")
+	f.StringVar(&o.anonHome, "anonymous-home", "", "folder anonymous users see (default DATA/anonymous)")
+	f.StringVar(&o.anonIncoming, "anonymous-incoming", "", "sub-folder where anonymous users may upload (drop box)")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.xferlog, "xferlog", "", "also write transfers in xferlog format to this file")
+	f.DurationVar(&o.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long running transfers may finish")
+	return cmd
+}
+
+func runServe(ctx context.Context, env *Env, o *serveOpts) error {
+	logger, err := newLogger(env, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	lo, hi, err := parsePortRange(o.passivePorts)
+	if err != nil {
+		return usageError(err)
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageError(errors.New("--tls-cert and --tls-key go together"))
+	}
+	if o.tlsSelfSigned && o.tlsCert != "" {
+		return usageError(errors.New("--tls-self-signed and --tls-cert exclude each other"))
+	}
+	hasTLS := o.tlsSelfSigned || o.tlsCert != ""
+	if !hasTLS && (o.tlsRequired || o.tlsImplicit != "") {
+		return usageError(errors.New("--tls-required and --tls-implicit-listen need --tls-cert/--tls-key or --tls-self-signed"))
+	}
+
+	unlock, err := accounts.LockServer(o.data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	aopts := accounts.Options{Anonymous: o.anonymous, AnonymousIncoming: o.anonIncoming}
+	if o.anonymous {
+		aopts.AnonymousHome = o.anonHome
+		if aopts.AnonymousHome == "" {
+			aopts.AnonymousHome = filepath.Join(o.data, "anonymous")
+		}
+		if err := os.MkdirAll(aopts.AnonymousHome, 0o755); err != nil {
+			return fmt.Errorf("anonymous home: %w", err)
+		}
+	}
+	db, err := accounts.Open(ctx, o.data, aopts)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	cfg := ftp.Config{
+		Auth:                db,
+		Logger:              logger,
+		TLSRequired:         o.tlsRequired,
+		TLSRequireReuse:     o.tlsRequireReuse,
+		PassivePorts:        [2]int{lo, hi},
+		PublicHost:          o.publicHost,
+		AllowForeignActive:  o.foreignActive,
+		AllowForeignPassive: o.foreignPassive,
+		Banner:              o.banner,
+		MaxSessions:         o.maxSessions,
+		MaxSessionsPerIP:    o.maxPerIP,
+		IdleTimeout:         o.idleTimeout,
+		DataTimeout:         o.dataTimeout,
+		LoginFailDelay:      o.loginDelay,
+		BanAfter:            o.banAfter,
+		BanFor:              o.banFor,
+		MaxLineLen:          o.maxLine,
+		Durable:             o.durable,
+	}
+	// Zero means "default" to the engine; on the command line 0 means off.
+	if o.loginDelay == 0 {
+		cfg.LoginFailDelay = -1
+	}
+	if o.banAfter == 0 {
+		cfg.BanAfter = -1
+	}
+	switch {
+	case o.tlsSelfSigned:
+		var hosts []string
+		if o.publicHost != "" {
+			hosts = append(hosts, o.publicHost)
+		}
+		if cfg.TLS, err = tlsconf.SelfSigned(filepath.Join(o.data, "tls"), hosts); err != nil {
+			return err
+		}
+	case o.tlsCert != "":
+		if cfg.TLS, err = tlsconf.ServerConfig(o.tlsCert, o.tlsKey); err != nil {
+			return err
+		}
+	}
+	if cfg.TLS != nil {
+		if fp, err := tlsconf.ConfigFingerprint(cfg.TLS); err == nil {
+			logger.Info("tls certificate", "fingerprint", fp)
+		}
+	}
+	if o.xferlog != "" {
+		f, err := os.OpenFile(o.xferlog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("xferlog: %w", err)
+		}
+		defer f.Close()
+		cfg.XferLog = f
+	}
+	srv, err := ftp.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.listen)
+	if err != nil {
+		return withCode(ExitFailure, fmt.Errorf("listen: %w", err))
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("serving ftp", "listen", ln.Addr().String(), "data", o.data, "tls", cfg.TLS != nil,
+		"passive_ports", o.passivePorts)
+	servers := 1
+	if o.tlsImplicit != "" {
+		iln, err := lc.Listen(ctx, "tcp", o.tlsImplicit)
+		if err != nil {
+			ln.Close()
+			return withCode(ExitFailure, fmt.Errorf("listen implicit ftps: %w", err))
+		}
+		servers++
+		go func() { errc <- srv.ServeImplicitTLS(iln) }()
+		logger.Info("serving implicit ftps", "listen", iln.Addr().String())
+	}
+
+	select {
+	case err := <-errc:
+		// A listener failed on its own: stop the rest.
+		sctx, cancel := context.WithTimeout(context.Background(), o.grace)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", o.grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	for range servers {
+		if e := <-errc; e != nil && !errors.Is(e, ftp.ErrServerClosed) {
+			logger.Warn("listener", "err", e)
+		}
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(env *Env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError(fmt.Errorf("--log-level %q: want debug, info, warn or error", level))
+	}
+	hopts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, hopts)), nil
+	}
+	return nil, usageError(fmt.Errorf("--log-format %q: want text or json", format))
+}
+
+// parsePortRange reads LOW-HIGH; "" means any port.
+func parsePortRange(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("--passive-ports %q: want LOW-HIGH within 1-65535", s)
+	}
+	return lo, hi, nil
 }
