@@ -20,6 +20,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // File is an open file or directory. The Local backend returns *os.File, so
@@ -58,7 +59,7 @@ type FS interface {
 }
 
 // ErrBadPath is returned by Resolve for a client path that can never name a
-// file: it holds a NUL byte or is not valid text.
+// file: it holds a NUL byte, a CR or LF, or is not valid UTF-8 (RFC 2640).
 var ErrBadPath = errors.New("invalid path")
 
 // MaxPathLen bounds a client path; longer ones are refused rather than cut,
@@ -70,7 +71,9 @@ const MaxPathLen = 4096
 // absolute path and the root-relative name an FS takes. ".." can climb at most
 // to the root, where it stays, as a chrooted server behaves.
 func Resolve(cwd, p string) (abs, name string, err error) {
-	if len(p) > MaxPathLen || strings.IndexByte(p, 0) >= 0 {
+	if len(p) > MaxPathLen || strings.ContainsAny(p, "\x00\r\n") || !utf8.ValidString(p) {
+		// CR and LF could never be listed or named back over FTP, and would
+		// let a name forge reply or listing lines.
 		return "", "", ErrBadPath
 	}
 	if !strings.HasPrefix(p, "/") {
