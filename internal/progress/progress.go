@@ -159,7 +159,7 @@ func (f *file) view() *view {
 	}
 	el := time.Since(f.start)
 	moved := f.n.Load()
-	if el > 200*time.Millisecond && moved > 0 {
+	if (el > 200*time.Millisecond || f.ended.Load()) && moved > 0 && el > 0 { // early rates are noise
 		rate := int64(float64(moved) / el.Seconds())
 		v.rate = units.FormatRate(rate)
 		if f.size > 0 && rate > 0 && !f.ended.Load() {
@@ -228,10 +228,14 @@ func (f *file) End(r client.Result, err error) {
 		defer pr.mu.Unlock()
 		fmt.Fprintln(pr.out, plainLine(f.name, r, f.result))
 	case Bars:
-		f.shown.Store(f.view())
+		v := f.view()
+		f.shown.Store(v)
 		if err != nil {
 			f.bar.Abort(false)
 		} else {
+			if f.size > 0 {
+				f.bar.SetCurrent(min(v.cur, f.size))
+			}
 			f.bar.SetTotal(-1, true) // completes the bar at what it shows
 		}
 		pr.kick()

@@ -79,7 +79,13 @@ func suffixes(cands []string, word string) ([][]rune, int) {
 	sort.Strings(cands)
 	out := make([][]rune, 0, len(cands))
 	for _, c := range cands {
-		out = append(out, []rune(escape(c[len(word):])))
+		rest := c[len(word):]
+		if strings.HasSuffix(rest, " ") { // the separator after a finished word stays a separator
+			rest = escape(rest[:len(rest)-1]) + " "
+		} else {
+			rest = escape(rest)
+		}
+		out = append(out, []rune(rest))
 	}
 	return out, len([]rune(escape(word)))
 }

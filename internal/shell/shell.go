@@ -134,7 +134,6 @@ func (s *Shell) runInteractive(ctx context.Context) error {
 	}
 	defer rl.Close()
 	fmt.Fprintf(s.cfg.Out, "Connected to %s as %s. Type help for commands, Tab to complete.\n", s.c.Target().HostPort(), s.c.User())
-	var first error
 	for !s.quit {
 		rl.SetPrompt(s.prompt())
 		line, err := rl.Readline()
@@ -144,14 +143,12 @@ func (s *Shell) runInteractive(ctx context.Context) error {
 		if err != nil { // io.EOF: Ctrl-D
 			break
 		}
-		if err := s.Exec(ctx, line); err != nil && first == nil {
-			first = err
-		}
+		s.Exec(ctx, line) // shown already; a person at the prompt has seen it
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
-	return first
+	return nil
 }
 
 func (s *Shell) prompt() string { return "wharf:" + s.cwd + "> " }

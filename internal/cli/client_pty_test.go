@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+)
+
+// screen is wharf running in a real pseudo-terminal: the test types and
+// reads what a person would see.
+type screen struct {
+	t   *testing.T
+	f   *os.File
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+	end chan struct{}
+}
+
+func startScreen(t *testing.T, e *clientEnv, args ...string) *screen {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = e.environ()
+	cmd.Dir = t.TempDir()
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 140})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &screen{t: t, f: f, cmd: cmd, end: make(chan struct{})}
+	go func() {
+		defer close(s.end)
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			s.mu.Lock()
+			s.out.Write(buf[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+	})
+	return s
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\r`)
+
+// text is the output so far without escape sequences.
+func (s *screen) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ansi.ReplaceAllString(s.out.String(), "")
+}
+
+func (s *screen) raw() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// waitFor waits until the screen shows want, n times in all.
+func (s *screen) waitFor(want string, n int) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Count(s.text(), want) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("screen never showed %q (%d times); it shows:\n%s", want, n, s.text())
+}
+
+func (s *screen) typ(keys string) {
+	s.t.Helper()
+	if _, err := s.f.Write([]byte(keys)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *screen) exit() int {
+	s.t.Helper()
+	select {
+	case <-s.end:
+	case <-time.After(10 * time.Second):
+		s.t.Fatalf("wharf did not exit; screen:\n%s", s.text())
+	}
+	s.cmd.Wait()
+	return s.cmd.ProcessState.ExitCode()
+}
+
+func TestInteractiveShellInTerminal(t *testing.T) {
+	srv, home, _ := startServer(t, true)
+	want := writeRandom(t, filepath.Join(home, "big report.bin"), 300_000)
+	os.MkdirAll(filepath.Join(home, "subfolder"), 0o755)
+	e := newClientEnv(t)
+	sh := startScreen(t, e, "ftp", "ftp://alice:secret@"+srv.Addr+"/")
+	local := sh.cmd.Dir
+	writeRandom(t, filepath.Join(local, "local-only.txt"), 100)
+
+	// First contact with a self-signed certificate: asked, answered, pinned.
+	sh.waitFor("Trust it and remember it", 1)
+	sh.waitFor("SHA256:", 1)
+	sh.typ("yes\r")
+	sh.waitFor("wharf:/> ", 1)
+
+	sh.typ("ls\r")
+	sh.waitFor("subfolder/", 1)
+
+	// Tab completes commands, remote names (escaping the space) and folders.
+	sh.typ("sta\t")
+	sh.waitFor("wharf:/> status", 1)
+	sh.typ("\r")
+	sh.waitFor("PROT P", 1)
+	sh.waitFor("quota:", 1)
+
+	sh.typ("get big\t")
+	sh.waitFor(`get big\ report.bin`, 1)
+	sh.typ("\r")
+	sh.waitFor("verified SHA-256", 1)
+	if fileSum(t, filepath.Join(local, "big report.bin")) != sum(want) {
+		t.Fatal("downloaded file differs")
+	}
+	if !strings.Contains(sh.raw(), "\x1b[") {
+		t.Error("no terminal drawing during the transfer")
+	}
+
+	sh.typ("cd sub\t")
+	sh.waitFor("cd subfolder/", 1)
+	sh.typ("\r")
+	sh.waitFor("wharf:/subfolder> ", 1)
+
+	// Local completion for put.
+	sh.typ("put local-\t")
+	sh.waitFor("put local-only.txt", 1)
+	sh.typ("\r")
+	sh.waitFor("verified SHA-256", 2)
+
+	// An error shows the server's reply, and the session goes on.
+	sh.typ("rm no-such-file\r")
+	sh.waitFor("error: rm no-such-file: 550", 1)
+	sh.typ("pwd\r")
+	sh.waitFor("\n/subfolder\n", 1)
+
+	sh.typ("quit\r")
+	if code := sh.exit(); code != 0 {
+		t.Fatalf("exit %d; screen:\n%s", code, sh.text())
+	}
+	if _, err := os.Stat(filepath.Join(home, "subfolder", "local-only.txt")); err != nil {
+		t.Fatal("put did not land on the server")
+	}
+	hist, _ := os.ReadFile(filepath.Join(e.vars["XDG_CONFIG_HOME"], "wharf", "history"))
+	if !strings.Contains(string(hist), "get big\\ report.bin") {
+		t.Errorf("history file: %q", hist)
+	}
+	pins, _ := os.ReadFile(filepath.Join(e.vars["XDG_CONFIG_HOME"], "wharf", "known_servers"))
+	if !strings.HasPrefix(string(pins), srv.Addr+" SHA256:") {
+		t.Errorf("known_servers: %q", pins)
+	}
+}
+
+// On a terminal a transfer draws a live bar; in a pipe the same command
+// prints one plain line (TestScriptCommandsAndExitCodes).
+func TestProgressBarOnTerminal(t *testing.T) {
+	srv, _, _ := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "slow", Perms: accounts.PresetFull, RateDown: 1 << 20}, "pw")
+	writeRandom(t, filepath.Join(u.Home, "movie.bin"), 5<<19) // the burst, then 1.5s of paced bytes
+	e := newClientEnv(t)
+	sh := startScreen(t, e, "get", "ftp://slow:pw@"+srv.Addr+"/movie.bin")
+	if code := sh.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, sh.text())
+	}
+	raw := sh.raw()
+	for _, want := range []string{"\x1b[", "movie.bin", "%", "MiB/s", "ETA", "verified SHA-256"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, raw)
+		}
+	}
+	if n := strings.Count(raw, "movie.bin"); n < 3 || n > 40 {
+		t.Errorf("bar drawn %d times in ~1.5s: want redraws, but only when something changed", n)
+	}
+}
