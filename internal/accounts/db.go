@@ -178,8 +178,13 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 	// state is never pruned between here and the session using it.
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if db.states[u.Name] != st {
-		db.states[u.Name] = st // pruned meanwhile: put it back, it is current
+	switch cur := db.states[u.Name]; {
+	case cur == nil:
+		db.states[u.Name] = st // pruned meanwhile, idle: it is still current
+	case cur != st:
+		// Pruned, and another login made a fresh state since: join it, so
+		// all sessions share one quota account.
+		st = cur
 	}
 	if !db.slots.acquire(u.Name, u.MaxSessions) {
 		return nil, ErrTooManySessions
@@ -232,8 +237,11 @@ func (db *DB) poll(ctx context.Context) {
 		return // another session is polling; its result serves us too
 	}
 	defer db.pollMu.Unlock()
-	db.lastPoll.Store(time.Now().UnixNano())
 	changed, err := db.store.Changed(ctx)
+	if errors.Is(err, ErrBusy) {
+		return // a write is in progress: retry on the next call
+	}
+	db.lastPoll.Store(time.Now().UnixNano())
 	if err != nil {
 		return // keep the last known settings; the next poll retries
 	}

@@ -575,3 +575,37 @@ func BenchmarkSessionUser(b *testing.B) {
 		})
 	}
 }
+
+func TestIdleUsersArePrunedAndComeBackWithTheirUsage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	server := openTestDB(t, dir, Options{PollInterval: time.Millisecond})
+	admin := openTestDB(t, dir, Options{MustExist: true})
+	server.AddUser(ctx, User{Name: "a", Perms: PresetFull, QuotaBytes: 1000}, "pw")
+	server.AddUser(ctx, User{Name: "b", Perms: PresetFull}, "pw")
+	sa, _ := server.Login(ctx, "a", "pw", local)
+	g, _ := sa.Quota().Reserve(ctx, 100)
+	sa.Quota().Commit(ctx, g, 100)
+	sa.Close()
+	sb := mustLogin(t, server, "b", "pw")
+	sb.User()
+	admin.UpdateUser(ctx, User{Name: "b", Home: server.DefaultHome("b"), Perms: PresetReadOnly})
+	time.Sleep(2 * time.Millisecond)
+	if sb.User().Perms != PresetReadOnly {
+		t.Fatal("b did not see the change")
+	}
+	if server.liveState("a") != nil {
+		t.Fatal("idle user a was not pruned by the poll")
+	}
+	a1 := mustLogin(t, server, "a", "pw")
+	a2 := mustLogin(t, server, "a", "pw")
+	if u, _ := a1.Quota().Usage(ctx); u.UsedBytes != 100 {
+		t.Fatalf("usage after coming back = %d, want 100", u.UsedBytes)
+	}
+	if _, err := a1.Quota().Reserve(ctx, 900); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a2.Quota().Reserve(ctx, 1); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("second session does not share the account: %v", err)
+	}
+}

@@ -360,7 +360,9 @@ func (s *sqliteStore) ReplaceUsers(ctx context.Context, users []StoredUser, repl
 // last value: SQLite bumps it when any other connection commits, and our
 // own writes all use this connection, so a change means someone else wrote.
 func (s *sqliteStore) Changed(ctx context.Context) (bool, error) {
-	s.wmu.Lock()
+	if !s.wmu.TryLock() {
+		return false, ErrBusy
+	}
 	defer s.wmu.Unlock()
 	var v int64
 	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -36,7 +37,9 @@ type Store interface {
 	ReplaceUsers(ctx context.Context, users []StoredUser, replace bool) error
 	// Changed reports whether another writer (another process, or another
 	// Store on the same database) committed since the last call. The first
-	// call reports false.
+	// call reports false. It never waits for a write in progress: it
+	// returns ErrBusy instead, so a caller on a hot path (Session.User)
+	// never queues behind a slow writer.
 	Changed(ctx context.Context) (bool, error)
 	Close() error
 }
@@ -51,3 +54,6 @@ func (e *InvalidError) Error() string { return e.msg }
 func invalidf(format string, args ...any) error {
 	return &InvalidError{msg: fmt.Sprintf(format, args...)}
 }
+
+// ErrBusy is returned by Store.Changed when it would have to wait.
+var ErrBusy = errors.New("store busy")

@@ -289,15 +289,28 @@ func newUserAddCmd(env *Env, open userOpenDB) *cobra.Command {
 			if err := f.apply(cmd, &u); err != nil {
 				return err
 			}
+			// Refuse a duplicate before anyone types a password for it, and
+			// create the data directory only once there is a password.
+			db, err := open(cmd.Context(), false)
+			if err != nil && !errors.Is(err, accounts.ErrNoDataDir) {
+				return err
+			}
+			if db != nil {
+				defer db.Close()
+				if _, err := db.GetUser(cmd.Context(), name); err == nil {
+					return fmt.Errorf("user %s: %w", name, accounts.ErrExists)
+				}
+			}
 			pw, err := userReadPassword(env, stdinPw)
 			if err != nil {
 				return err
 			}
-			db, err := open(cmd.Context(), true)
-			if err != nil {
-				return err
+			if db == nil {
+				if db, err = open(cmd.Context(), true); err != nil {
+					return err
+				}
+				defer db.Close()
 			}
-			defer db.Close()
 			if err := db.AddUser(cmd.Context(), u, pw); err != nil {
 				return userError(err)
 			}

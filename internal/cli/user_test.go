@@ -90,6 +90,15 @@ func TestUserCommandsHappyPath(t *testing.T) {
 		t.Fatalf("list:\n%s", out)
 	}
 	run("", "set", "alice", "--enable")
+	moved := filepath.Join(t.TempDir(), "alice-home")
+	run("", "set", "alice", "--home", moved)
+	if out = run("", "show", "alice"); !strings.Contains(out, "home: "+moved+"\n") {
+		t.Fatalf("show after --home: %q", out)
+	}
+	if fi, err := os.Stat(moved); err != nil || !fi.IsDir() {
+		t.Fatalf("new home not created: %v", err)
+	}
+	run("", "set", "alice", "--home", home)
 
 	run("n3w\n", "passwd", "alice", "--password-stdin")
 	if _, err := db.Login(context.Background(), "alice", "s3cret", tls); err == nil {
@@ -221,6 +230,12 @@ func TestUserCommandsRefuseBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(base, "missing")); err == nil {
 		t.Error("list created a data directory")
+	}
+	if code, _, _ := wharfUser(t, nil, "", "add", "x", "--data", filepath.Join(base, "missing")); code != cli.ExitUsage {
+		t.Errorf("add without a password source: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(base, "missing")); err == nil {
+		t.Error("an add refused for want of a password created a data directory")
 	}
 }
 
