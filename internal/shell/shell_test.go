@@ -1,0 +1,156 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/client"
+	"github.com/wharfftp/wharf/internal/ftptest"
+	"github.com/wharfftp/wharf/internal/progress"
+)
+
+func TestSplitKeepsQuotedAndEscapedSpaces(t *testing.T) {
+	for in, want := range map[string][]string{
+		`get "my file.txt" local`: {"get", "my file.txt", "local"},
+		`put my\ file.txt`:        {"put", "my file.txt"},
+		`mv 'a b' c`:              {"mv", "a b", "c"},
+		"  ls   -l  ":             {"ls", "-l"},
+		`rm ""`:                   {"rm", ""},
+	} {
+		got, err := split(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("split(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := split(`get "open`); err == nil {
+		t.Error("an unterminated quote was accepted")
+	}
+}
+
+func newShell(t *testing.T) (*Shell, string, string, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	srv := ftptest.Start(t, ftptest.Options{})
+	home := srv.Users.Add("alice", "secret", accounts.PresetFull)
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	tg := &client.Target{Host: host, Port: port}
+	dial := func(ctx context.Context) (*client.Conn, error) {
+		return client.Connect(ctx, tg, client.Options{}, "alice", "secret")
+	}
+	c, err := dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	local := t.TempDir()
+	var out, errb bytes.Buffer
+	s := New(Config{Conn: c, Dial: dial, Out: &out, Err: &errb, Progress: progress.Plain, LocalDir: local, Parallel: 2})
+	s.cwd, _ = c.Pwd(context.Background())
+	return s, home, local, &out, &errb
+}
+
+func complete(s *Shell, line string) []string {
+	cands, _ := s.Do([]rune(line), len([]rune(line)))
+	var out []string
+	for _, c := range cands {
+		out = append(out, string(c))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCompletionOfCommandsRemoteAndLocalPaths(t *testing.T) {
+	s, home, local, _, _ := newShell(t)
+	os.MkdirAll(filepath.Join(home, "photos", "2024"), 0o755)
+	os.WriteFile(filepath.Join(home, "photos", "cat one.jpg"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(home, "photos", "cat two.jpg"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(local, "notes.txt"), nil, 0o644)
+	os.Mkdir(filepath.Join(local, "notebooks"), 0o755)
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"m", []string{"get ", "kdir ", "put ", "v "}},
+		{"get ph", []string{"otos/"}},
+		{"get photos/c", []string{`at\ one.jpg `, `at\ two.jpg `}},
+		{`get photos/cat\ t`, []string{"wo.jpg "}},
+		{"cd photos/2", []string{"024/"}},
+		{"put no", []string{"tebooks/", "tes.txt "}},
+		{"get photos/cat\\ one.jpg no", []string{"tebooks/", "tes.txt "}}, // get's second argument is local
+		{"put notes.txt ph", []string{"otos/"}},                           // put's second argument is remote
+		{"lcd note", []string{"books/", "s.txt "}},
+		{"nosuchcmd x", nil},
+	} {
+		if got := complete(s, tc.line); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("complete(%q) = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestGlobsErrorsAndLocalFolder(t *testing.T) {
+	s, home, local, out, errb := newShell(t)
+	ctx := context.Background()
+	for _, n := range []string{"a.log", "b.log", "c.txt"} {
+		os.WriteFile(filepath.Join(local, n), []byte(n), 0o644)
+	}
+	run := func(line string) error { return s.Exec(ctx, line) }
+	if err := run("mput *.log"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "c.txt")); err == nil {
+		t.Fatal("mput *.log uploaded c.txt")
+	}
+	for _, n := range []string{"a.log", "b.log"} {
+		if b, _ := os.ReadFile(filepath.Join(home, n)); string(b) != n {
+			t.Fatalf("%s not uploaded", n)
+		}
+	}
+	os.Mkdir(filepath.Join(local, "down"), 0o755)
+	if err := run("lcd down"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("mget ?.log"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.log", "b.log"} {
+		if _, err := os.Stat(filepath.Join(local, "down", n)); err != nil {
+			t.Fatalf("mget into the lcd folder: %v", err)
+		}
+	}
+	if err := run("mget *.nothing"); err == nil || !strings.Contains(errb.String(), "nothing matches") {
+		t.Fatalf("a glob that matches nothing: %v %q", err, errb.String())
+	}
+	if err := run("frobnicate"); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run("get -x a.log"); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+	if err := run("mv onlyone"); err == nil || !strings.Contains(errb.String(), "usage: mv FROM TO") {
+		t.Fatal("missing argument not reported with usage")
+	}
+	if err := run("rmdir missing"); client.KindOf(err) != client.KindNotFound {
+		t.Fatalf("rmdir missing: %v", err)
+	}
+	out.Reset()
+	if err := run("help"); err != nil || !strings.Contains(out.String(), "HASH SHA-256") || !strings.Contains(out.String(), "Server help (HELP)") {
+		t.Fatalf("help: %v\n%s", err, out.String())
+	}
+}
+
+func TestReconnectsAfterTheServerDroppedTheSession(t *testing.T) {
+	s, home, _, out, errb := newShell(t)
+	os.WriteFile(filepath.Join(home, "f"), []byte("x"), 0o644)
+	s.c.Close() // as if the server had timed us out
+	out.Reset()
+	if err := s.Exec(context.Background(), "ls"); err != nil || out.String() != "f\n" || !strings.Contains(errb.String(), "reconnecting") {
+		t.Fatalf("ls after a lost connection: %v %q %q", err, out.String(), errb.String())
+	}
+}
