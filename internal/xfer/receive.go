@@ -82,7 +82,7 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		want := chunk
+		want, reserved := chunk, int64(0)
 		if q != nil {
 			granted, err := q.Reserve(ctx, chunk)
 			if err != nil && !errors.Is(err, accounts.ErrQuotaExceeded) {
@@ -98,7 +98,9 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 				}
 				return total, nil
 			}
-			want = min(granted, chunk)
+			// Commit returns exactly what was granted, even if a Quota
+			// granted more than asked.
+			want, reserved = min(granted, chunk), granted
 		}
 
 		var n int64
@@ -109,7 +111,7 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 		}
 		total += n
 		if q != nil {
-			if cerr := q.Commit(context.WithoutCancel(ctx), want, n); cerr != nil {
+			if cerr := q.Commit(context.WithoutCancel(ctx), reserved, n); cerr != nil {
 				return total, errors.Join(readErr(err), fmt.Errorf("commit quota: %w", cerr))
 			}
 		}
