@@ -2,13 +2,17 @@ package tlsconf
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -89,14 +93,62 @@ func testServerConfig(t *testing.T) (*tls.Config, *x509.CertPool) {
 
 func TestALPNOnlyHTTPClientIsRefused(t *testing.T) {
 	conf, pool := testServerConfig(t)
-	addr, results := serve(t, conf)
-	_, cerr := dial(addr, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1", "h2"}})
-	if cerr == nil {
-		t.Fatal("client offering only HTTP protocols completed a handshake with the FTP server")
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		addr, results := serve(t, conf)
+		_, cerr := dial(addr, &tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: v, NextProtos: []string{"http/1.1", "h2"}})
+		if cerr == nil {
+			t.Fatalf("%s client offering only HTTP protocols completed a handshake with the FTP server", tls.VersionName(v))
+		}
+		r := <-results
+		if r.err == nil || !strings.Contains(r.err.Error(), "application protocol") {
+			t.Fatalf("%s: server error = %v, want an ALPN refusal", tls.VersionName(v), r.err)
+		}
 	}
-	r := <-results
-	if r.err == nil || !strings.Contains(r.err.Error(), "application protocol") {
-		t.Fatalf("server error = %v, want an ALPN refusal", r.err)
+}
+
+func TestServerConfigLoadsAdminRSACertificate(t *testing.T) {
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(42),
+		Subject:      pkix.Name{CommonName: "ftp.example.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"ftp.example.test"},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+
+	conf, err := ServerConfig(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	addr, results := serve(t, conf)
+	st, err := dial(addr, &tls.Config{RootCAs: pool, ServerName: "ftp.example.test", MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := <-results; r.err != nil {
+		t.Fatal(r.err)
+	}
+	if name := tls.CipherSuiteName(st.CipherSuite); !strings.HasPrefix(name, "TLS_ECDHE_RSA_") {
+		t.Fatalf("RSA certificate negotiated %s", name)
+	}
+
+	if _, err := ServerConfig(filepath.Join(dir, "missing.pem"), keyFile); err == nil || !strings.Contains(err.Error(), "missing.pem") {
+		t.Fatalf("missing certificate: %v, want an error naming the file", err)
 	}
 }
 
