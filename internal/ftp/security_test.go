@@ -2,7 +2,6 @@ package ftp_test
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -364,5 +363,4 @@ func TestShutdownLetsTransfersFinishAndClosesIdleSessions(t *testing.T) {
 	if _, err := net.Dial("tcp", srv.Addr); err == nil {
 		t.Fatal("still accepting after Shutdown")
 	}
-	fmt.Sprint()
 }

@@ -1,0 +1,111 @@
+package ftp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+type fakeInfo struct {
+	name string
+	size int64
+	mode fs.FileMode
+	mt   time.Time
+}
+
+func (f fakeInfo) Name() string       { return f.name }
+func (f fakeInfo) Size() int64        { return f.size }
+func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
+func (f fakeInfo) ModTime() time.Time { return f.mt }
+func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
+func (f fakeInfo) Sys() any           { return nil }
+
+func TestLSLineFormatRecentAndOldFiles(t *testing.T) {
+	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+	recent := fakeInfo{"notes.txt", 1234, 0o644, time.Date(2026, 6, 1, 9, 5, 0, 0, time.UTC)}
+	old := fakeInfo{"old dir", 4096, fs.ModeDir | 0o755, time.Date(2019, 1, 3, 0, 0, 0, 0, time.UTC)}
+	got := string(appendLS(nil, recent, recent.name, now))
+	if want := "-rw-r--r--   1 ftp      ftp              1234 Jun  1 09:05 notes.txt\r\n"; got != want {
+		t.Errorf("recent:\n got %q\nwant %q", got, want)
+	}
+	got = string(appendLS(nil, old, old.name, now))
+	if want := "drwxr-xr-x   1 ftp      ftp              4096 Jan  3  2019 old dir\r\n"; got != want {
+		t.Errorf("old:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestMLSxFactsFormat(t *testing.T) {
+	fi := fakeInfo{"a", 10, 0o644, time.Date(2021, 2, 3, 4, 5, 6, 0, time.UTC)}
+	got := string(appendFacts(nil, fi, accounts.PresetReadOnly, allFacts))
+	if want := "type=file;size=10;modify=20210203040506;perm=r;"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+	d := fakeInfo{"d", 0, fs.ModeDir | 0o755, fi.mt}
+	got = string(appendFacts(nil, d, accounts.PresetFull, factType|factPerm))
+	if want := "type=dir;perm=elcmpdf;"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+}
+
+func TestListableHidesUploadsInProgressAndUnframeableNames(t *testing.T) {
+	for name, want := range map[string]bool{"a": true, ".hidden": true, tmpPrefix + "abc": false, "a\nb": false, "a\rb": false} {
+		if listable(name) != want {
+			t.Errorf("listable(%q) = %v", name, !want)
+		}
+	}
+}
+
+func manyFiles(b testing.TB, n int) string {
+	dir := b.TempDir()
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%05d.dat", i)), nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func BenchmarkAppendLS(b *testing.B) {
+	fi := fakeInfo{"some file name.bin", 123456789, 0o644, time.Now()}
+	now := time.Now()
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendLS(buf[:0], fi, fi.name, now)
+	}
+}
+
+func BenchmarkAppendFacts(b *testing.B) {
+	fi := fakeInfo{"some file name.bin", 123456789, 0o644, time.Now()}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendFacts(buf[:0], fi, accounts.PresetFull, allFacts)
+	}
+}
+
+// BenchmarkListing10k formats a real 10,000-file folder as LIST does.
+func BenchmarkListing10k(b *testing.B) {
+	dir := manyFiles(b, 10000)
+	l, err := vfs.OpenLocal(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ss := &session{}
+	b.ReportAllocs()
+	for b.Loop() {
+		li := &lister{format: formatLS, now: time.Now(), user: accounts.User{Perms: accounts.PresetFull}}
+		if _, err := ss.streamDir(context.Background(), l, ".", li, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
