@@ -57,3 +57,15 @@ func TestHostileHashesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerifyDefault measures one argon2id verification at the default
+// parameters on one core (GOMAXPROCS does not matter: one lane).
+func BenchmarkVerifyDefault(b *testing.B) {
+	v := newVerifier(DefaultArgon2())
+	h := v.hash("pw")
+	for b.Loop() {
+		if ok, err := verifyHash(h, "pw"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
