@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+)
+
+// startServe runs the built wharf binary as `wharf serve ARGS...` and waits
+// for its "serving ftp" log line, returning the address it listens on. The
+// process gets SIGINT when the test ends, and must then exit 0.
+func startServe(t *testing.T, environ []string, args ...string) (addr string, logs *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, environ...)
+	logs = &syncBuffer{}
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		re := regexp.MustCompile(`msg="serving ftp" listen=(\S+)`)
+		for sc.Scan() {
+			line := sc.Text()
+			logs.Write([]byte(line + "\n"))
+			if m := re.FindStringSubmatch(line); m != nil {
+				ready <- m[1]
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("wharf serve exited with %v after SIGINT; log:\n%s", err, logs)
+			}
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("wharf serve did not stop after SIGINT")
+		}
+	})
+	select {
+	case addr = <-ready:
+		return addr, logs
+	case err := <-done:
+		t.Fatalf("wharf serve exited early: %v\n%s", err, logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("wharf serve not ready; log:\n%s", logs)
+	}
+	return "", nil
+}
+
+// The issue's promise: `wharf user add alice --data D --password-stdin
+// --quota 10MiB` then `wharf serve --data D ...` lets alice log in with any
+// FTP client, and the quota holds.
+func TestServeUserAddThenLoginWithRealClients(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	if code, _, errs := e.run("alicepw\n", "user", "add", "alice", "--data", data, "--password-stdin", "--quota", "10MiB"); code != 0 {
+		t.Fatalf("user add: %d %s", code, errs)
+	}
+	addr, _ := startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0", "--passive-ports", "47000-47099")
+
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("alice", "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	c2, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Quit()
+	if err := c2.Login("alice", "alicepw"); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	payload := make([]byte, 3<<20)
+	rand.Read(payload)
+	if err := c2.Stor("a.bin", bytes.NewReader(payload)); err != nil {
+		t.Fatalf("stor: %v", err)
+	}
+	r, err := c2.Retr("a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if sha256.Sum256(got) != sha256.Sum256(payload) {
+		t.Fatal("downloaded file differs from the upload")
+	}
+	if _, err := os.Stat(filepath.Join(data, "home", "alice", "a.bin")); err != nil {
+		t.Fatalf("file not in alice's home: %v", err)
+	}
+
+	// curl: an 8 MiB upload passes the 10 MiB quota (3 MiB used): refused
+	// with 552 and what is stored stays within the quota.
+	big := filepath.Join(t.TempDir(), "big.bin")
+	os.WriteFile(big, make([]byte, 8<<20), 0o644)
+	// curl maps the 552 reply to its exit code 70, "Exceeded storage
+	// allocation"; when the server's close of the data connection reaches
+	// curl while it is still sending, it reports 55 (send failure) instead.
+	out, err := exec.Command("curl", "-sS", "-T", big, fmt.Sprintf("ftp://alice:alicepw@%s/big.bin", addr)).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || (ee.ExitCode() != 70 && ee.ExitCode() != 55) {
+		t.Errorf("curl over quota: want exit 70 (a 552 reply) or 55, got %v %q", err, out)
+	}
+	var total int64
+	filepath.Walk(filepath.Join(data, "home", "alice"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	if total > 10<<20 {
+		t.Errorf("home holds %d bytes, over the 10 MiB quota", total)
+	}
+	// The admin sees the usage the server recorded.
+	if code, out, _ := e.run("", "user", "show", "alice", "--data", data); code != 0 || !strings.Contains(out, "of 10MiB") {
+		t.Errorf("user show: %d %q", code, out)
+	}
+}
+
+// Settings come from flags, then WHARF_* variables, then the TOML file.
+func TestServeConfigLayers(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	if code, _, errs := e.run("pw\n", "user", "add", "bob", "--data", data, "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %d %s", code, errs)
+	}
+	os.WriteFile(filepath.Join(data, "wharf.toml"), []byte(
+		"listen = \"127.0.0.1:0\"\npassive-ports = \"47100-47101\"\nbanner = \"from the file\"\n"), 0o644)
+	// The environment overrides the file's passive range.
+	addr, _ := startServe(t, []string{"WHARF_DATA=" + data, "WHARF_PASSIVE_PORTS=47110-47111"})
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second), ftp.DialWithDisabledEPSV(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("bob", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	// jlaffaye/ftp does not show the banner or the port, so ask with raw commands.
+	raw := rawFTP(t, addr, "USER bob", "PASS pw", "EPSV")
+	if !strings.Contains(raw, "from the file") {
+		t.Errorf("banner from wharf.toml not used: %q", raw)
+	}
+	if !regexp.MustCompile(`\(\|\|\|4711[01]\|\)`).MatchString(raw) {
+		t.Errorf("EPSV port not from WHARF_PASSIVE_PORTS: %q", raw)
+	}
+}
+
+func rawFTP(t *testing.T, addr string, cmds ...string) string {
+	t.Helper()
+	script := "import socket,sys\ns=socket.create_connection(sys.argv[1].rsplit(':',1))\nf=s.makefile('rb')\nout=[f.readline()]\n"
+	script += "for c in sys.argv[2:]:\n  s.sendall(c.encode()+b'\\r\\n')\n  l=f.readline(); out.append(l)\n  while l[3:4]==b'-':\n    l=f.readline(); out.append(l)\n"
+	script += "sys.stdout.write(b''.join(out).decode())\n"
+	out, err := exec.Command("python3", append([]string{"-c", script, addr}, cmds...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("raw ftp: %v %s", err, out)
+	}
+	return string(out)
+}
+
+func TestServeBadInput(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--passive-ports", "5000-4000"}, ExitUsage, "passive-ports"},
+		{[]string{"--passive-ports", "abc"}, ExitUsage, "passive-ports"},
+		{[]string{"--tls-cert", "x.pem"}, ExitUsage, "--tls-key"},
+		{[]string{"--tls-required"}, ExitUsage, "--tls-required"},
+		{[]string{"--log-level", "loud"}, ExitUsage, "log-level"},
+		{[]string{"--config", filepath.Join(data, "missing.toml")}, ExitUsage, "missing.toml"},
+		{[]string{"--listen", "127.0.0.1:notaport"}, ExitFailure, "listen"},
+		{[]string{"extra-arg"}, ExitUsage, "unknown command"},
+	}
+	for _, c := range cases {
+		code, _, errs := e.run("", append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.msg) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("serve %v: exit %d, stderr %q; want exit %d mentioning %q in one line", c.args, code, errs, c.code, c.msg)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("no-such-setting = 1\n"), 0o644)
+	if code, _, errs := e.run("", "serve", "--data", data, "--config", bad); code != ExitUsage || !strings.Contains(errs, "no-such-setting") {
+		t.Errorf("unknown TOML key: exit %d, %q", code, errs)
+	}
+	// A second server on the same data directory is refused, not corrupting it.
+	startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0")
+	if code, _, errs := e.run("", "serve", "--data", data, "--listen", "127.0.0.1:0"); code == 0 || !strings.Contains(errs, "in use") {
+		t.Errorf("second serve on one data dir: exit %d, %q", code, errs)
+	}
+}
