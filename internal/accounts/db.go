@@ -99,7 +99,7 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 	}
 	db := &DB{dir: dir, opts: opts, states: make(map[string]*userState)}
 	if opts.Anonymous {
-		if db.anon, err = anonymousUser(opts); err != nil {
+		if db.anon, err = anonymousUser(dir, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -112,11 +112,22 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-func anonymousUser(opts Options) (*memUser, error) {
-	if !filepath.IsAbs(opts.AnonymousHome) {
-		return nil, invalidf("anonymous home %q: must be an absolute directory", opts.AnonymousHome)
+// anonymousUser builds the anonymous account of Options for the data
+// directory dataDir (absolute).
+func anonymousUser(dataDir string, opts Options) (*memUser, error) {
+	if opts.AnonymousHome == "" {
+		return nil, invalidf("anonymous access needs a home directory")
 	}
-	u := User{Name: AnonymousUser, Home: filepath.Clean(opts.AnonymousHome), Perms: PresetReadOnly}
+	home, err := filepath.Abs(opts.AnonymousHome)
+	if err != nil {
+		return nil, fmt.Errorf("anonymous home: %w", err)
+	}
+	// Anyone may read the anonymous home: it must not hold the database
+	// and its password hashes.
+	if within(dataDir, home) {
+		return nil, invalidf("anonymous home %s: it contains the data directory %s", home, dataDir)
+	}
+	u := User{Name: AnonymousUser, Home: home, Perms: PresetReadOnly}
 	if opts.AnonymousIncoming != "" {
 		rel := filepath.Clean(opts.AnonymousIncoming)
 		if !filepath.IsLocal(rel) || rel == "." {

@@ -515,6 +515,23 @@ func TestAnonymousIsOffByDefaultAndReadOnlyWithDropBox(t *testing.T) {
 	if _, err := Open(ctx, t.TempDir(), Options{Anonymous: true, AnonymousHome: pub, AnonymousIncoming: "../up"}); err == nil {
 		t.Fatal("an incoming folder outside the home was accepted")
 	}
+	base := t.TempDir()
+	if _, err := Open(ctx, filepath.Join(base, "data"), Options{Anonymous: true, AnonymousHome: base}); err == nil {
+		t.Fatal("an anonymous home holding the data directory (and its hashes) was accepted")
+	}
+	// A relative home (the default DATA/anonymous of a relative --data) is
+	// taken relative to the working directory.
+	t.Chdir(base)
+	os.Mkdir("pub", 0o755)
+	rel := openTestDB(t, "data", Options{Anonymous: true, AnonymousHome: filepath.Join("data", "anonymous-x", "..", "..", "pub")})
+	s, err := rel.Login(ctx, "ftp", "", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home := s.User().Home; home != filepath.Join(base, "pub") {
+		t.Fatalf("relative anonymous home resolved to %s", home)
+	}
+	s.Close()
 }
 
 // BenchmarkLogin compares a login that pays the hash (cold: the cache is
