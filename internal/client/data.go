@@ -228,7 +228,9 @@ func (c *Conn) transfer(ctx context.Context, line string, offset int64, fn func(
 		if ctx.Err() != nil {
 			return c.fail(ctx, ferr)
 		}
-		c.abort(ctx)
+		if refusal := c.abort(ctx); refusal != nil {
+			return refusal // the server's reason (552 quota ...) beats our broken pipe
+		}
 		return ferr
 	}
 	code, msg, err = c.readReply(ctx)
@@ -242,18 +244,24 @@ func (c *Conn) transfer(ctx context.Context, line string, offset int64, fn func(
 }
 
 // abort ends a transfer the client gave up on: ABOR, then the transfer's
-// own final reply and ABOR's (RFC 959 4.1.3). A server that does not follow
-// leaves the connection broken.
-func (c *Conn) abort(ctx context.Context) {
+// own final reply and ABOR's (RFC 959 4.1.3). When the transfer's reply is a
+// refusal (a server that stopped reading an upload over quota), that is the
+// real cause and is returned. A server that does not follow leaves the
+// connection broken.
+func (c *Conn) abort(ctx context.Context) *Error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	code, _, err := c.cmd(ctx, "ABOR")
+	code, msg, err := c.cmd(ctx, "ABOR")
 	if err != nil || code == 225 {
-		return
+		return nil
 	}
-	// The first reply was the transfer's (426, 451, or 226 if it had
-	// finished); ABOR's own follows.
+	// The first reply was the transfer's (426 because we cut it, 226 if it
+	// had finished, or the server's own refusal); ABOR's follows.
 	c.readReply(ctx)
+	if code >= 400 && code != 426 {
+		return &Error{Code: code, Msg: msg}
+	}
+	return nil
 }
 
 // deadlineConn re-arms the deadline before each read and write, so only a
