@@ -28,9 +28,10 @@ const probeTries = 100
 // Receive copies an upload from src into dst until src's end and returns the
 // bytes stored. Uploads that end cleanly return a nil error.
 //
-// Quota: q (nil: none) is drawn in reservations of at most 8 MiB, each
-// committed with what was written before the next is asked for, so any
-// number of concurrent Receives sharing a Quota never together pass it. When
+// Quota: q (nil: none) is drawn in reservations of 256 KiB doubling up to
+// 8 MiB (so a small file near the limit holds little), each committed with
+// what was written before the next is asked for, so any number of concurrent
+// Receives sharing a Quota never together pass it. When
 // the quota is used up and src still has data, Receive stores nothing more
 // and returns the count with accounts.ErrQuotaExceeded: the file then holds
 // exactly up to the quota. The byte read to detect that is dropped; the engine
@@ -68,13 +69,17 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 	if err != nil {
 		return 0, err
 	}
-	chunk := int64(maxChunk)
+	maxStep := int64(maxChunk)
 	if lim != nil && lim.Limit() != rate.Inf {
 		burst := lim.Burst()
 		if burst < 1 {
 			return 0, ErrBadLimiter
 		}
-		chunk = min(chunk, int64(burst))
+		maxStep = min(maxStep, int64(burst))
+	}
+	chunk := maxStep
+	if q != nil {
+		chunk = min(maxStep, firstReservation)
 	}
 	zero := isKernelReader(src)
 	var total int64
@@ -127,6 +132,7 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 				return total, fmt.Errorf("rate limit: %w", err)
 			}
 		}
+		chunk = min(2*chunk, maxStep)
 	}
 }
 

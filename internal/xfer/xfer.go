@@ -36,6 +36,12 @@ const bufSize = 256 << 10
 // fast link, and it is the most quota one Receive reserves at a time.
 const maxChunk = 8 << 20
 
+// firstReservation is the quota an upload asks for first; each further
+// reservation doubles up to maxChunk. Reserved bytes count as used until
+// committed, so a small file near the limit must not hold megabytes that a
+// parallel upload of the same user is then refused.
+const firstReservation = 256 << 10
+
 // bufPool holds transfer buffers. It is the package's only package-level
 // variable: a cache without observable state, so buffers exist only while
 // transfers run and are shared by all of them. Pointers to slices avoid an

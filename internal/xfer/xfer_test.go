@@ -432,3 +432,46 @@ func TestReceiveStopsWhenContextCancelled(t *testing.T) {
 		t.Fatalf("after cancel: usage %d, returned %d, file %d; all must agree", u.UsedBytes, n, fi.Size())
 	}
 }
+
+// Regression: reservations of a fixed 8 MiB let a small upload still in
+// progress hold all the room left, and a parallel upload of the same user
+// that fitted was refused.
+func TestSmallUploadInProgressLeavesRoomForAnother(t *testing.T) {
+	q := quotaOf(t, 1<<20)
+	dir := t.TempDir()
+
+	srvA, cliA := tcpPair(t)
+	dstA := createFile(t, dir, "a")
+	cliA.Write(make([]byte, 10_000)) // and keeps the connection open
+	doneA := make(chan error, 1)
+	go func() {
+		_, err := Receive(context.Background(), dstA, srvA, q, nil)
+		doneA <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if fi, _ := dstA.Stat(); fi.Size() == 10_000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first upload never reached the disk")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	srvB, cliB := tcpPair(t)
+	dataB := randomBytes(500_000, 14)
+	upload(cliB, dataB)
+	dstB := createFile(t, dir, "b")
+	n, err := Receive(context.Background(), dstB, srvB, q, nil)
+	if err != nil || n != int64(len(dataB)) {
+		t.Fatalf("second upload = %d, %v; it fits the quota beside the first", n, err)
+	}
+
+	cliA.CloseWrite()
+	if err := <-doneA; err != nil {
+		t.Fatalf("first upload: %v", err)
+	}
+	if u, _ := q.Usage(context.Background()); u.UsedBytes != 510_000 {
+		t.Fatalf("usage %d, want 510000", u.UsedBytes)
+	}
+}
