@@ -70,8 +70,10 @@ type verifier struct {
 	cache    map[string]cacheEntry // guarded by mu
 
 	// fullChecks counts verifications that paid the full hash cost, so
-	// tests can see the cache work without timing anything.
-	fullChecks atomic.Int64
+	// tests can see the cache work without timing anything; running and
+	// peak count hash computations in progress, to test the bound.
+	fullChecks    atomic.Int64
+	running, peak atomic.Int64
 }
 
 type cacheEntry struct {
@@ -125,13 +127,19 @@ func (v *verifier) Hash(ctx context.Context, password string) (string, error) {
 func (v *verifier) acquire(ctx context.Context) error {
 	select {
 	case v.sem <- struct{}{}:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	n := v.running.Add(1)
+	for p := v.peak.Load(); n > p && !v.peak.CompareAndSwap(p, n); p = v.peak.Load() {
+	}
+	return nil
 }
 
-func (v *verifier) release() { <-v.sem }
+func (v *verifier) release() {
+	v.running.Add(-1)
+	<-v.sem
+}
 
 // Check reports whether password matches the stored hash of user name. An
 // empty stored hash (unknown user) is checked against the dummy hash, so it

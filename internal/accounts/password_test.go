@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"regexp"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -67,5 +68,29 @@ func BenchmarkVerifyDefault(b *testing.B) {
 		if ok, err := verifyHash(h, "pw"); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
+	}
+}
+
+func TestLoginStormIsBoundedBySemaphore(t *testing.T) {
+	// Slow enough (a few ms a hash) that 8x the bound would overlap
+	// without the semaphore.
+	v := newVerifier(Argon2Params{Memory: 4096, Time: 1, Threads: 1})
+	h := v.hash("pw")
+	limit := cap(v.sem)
+	var wg sync.WaitGroup
+	for range 8 * limit {
+		wg.Go(func() { v.Check(context.Background(), "u", h, "wrong") })
+	}
+	wg.Wait()
+	if p := v.peak.Load(); p > int64(limit) || p < 1 {
+		t.Fatalf("peak concurrent hashes %d, bound %d", p, limit)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range limit {
+		v.sem <- struct{}{} // every slot taken: a login must wait, and give up with its context
+	}
+	if _, err := v.Check(ctx, "u", h, "pw"); err == nil {
+		t.Fatal("Check with a cancelled context and no free slot succeeded")
 	}
 }
