@@ -198,6 +198,8 @@ func (f *file) End(r client.Result, err error) {
 		f.result = "failed"
 	case r.Skipped != "":
 		f.result = "skipped, " + r.Skipped
+	case r.Verified == "size":
+		f.result = "verified size only (server offers no checksum)"
 	case r.Verified != "":
 		f.result = "verified " + r.Verified
 	default:
