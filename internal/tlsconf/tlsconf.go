@@ -21,7 +21,8 @@ import (
 )
 
 // ALPN is the application protocol the server announces and requires from
-// clients that announce any (RFC 9110-style registry entry "ftp").
+// clients that announce any: the IANA ALPN protocol ID registered for FTP
+// (references RFC 959 and RFC 4217).
 const ALPN = "ftp"
 
 // CipherSuites12 returns the TLS 1.2 suites we accept: forward-secret ECDHE
