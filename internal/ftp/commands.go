@@ -45,7 +45,7 @@ func commandTable() map[string]command {
 		"AUTH": {handler: (*session).cmdAUTH, preLogin: true, arg: argRequired, help: "AUTH TLS"},
 		"PBSZ": {handler: (*session).cmdPBSZ, preLogin: true, arg: argRequired, help: "PBSZ 0"},
 		"PROT": {handler: (*session).cmdPROT, preLogin: true, arg: argRequired, help: "PROT P|C"},
-		"CCC":  {handler: (*session).cmdCCC, preLogin: true, arg: argNone, help: "CCC (refused: the control connection stays encrypted)"},
+		"CCC":  {handler: (*session).cmdCCC, arg: argNone, help: "CCC (refused: the control connection stays encrypted)"},
 
 		// Transfer parameters (4.1.2, RFC 2428, RFC 3659).
 		"PORT": {handler: (*session).cmdPORT, arg: argRequired, help: "PORT h1,h2,h3,h4,p1,p2"},

@@ -96,7 +96,7 @@ func (ss *session) cmdSTOU(arg string) error {
 		_, name, _ := ss.resolve(cand)
 		if _, err := ss.fs.Lstat(ss.ctx, name); errors.Is(err, fs.ErrNotExist) {
 			// RFC 1123 section 4.1.2.9: "150 FILE: name".
-			return ss.upload(cand, name, nil, false, 0, "FILE: "+path.Base(cand))
+			return ss.upload(cand, name, nil, false, "FILE: "+path.Base(cand))
 		}
 	}
 	return replyErr(ftpproto.CodeFileUnavailable, "Could not pick a unique file name.")
@@ -139,12 +139,12 @@ func (ss *session) store(arg string, appendMode bool) error {
 		}
 		return ss.resumeUpload(abs, name, fi.Size(), off)
 	}
-	return ss.upload(abs, name, fi, exists, 0, abs)
+	return ss.upload(abs, name, fi, exists, abs)
 }
 
 // upload stores a new file, or replaces one, through a temporary file in
 // the same folder renamed over the target (see the package doc).
-func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, _ int64, what string) error {
+func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what string) error {
 	q := ss.acct.Quota()
 	if !exists {
 		// The file quota is checked before any byte moves.

@@ -118,6 +118,7 @@ type Event struct {
 	User     string
 	Path     string // client-visible path of a transfer
 	Upload   bool
+	Listing  bool // a LIST, NLST or MLSD transfer: Path is the folder listed
 	Bytes    int64
 	Duration time.Duration
 	Err      error // nil: success

@@ -348,7 +348,7 @@ func (ss *session) limiter(u accounts.User, upload bool) *rate.Limiter {
 		return nil
 	}
 	if *lim == nil || *cur != r {
-		*lim = rate.NewLimiter(rate.Limit(r), int(max(r, limiterChunk)))
+		*lim = rate.NewLimiter(rate.Limit(r), int(max(r/8, minLimiterBurst)))
 		*cur = r
 	}
 	return *lim

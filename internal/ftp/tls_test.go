@@ -93,8 +93,9 @@ func TestTLSRequiredRefusesPlainLoginAndClearData(t *testing.T) {
 	tr.must("PBSZ 0", 200)
 	tr.must("PROT C", 534)
 	tr.must("PROT S", 536)
-	tr.must("CCC", 534)
+	tr.must("CCC", 530) // not before login
 	tr.login("alice", "secret")
+	tr.must("CCC", 534)
 	tr.must("EPSV", 229)
 	tr.must("LIST", 521) // still PROT C: plain data refused
 }

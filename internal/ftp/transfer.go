@@ -30,6 +30,7 @@ type transfer struct {
 	what     string
 	path     string
 	upload   bool
+	listing  bool // LIST, NLST, MLSD: not a file transfer for xferlog
 	start    time.Time
 
 	mu   sync.Mutex
@@ -71,7 +72,8 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 	pasv, active := ss.pasv, ss.active
 	ss.pasv, ss.active = nil, netip.AddrPort{}
 	ctx, cancel := context.WithCancel(ss.ctx)
-	x := &transfer{cancel: cancel, done: make(chan struct{}), what: what, path: path, upload: upload, start: time.Now()}
+	x := &transfer{cancel: cancel, done: make(chan struct{}), what: what, path: path, upload: upload, start: time.Now(),
+		listing: strings.HasPrefix(what, "LIST ") || strings.HasPrefix(what, "NLST ") || strings.HasPrefix(what, "MLSD ")}
 	mode := "ASCII"
 	if ss.binary {
 		mode = "BINARY"
@@ -154,7 +156,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 				evErr = context.Canceled
 			}
 		}
-		ss.srv.emit(Event{Kind: TransferDone, Remote: ss.remote, User: user, Path: path, Upload: upload, Bytes: n, Duration: d, Err: evErr})
+		ss.srv.emit(Event{Kind: TransferDone, Remote: ss.remote, User: user, Path: path, Upload: upload, Listing: x.listing, Bytes: n, Duration: d, Err: evErr})
 		ss.reply(code, text)
 		ss.endTransfer(x)
 	}()

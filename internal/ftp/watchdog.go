@@ -88,7 +88,7 @@ func (x *transfer) watch(timeout time.Duration) (stop func()) {
 // authentication-method authenticated-user-id completion-status
 func (ss *session) writeXferLog(x *transfer, n int64, d time.Duration, complete bool) {
 	w := ss.srv.cfg.XferLog
-	if w == nil || strings.HasPrefix(x.what, "LIST") || strings.HasPrefix(x.what, "NLST") || strings.HasPrefix(x.what, "MLSD") {
+	if w == nil || x.listing {
 		return
 	}
 	typ, dir, status := 'b', 'o', 'c'
