@@ -277,11 +277,23 @@ func (db *DB) Export(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
+// ImportOptions tune Import.
+type ImportOptions struct {
+	// Replace overwrites existing users of the same name instead of
+	// refusing the whole import.
+	Replace bool
+	// DefaultHomes gives every imported user DefaultHome(name) instead of
+	// the home in the file: for moving to a new data directory or host,
+	// where the old paths mean nothing.
+	DefaultHomes bool
+}
+
 // Import reads an Export file and adds its users in one transaction: all or
-// nothing. Existing users are an error unless replace is set. Hashes may be
+// nothing. Existing users are an error unless o.Replace. Hashes may be
 // argon2id or bcrypt. Homes are validated like AddUser's and created.
 // Usage is taken from the file; rescan to recount it.
-func (db *DB) Import(ctx context.Context, r io.Reader, replace bool) (int, error) {
+func (db *DB) Import(ctx context.Context, r io.Reader, o ImportOptions) (int, error) {
+	replace := o.Replace
 	var f exportFile
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -311,7 +323,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, replace bool) (int, error
 				return 0, fmt.Errorf("import: user %s: %w", u.Name, ErrExists)
 			}
 		}
-		if u.Home == "" {
+		if u.Home == "" || o.DefaultHomes {
 			u.Home = db.DefaultHome(u.Name)
 		}
 		home, err := db.checkHome(ctx, u.Name, u.Home)

@@ -367,7 +367,7 @@ func TestBcryptImportLogsIn(t *testing.T) {
 	h, _ := bcrypt.GenerateFromPassword([]byte("legacy"), bcrypt.MinCost)
 	file := fmt.Sprintf(`{"format":"wharf-users","version":1,"users":[
 		{"name":"old","password_hash":%q,"perms":"read-only","quota_bytes":1000,"allow_from":["127.0.0.0/8"]}]}`, h)
-	n, err := db.Import(ctx, strings.NewReader(file), false)
+	n, err := db.Import(ctx, strings.NewReader(file), ImportOptions{})
 	if err != nil || n != 1 {
 		t.Fatalf("Import = %d, %v", n, err)
 	}
@@ -378,7 +378,7 @@ func TestBcryptImportLogsIn(t *testing.T) {
 	if _, err := db.Login(ctx, "old", "wrong", local); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("wrong password on bcrypt user = %v", err)
 	}
-	if _, err := db.Import(ctx, strings.NewReader(file), false); !errors.Is(err, ErrExists) {
+	if _, err := db.Import(ctx, strings.NewReader(file), ImportOptions{}); !errors.Is(err, ErrExists) {
 		t.Fatalf("second import = %v, want ErrExists", err)
 	}
 }
@@ -398,12 +398,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatalf("export must hold hashes, never passwords:\n%s", buf.String())
 	}
 	dst := openTestDB(t, t.TempDir(), Options{})
-	if n, err := dst.Import(ctx, bytes.NewReader(buf.Bytes()), false); err != nil || n != 2 {
+	if n, err := dst.Import(ctx, bytes.NewReader(buf.Bytes()), ImportOptions{DefaultHomes: true}); err != nil || n != 2 {
 		t.Fatalf("Import = %d, %v", n, err)
 	}
 	a, _ := dst.GetUser(ctx, "a")
 	if a.Perms != PermList|PermUpload || a.QuotaBytes != 5<<20 || !a.Expires.Equal(exp) || len(a.AllowFrom) != 1 ||
-		a.MaxSessions != 4 || a.RateDown != 100 || a.Home != src.DefaultHome("a") {
+		a.MaxSessions != 4 || a.RateDown != 100 || a.Home != dst.DefaultHome("a") {
 		t.Fatalf("imported a = %+v", a)
 	}
 	if _, err := dst.Login(ctx, "b", "pb", LoginInfo{Remote: local.Remote}); !errors.Is(err, ErrTLSRequired) {
@@ -427,7 +427,7 @@ func TestImportRefusesBadFiles(t *testing.T) {
 		"relative home": `{"format":"wharf-users","version":1,"users":[{"name":"x","home":"rel",
 			"password_hash":"$2b$04$abcdefghijklmnopqrstuu5W7ldH1YhQx1RRLA9EHTPaUn7tTA1AW"}]}`,
 	} {
-		if _, err := db.Import(ctx, strings.NewReader(file), false); err == nil {
+		if _, err := db.Import(ctx, strings.NewReader(file), ImportOptions{}); err == nil {
 			t.Errorf("%s: Import accepted it", name)
 		}
 	}

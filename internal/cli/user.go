@@ -342,6 +342,9 @@ func newUserSetCmd(env *Env, open userOpenDB) *cobra.Command {
 			if disable && enable {
 				return usageError(errors.New("--disable and --enable together"))
 			}
+			if cmd.Flags().NFlag() == 0 || cmd.Flags().NFlag() == 1 && cmd.Flags().Changed("data") {
+				return usageError(errors.New("set: nothing to change (see 'wharf user set --help')"))
+			}
 			db, err := open(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -656,7 +659,7 @@ func newUserExportCmd(env *Env, open userOpenDB) *cobra.Command {
 }
 
 func newUserImportCmd(env *Env, open userOpenDB) *cobra.Command {
-	var replace bool
+	var o accounts.ImportOptions
 	cmd := &cobra.Command{
 		Use:   "import [FILE]",
 		Short: "Add accounts from an export (from stdin without FILE); all or nothing",
@@ -676,7 +679,7 @@ func newUserImportCmd(env *Env, open userOpenDB) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			n, err := db.Import(cmd.Context(), in, replace)
+			n, err := db.Import(cmd.Context(), in, o)
 			if err != nil {
 				return userError(err)
 			}
@@ -684,6 +687,7 @@ func newUserImportCmd(env *Env, open userOpenDB) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&replace, "replace", false, "replace existing accounts of the same name")
+	cmd.Flags().BoolVar(&o.Replace, "replace", false, "replace existing accounts of the same name")
+	cmd.Flags().BoolVar(&o.DefaultHomes, "default-homes", false, "give every account DATA/home/NAME instead of the home in the file (moving hosts)")
 	return cmd
 }

@@ -129,7 +129,7 @@ func TestUserCommandsHappyPath(t *testing.T) {
 		t.Fatalf("export to stdout: %q", out)
 	}
 	other := filepath.Join(t.TempDir(), "other")
-	if code, out, errs := wharfUser(t, nil, "", "import", export, "--data", other); code != 0 || !strings.Contains(out, "imported 2 users") {
+	if code, out, errs := wharfUser(t, nil, "", "import", export, "--default-homes", "--data", other); code != 0 || !strings.Contains(out, "imported 2 users") {
 		t.Fatalf("import: %d %q %q", code, out, errs)
 	}
 	db2, err := accounts.Open(context.Background(), other, accounts.Options{MustExist: true})
@@ -137,6 +137,9 @@ func TestUserCommandsHappyPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db2.Close()
+	if b, _ := db2.GetUser(context.Background(), "bob"); b.Home != filepath.Join(other, "home", "bob") {
+		t.Fatalf("--default-homes gave bob %s", b.Home)
+	}
 	if s, err := db2.Login(context.Background(), "bob", "pw", tls); err != nil {
 		t.Fatalf("login after import: %v", err)
 	} else {
@@ -195,6 +198,7 @@ func TestUserCommandsRefuseBadInput(t *testing.T) {
 		{"empty stdin password", "\n", []string{"add", "bob", "--password-stdin"}, cli.ExitUsage, "empty password"},
 		{"enable and disable", "", []string{"set", "alice", "--enable", "--disable"}, cli.ExitUsage, "--disable"},
 		{"rescan without target", "", []string{"rescan"}, cli.ExitUsage, "--all"},
+		{"set without changes", "", []string{"set", "alice"}, cli.ExitUsage, "nothing to change"},
 		{"missing argument", "", []string{"show"}, cli.ExitUsage, "arg"},
 		{"unknown flag", "", []string{"list", "--colour"}, cli.ExitUsage, "unknown flag"},
 		{"import garbage", "{not json", []string{"import"}, cli.ExitUsage, "import"},
