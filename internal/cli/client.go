@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -181,8 +183,30 @@ hash, status, help. Reads commands one per line when stdin is not a terminal.`,
 				}
 			}
 			interactive := isTerminal(env.Stdin) && isTerminal(env.Stdout)
+			var interrupts chan os.Signal
+			if interactive {
+				// At the prompt Ctrl-C interrupts the running command, not
+				// the session; SIGTERM and SIGHUP still end it.
+				interrupts = make(chan os.Signal, 1)
+				signal.Notify(interrupts, os.Interrupt)
+				defer signal.Stop(interrupts)
+				term := make(chan os.Signal, 1)
+				signal.Notify(term, syscall.SIGTERM, syscall.SIGHUP)
+				defer signal.Stop(term)
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+				defer cancel()
+				go func() {
+					select {
+					case <-term:
+						cancel()
+					case <-ctx.Done():
+					}
+				}()
+			}
 			sh := shell.New(shell.Config{
-				Conn: s.conn, Dial: s.dial,
+				Interrupts: interrupts,
+				Conn:       s.conn, Dial: s.dial,
 				In: env.Stdin, Out: env.Stdout, Err: env.Stderr,
 				Interactive: interactive,
 				HistoryFile: path.Join(client.ConfigDir(env.Getenv), "history"),

@@ -195,3 +195,66 @@ func TestProgressBarOnTerminal(t *testing.T) {
 		t.Errorf("bar drawn %d times in ~1.5s: want redraws, but only when something changed", n)
 	}
 }
+
+// Ctrl-C during a transfer interrupts that transfer and brings the prompt
+// back; get -c then finishes it, moving only the missing bytes.
+func TestCtrlCInterruptsTransferNotSession(t *testing.T) {
+	srv, _, ev := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "slow", Perms: accounts.PresetFull, RateDown: 1 << 20}, "pw")
+	want := writeRandom(t, filepath.Join(u.Home, "movie.bin"), 3<<20)
+	e := newClientEnv(t)
+	sh := startScreen(t, e, "ftp", "ftp://slow:pw@"+srv.Addr+"/")
+	sh.waitFor("wharf:/> ", 1)
+	sh.typ("get movie.bin\r")
+	part := filepath.Join(sh.cmd.Dir, "movie.bin.part")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if fi, err := os.Stat(part); err == nil && fi.Size() > 3<<19 {
+			break
+		}
+	}
+	sh.typ("\x03")
+	sh.waitFor("interrupted: get", 1)
+	sh.waitFor("wharf:/> ", 2)
+	fi, err := os.Stat(part)
+	if err != nil || fi.Size() >= int64(len(want)) {
+		t.Fatalf("after Ctrl-C: %v %v", fi, err)
+	}
+	before := len(ev.transfers())
+	sh.typ("get -c movie.bin\r")
+	sh.waitFor("verified SHA-256", 1)
+	sh.typ("quit\r")
+	if code := sh.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, sh.text())
+	}
+	if fileSum(t, filepath.Join(sh.cmd.Dir, "movie.bin")) != sum(want) {
+		t.Fatal("resumed file differs")
+	}
+	var moved int64 = -1
+	for _, x := range ev.transfers()[before:] {
+		if x.Path == "/movie.bin" && x.Err == nil {
+			moved = x.Bytes
+		}
+	}
+	if moved != int64(len(want))-fi.Size() {
+		t.Fatalf("get -c moved %d bytes, want the missing %d", moved, int64(len(want))-fi.Size())
+	}
+	if strings.Contains(sh.text(), "reconnecting") {
+		t.Error("the interrupt cost the control connection (ABOR should have kept it)")
+	}
+}
+
+// A password asked at the terminal is not echoed.
+func TestPasswordPromptWithoutEcho(t *testing.T) {
+	srv, home, _ := startServer(t, false)
+	os.WriteFile(filepath.Join(home, "visible.txt"), nil, 0o644)
+	e := newClientEnv(t)
+	sh := startScreen(t, e, "ls", "ftp://alice@"+srv.Addr+"/")
+	sh.waitFor("Password for alice@127.0.0.1: ", 1)
+	sh.typ("secret\r")
+	if code := sh.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, sh.text())
+	}
+	if !strings.Contains(sh.text(), "visible.txt") || strings.Contains(sh.text(), "secret") {
+		t.Fatalf("screen:\n%s", sh.text())
+	}
+}

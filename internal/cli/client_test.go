@@ -380,3 +380,22 @@ func TestKilledDownloadResumesMovingOnlyMissingBytes(t *testing.T) {
 		t.Fatalf("the resume moved %d bytes, want only the missing %d", moved, int64(len(want))-part)
 	}
 }
+
+func TestImplicitFTPSAndNoTLS(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{ImplicitTLS: true})
+	home := srv.Users.Add("alice", "secret", accounts.PresetFull)
+	os.WriteFile(filepath.Join(home, "f"), []byte("x"), 0o644)
+	e := newClientEnv(t)
+	code, _, errs := e.run("", "ls", "ftps://alice:secret@"+srv.ImplicitAddr+"/")
+	m := regexp.MustCompile(`--trust (SHA256:\S+)`).FindStringSubmatch(errs)
+	if code != ExitConnection || m == nil {
+		t.Fatalf("implicit FTPS, unknown certificate: %d %q", code, errs)
+	}
+	if code, out, errs := e.run("", "ls", "--trust", m[1], "ftps://alice:secret@"+srv.ImplicitAddr+"/"); code != 0 || out != "f\n" {
+		t.Fatalf("ftps:// with --trust: %d %q %s", code, out, errs)
+	}
+	// --no-tls: the same server's explicit port, in clear, no certificate involved.
+	if code, out, errs := e.run("", "ls", "--no-tls", "--known-servers", filepath.Join(t.TempDir(), "none"), "ftp://alice:secret@"+srv.Addr+"/"); code != 0 || out != "f\n" {
+		t.Fatalf("--no-tls: %d %q %s", code, out, errs)
+	}
+}

@@ -226,7 +226,10 @@ func (c *Conn) transfer(ctx context.Context, line string, offset int64, fn func(
 	}
 	if ferr != nil {
 		if ctx.Err() != nil {
-			return c.fail(ctx, ferr)
+			// Cancelled (Ctrl-C in the shell): try to leave the control
+			// connection usable; abort drops it if the server does not follow.
+			c.abort(context.WithoutCancel(ctx))
+			return fmt.Errorf("%w (%v)", ctx.Err(), ferr)
 		}
 		if refusal := c.abort(ctx); refusal != nil {
 			return refusal // the server's reason (552 quota ...) beats our broken pipe

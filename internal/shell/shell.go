@@ -42,6 +42,9 @@ type Config struct {
 	Parallel    int
 	// LocalDir is where local paths start; "" means the process's.
 	LocalDir string
+	// Interrupts, when set, cancels the running command (not the session)
+	// on each value: Ctrl-C during a transfer brings the prompt back.
+	Interrupts <-chan os.Signal
 }
 
 // Shell is one interactive session.
@@ -177,12 +180,38 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 		err = s.reconnect(ctx)
 	}
 	if err == nil {
-		err = cmd.run(ctx, s, f, args)
+		err = s.runCmd(ctx, cmd, f, args)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
+		fmt.Fprintf(s.cfg.Err, "interrupted: %s (a partial download stays as NAME.part; get -c resumes it)\n", cmd.name)
+	default:
 		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
 	}
 	return err
+}
+
+// runCmd runs one command under its own context, so an interrupt ends the
+// command and not the session.
+func (s *Shell) runCmd(ctx context.Context, cmd *command, f flags, args []string) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.cfg.Interrupts != nil {
+		for len(s.cfg.Interrupts) > 0 { // stale: typed while nothing ran
+			<-s.cfg.Interrupts
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-s.cfg.Interrupts:
+				cancel()
+			case <-done:
+			}
+		}()
+	}
+	return cmd.run(cctx, s, f, args)
 }
 
 func (s *Shell) reconnect(ctx context.Context) error {
