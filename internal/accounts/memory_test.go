@@ -233,6 +233,10 @@ func TestQuotaReserveGrantsLessAtTheLimitAndAdjustChecksFiles(t *testing.T) {
 	if g3, err := q.Reserve(ctx, 1); g3 != 0 || !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("Reserve when full = %d, %v", g3, err)
 	}
+	if g0, err := q.Reserve(ctx, 0); g0 != 0 || err != nil {
+		t.Fatalf("Reserve(0) when full = %d, %v; asking for nothing is never refused", g0, err)
+	}
+	q.Commit(ctx, 0, 0)
 	q.Commit(ctx, 600, 100)
 	q.Commit(ctx, 400, 0)
 	if u, _ := q.Usage(ctx); u.UsedBytes != 100 {

@@ -48,7 +48,9 @@ func (a *account) Reserve(ctx context.Context, want int64) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	granted := want
-	if a.limitBytes > 0 {
+	// Asking for nothing is never refused (an empty upload on a full
+	// account costs no bytes; the file quota is Adjust's business).
+	if a.limitBytes > 0 && want > 0 {
 		room := a.limitBytes - a.usedBytes - a.reserved
 		if room <= 0 {
 			return 0, ErrQuotaExceeded
