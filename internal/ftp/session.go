@@ -273,8 +273,12 @@ func (ss *session) closeIfIdle() {
 	}
 	ss.mu.Unlock()
 	if idle {
-		ss.reply(ftpproto.CodeUnavailable, "Server shutting down.")
+		ss.wmu.Lock()
+		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		ftpproto.WriteReply(ss.w, ftpproto.CodeUnavailable, "Server shutting down.")
+		ss.w.Flush()
 		ss.conn.Close()
+		ss.wmu.Unlock()
 	}
 }
 
@@ -287,7 +291,9 @@ func (ss *session) forceClose() {
 	if x != nil {
 		x.abort()
 	}
+	ss.wmu.Lock()
 	ss.conn.Close()
+	ss.wmu.Unlock()
 }
 
 // reply sends one (possibly multi-line) reply.
