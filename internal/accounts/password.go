@@ -29,10 +29,11 @@ type Argon2Params struct {
 	Threads uint8
 }
 
-// DefaultArgon2 returns OWASP's first argon2id recommendation (19 MiB, 2 passes,
-// 1 lane). Measured on this project's 2-core CI box: about 25-40 ms per
-// verification on one core (see BenchmarkLogin), well under the 100 ms
-// budget, while a GPU still pays 19 MiB per guess.
+// DefaultArgon2 returns OWASP's first argon2id recommendation (19 MiB, 2
+// passes, 1 lane). Measured with BenchmarkVerifyDefault -cpu 1 on the
+// project's shared 2-core box: 41-82 ms per verification while the load
+// average was 5-9 (each process getting about a third of a core), so well
+// under 100 ms on a dedicated core, while a GPU still pays 19 MiB per guess.
 func DefaultArgon2() Argon2Params { return Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1} }
 
 const (
