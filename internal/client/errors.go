@@ -111,8 +111,18 @@ type CertError struct {
 
 func (e *CertError) Error() string {
 	if e.Pinned != "" {
-		return fmt.Sprintf("certificate of %s CHANGED: now %s, pinned %s in %s; someone may be intercepting the connection (if the server really changed its key, remove its line from %s or pass --trust %s)",
-			e.HostPort, e.Fingerprint, e.Pinned, e.KnownFile, e.KnownFile, e.Fingerprint)
+		// As loud as ssh's host key warning: this is the one moment a
+		// man-in-the-middle shows.
+		return fmt.Sprintf("\n"+
+			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
+			"@    WARNING: THE SERVER'S CERTIFICATE HAS CHANGED!      @\n"+
+			"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
+			"Someone could be intercepting this connection (man-in-the-middle),\n"+
+			"or the server's certificate was replaced.\n"+
+			"  server:    %s\n  pinned:    %s (in %s)\n  presented: %s\n"+
+			"Connection refused. If you know the server CHANGED its certificate, run again\n"+
+			"with --trust %s (or remove its line from %s).",
+			e.HostPort, e.Pinned, e.KnownFile, e.Fingerprint, e.Fingerprint, e.KnownFile)
 	}
 	return fmt.Sprintf("unknown certificate %s for %s; to trust it, run again with --trust %s", e.Fingerprint, e.HostPort, e.Fingerprint)
 }

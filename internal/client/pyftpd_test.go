@@ -4,8 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,3 +237,51 @@ func (c *cancelAfter) Add(n int64) {
 	}
 }
 func (c *cancelAfter) End(Result, error) {}
+
+// Explicit FTPS against pyftpdlib's TLS_FTPHandler (pyOpenSSL), which
+// requires TLS on both connections: the certificate is trusted by its
+// fingerprint, as a user would with --trust.
+func TestPyftpdlibExplicitTLS(t *testing.T) {
+	dir := t.TempDir()
+	pemFile, fp := selfSignedPEM(t)
+	os.WriteFile(filepath.Join(dir, "tls.txt"), []byte("over TLS"), 0o644)
+	tg := pyftpd(t, dir, "--tls-cert", pemFile)
+	c := login(t, tg, Options{TLS: TLSRequire, Trust: []string{fp}, KnownServers: filepath.Join(t.TempDir(), "ks")})
+	if !strings.Contains(c.TLS(), "PROT P") {
+		t.Fatalf("TLS state %q", c.TLS())
+	}
+	var b bytes.Buffer
+	if _, err := c.Retr(context.Background(), "tls.txt", 0, &b); err != nil || b.String() != "over TLS" {
+		t.Fatalf("%q %v", b.String(), err)
+	}
+	if _, err := c.Stor(context.Background(), "up.txt", 0, strings.NewReader("up over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "up.txt")); string(got) != "up over TLS" {
+		t.Fatalf("uploaded %q", got)
+	}
+}
+
+func selfSignedPEM(t *testing.T) (file, fingerprint string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pyftpdlib test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	var out bytes.Buffer
+	pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	pem.Encode(&out, &pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+	file = filepath.Join(t.TempDir(), "cert.pem")
+	os.WriteFile(file, out.Bytes(), 0o600)
+	return file, Fingerprint(der)
+}

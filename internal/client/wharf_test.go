@@ -427,3 +427,30 @@ func TestWharfResumeUploadMovesOnlyMissingBytes(t *testing.T) {
 		t.Fatal("resumed upload differs")
 	}
 }
+
+func TestWharfActiveModeOverTLSResumesSession(t *testing.T) {
+	_, tg, home := wharfServer(t, ftptest.Options{TLS: true, Configure: func(c *ftp.Config) { c.TLSRequired, c.TLSRequireReuse = true, true }})
+	os.WriteFile(filepath.Join(home, "f"), []byte("active and private"), 0o644)
+	c := login(t, tg, Options{Active: true, Trust: []string{}, Ask: func(string) bool { return true }, KnownServers: filepath.Join(t.TempDir(), "ks")})
+	var b bytes.Buffer
+	if _, err := c.Retr(context.Background(), "f", 0, &b); err != nil || b.String() != "active and private" {
+		t.Fatalf("%q %v", b.String(), err)
+	}
+}
+
+func TestWharfOverIPv6(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{IPv6: true})
+	home := srv.Users.Add("alice", "secret", accounts.PresetFull)
+	os.WriteFile(filepath.Join(home, "six"), []byte("v6"), 0o644)
+	tg, err := ParseURL("ftp://alice:secret@" + srv.Addr + "/six")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, active := range []bool{false, true} {
+		c := login(t, tg, Options{Active: active})
+		var b bytes.Buffer
+		if _, err := c.Retr(context.Background(), tg.Path, 0, &b); err != nil || b.String() != "v6" {
+			t.Fatalf("active=%v: %q %v", active, b.String(), err)
+		}
+	}
+}

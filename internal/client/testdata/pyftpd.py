@@ -2,7 +2,7 @@
 # Prints "PORT <n>" once listening on 127.0.0.1, then serves until killed.
 import argparse, sys
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 
 p = argparse.ArgumentParser()
@@ -13,6 +13,7 @@ p.add_argument("--anonymous", action="store_true")
 p.add_argument("--no-epsv", action="store_true")
 p.add_argument("--no-mlsd", action="store_true")
 p.add_argument("--masquerade", default="")
+p.add_argument("--tls-cert", default="", help="PEM with certificate and key: explicit FTPS, required")
 a = p.parse_args()
 
 auth = DummyAuthorizer()
@@ -20,8 +21,15 @@ auth.add_user(a.user, a.password, a.dir, perm="elradfmwMT")
 if a.anonymous:
     auth.add_anonymous(a.dir)
 
-class Handler(FTPHandler):
-    proto_cmds = dict(FTPHandler.proto_cmds)
+Base = TLS_FTPHandler if a.tls_cert else FTPHandler
+
+class Handler(Base):
+    proto_cmds = dict(Base.proto_cmds)
+
+if a.tls_cert:
+    Handler.certfile = a.tls_cert
+    Handler.tls_control_required = True
+    Handler.tls_data_required = True
 
 if a.no_epsv:
     del Handler.proto_cmds["EPSV"]
