@@ -1,6 +1,7 @@
 package ftp_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -130,5 +131,32 @@ func TestMLSDOfAFileAndLISTOptionsAndNLSTOfAFile(t *testing.T) {
 	r.expect(226)
 	if string(b) != "f\r\n" {
 		t.Errorf("NLST f = %q", b)
+	}
+}
+
+func TestUploadAndDownloadRatesAreLimitedPerUser(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	srv.Users.Set(accounts.User{Name: "r", Perms: accounts.PresetFull, RateUp: 512 << 10, RateDown: 512 << 10}, "pw")
+	c := login(t, srv.Addr, "r", "pw")
+	data := randomBytes(t, 512<<10)
+	start := time.Now()
+	if err := c.Stor("f", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Since(start)
+	start = time.Now()
+	resp, err := c.Retr("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp)
+	resp.Close()
+	down := time.Since(start)
+	if sum(got) != sum(data) {
+		t.Fatal("download differs")
+	}
+	// 512 KiB at 512 KiB/s with a burst of 64 KiB: close to a second each.
+	if up < 700*time.Millisecond || down < 700*time.Millisecond {
+		t.Fatalf("rates not applied: up %v, down %v", up, down)
 	}
 }

@@ -1,28 +1,3 @@
-// Package ftp is wharf's FTP/FTPS server engine.
-//
-// It owns the control-connection state machine, the declarative command
-// table and its single gate, passive and active data connections, explicit
-// and implicit FTPS, per-IP limits and bans, and the upload/download rules
-// (atomic uploads, quota accounting, permissions). It must never decide who a
-// user is (package accounts does), never reach a file except through the
-// session's vfs.FS, and never send raw error or panic text to a client:
-// internal errors go to the log, clients get the RFC reply code.
-//
-// # Upload policy
-//
-// A plain STOR (or STOU) writes into a hidden temporary file in the target's
-// folder and renames it over the target when the transfer completes, so no
-// other session ever reads a half-written file as complete. The 226 reply is
-// sent only once the file is in place (and, with Config.Durable, fsynced
-// together with its folder).
-//
-// A broken upload (the client vanished, ABOR, a data timeout, a TLS data
-// connection that ended without close_notify, the quota limit) still moves
-// what arrived under the target's name and answers 426 (552 for the quota):
-// standard clients then resume with SIZE and REST+STOR or APPE. Resumes and
-// appends write in place, since the file is by then known to be partial; one
-// that would pass the quota stops exactly at the limit and keeps what the file
-// held before.
 package ftp
 
 import (
@@ -390,28 +365,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s.mu.Lock()
-		n := len(s.sessions)
-		for ss := range s.sessions {
-			ss.closeIfIdle()
-		}
-		s.mu.Unlock()
-		if n == 0 {
+		open := s.openSessions()
+		if len(open) == 0 {
 			s.wg.Wait()
 			return nil
 		}
+		// Outside s.mu: a close may wait on a slow peer's socket.
+		for _, ss := range open {
+			ss.closeIfIdle()
+		}
 		select {
 		case <-ctx.Done():
-			s.mu.Lock()
-			for ss := range s.sessions {
+			for _, ss := range s.openSessions() {
 				ss.forceClose()
 			}
-			s.mu.Unlock()
 			s.wg.Wait()
 			return ctx.Err()
 		case <-tick.C:
 		}
 	}
+}
+
+func (s *Server) openSessions() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		out = append(out, ss)
+	}
+	return out
 }
 
 // emit sends an event to the observer, if any.

@@ -1,0 +1,61 @@
+// Package ftp is wharf's FTP/FTPS server engine.
+//
+// It owns the control-connection state machine, the declarative command
+// table and its single gate, passive and active data connections, explicit
+// and implicit FTPS, per-IP limits and bans, and the upload and download
+// rules (atomic uploads, quota accounting, permissions). It must never decide
+// who a user is (package accounts does), never reach a file except through the
+// session's vfs.FS, and never send raw error or panic text to a client:
+// internal errors go to the log, clients get the RFC reply code.
+//
+// # Shape
+//
+// One goroutine per control connection reads commands (session.serve, after
+// net/http's conn.serve: deferred recover-and-close, TLS handshakes under
+// their own deadline, the idle deadline re-armed before each read). Each
+// command is a row of the table in commands.go; the gate in handleLine
+// answers 500/501/503/530/550 from the row before the handler runs, and
+// replyFor turns a handler's error into the one reply code for it. A second
+// goroutine exists only while a transfer runs, so ABOR, STAT and NOOP are
+// read meanwhile; commands that are not marked for that wait for the
+// transfer to end. The idle timer is off while a transfer runs; a stalled
+// data connection is caught by a watchdog reading the kernel's TCP byte
+// counters, so the zero-copy paths (sendfile, splice, in package xfer) never
+// see a wrapper. A session's context is cancelled by QUIT, ABOR (for its
+// transfer) and Shutdown.
+//
+// Files: server.go (Config, lifecycle, limits, bans), session.go (the
+// command loop), commands.go (table, gate, error mapping), handle_auth.go,
+// handle_dirs.go, handle_files.go, handle_misc.go (one per command family),
+// transfer.go (data connections, PASV/EPSV/PORT/EPRT, ABOR), listing.go
+// (LIST/NLST/MLSD formatting), watchdog.go (data timeout, xferlog).
+//
+// # Upload policy
+//
+// A STOR (or STOU, or APPE of a new file) writes into a hidden temporary file
+// (".wharf-upload-*", never listed, never addressable by clients) in the
+// target's folder and renames it over the target when the transfer ends, so
+// no other session ever reads a half-written file as complete. The 226 reply
+// is sent only once the file is in place (and, with Config.Durable, fsynced
+// together with its folder).
+//
+// A broken upload (the client vanished, ABOR, a data timeout, a TLS data
+// connection that ended without close_notify, the quota limit) still moves
+// what arrived under the target's name, replacing any previous file, and
+// answers 426 (552 for the quota): standard clients then resume with SIZE and
+// REST+STOR or APPE. Resumes and appends write in place, since the file is
+// by then known to be partial; one that would pass the quota stops exactly
+// at the limit and keeps what the file held before. A data connection that
+// never opened changes nothing.
+//
+// # Quota accounting
+//
+// Usage changes only through the session's accounts.Quota, by deltas: a new
+// file takes one file (Adjust(0, +1)) before any byte moves, so the file
+// quota answers 552 at once; uploaded bytes come through Reserve/Commit in
+// xfer.Receive, so concurrent sessions never together pass the byte quota;
+// an overwritten file's bytes are freed when data starts to flow (the file
+// is going to be replaced either way); DELE frees bytes and one file; RNTO
+// over a file frees the replaced one; REST below a file's end frees the cut
+// tail; RMD of an empty folder changes nothing.
+package ftp
