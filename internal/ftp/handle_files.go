@@ -226,14 +226,6 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 	if err != nil {
 		return err
 	}
-	if off < size {
-		// REST below the end: what follows the offset is replaced.
-		if err := f.Truncate(off); err != nil {
-			f.Close()
-			return err
-		}
-		q.Adjust(ss.ctx, -(size - off), 0)
-	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
 		return err
@@ -243,6 +235,14 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 	durable := ss.srv.cfg.Durable
 	fsys := ss.fs
 	return ss.startTransfer(abs, abs, true, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		if off < size {
+			// REST below the end: what follows the offset is replaced, but
+			// only once data flows.
+			if err := f.Truncate(off); err != nil {
+				return 0, err
+			}
+			q.Adjust(context.WithoutCancel(ctx), -(size - off), 0)
+		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
 		if rerr == nil && durable {
 			rerr = f.Sync()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
 )
@@ -290,4 +291,32 @@ func TestActiveModeWithJlaffayeAndPORT(t *testing.T) {
 		t.Fatalf("active RETR %q", b)
 	}
 	r.must("RETR f", 425) // the PORT is used up
+}
+
+func TestRESTBelowTheEndReplacesTheTailOnlyWhenDataFlows(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) { c.DataTimeout = 200 * time.Millisecond }})
+	// The account already counts the 10-byte file.
+	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, UsedBytes: 10, UsedFiles: 1}, "pw")
+	writeFile(t, filepath.Join(u.Home, "f"), []byte("0123456789"))
+	r := dialRaw(t, srv.Addr)
+	r.login("q", "pw")
+	r.must("REST 4", 350)
+	r.must("EPSV", 229) // ...but never connect
+	r.must("STOR f", 150)
+	r.expect(425)
+	if b, _ := os.ReadFile(filepath.Join(u.Home, "f")); string(b) != "0123456789" {
+		t.Fatalf("a transfer that never started changed the file: %q", b)
+	}
+	r.must("REST 4", 350)
+	dc := dataConn(t, r)
+	r.must("STOR f", 150)
+	dc.Write([]byte("ab"))
+	dc.Close()
+	r.expect(226)
+	if b, _ := os.ReadFile(filepath.Join(u.Home, "f")); string(b) != "0123ab" {
+		t.Fatalf("REST 4 + STOR stored %q", b)
+	}
+	if got := usage(t, srv, "q", "pw"); got.UsedBytes != 10-6+2 || got.UsedFiles != 1 {
+		t.Fatalf("usage %+v, want 6 bytes in 1 file", got)
+	}
 }
