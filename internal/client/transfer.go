@@ -88,6 +88,11 @@ func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) 
 		base = ""
 	}
 	target := local
+	if strings.HasSuffix(local, string(filepath.Separator)) {
+		if err := os.MkdirAll(local, 0o755); err != nil {
+			return nil, fmt.Errorf("get %s: %w", remote, err)
+		}
+	}
 	if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
 		target = filepath.Join(cmpOr(local, "."), base)
 	}

@@ -156,7 +156,7 @@ func cmdMget(ctx context.Context, s *Shell, f flags, args []string) error {
 			continue
 		}
 		dir, base := path.Split(pat)
-		entries, err := s.c.List(ctx, strings.TrimSuffix(dir, "/"))
+		entries, err := s.c.List(ctx, listDir(dir))
 		if err != nil {
 			return fmt.Errorf("mget %s: %w", pat, err)
 		}

@@ -97,10 +97,7 @@ func (s *Shell) completeRemote(word string) []string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var err error
-		entries, err = s.c.List(ctx, strings.TrimSuffix(dir, "/"))
-		if err != nil && dir == "/" {
-			entries, err = s.c.List(ctx, "/")
-		}
+		entries, err = s.c.List(ctx, listDir(dir))
 		if err != nil {
 			return nil
 		}
@@ -144,4 +141,13 @@ func (s *Shell) completeLocal(word string) []string {
 		}
 	}
 	return out
+}
+
+// listDir turns the folder part of a typed path ("", "a/", "/") into what
+// LIST takes: "" for the current folder, "/" for the root.
+func listDir(dir string) string {
+	if len(dir) > 1 {
+		return strings.TrimSuffix(dir, "/")
+	}
+	return dir
 }

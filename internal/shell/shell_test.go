@@ -82,6 +82,8 @@ func TestCompletionOfCommandsRemoteAndLocalPaths(t *testing.T) {
 		{"get photos/c", []string{`at\ one.jpg `, `at\ two.jpg `}},
 		{`get photos/cat\ t`, []string{"wo.jpg "}},
 		{"cd photos/2", []string{"024/"}},
+		{"ls /pho", []string{"tos/"}},
+		{"get /photos/cat\\ o", []string{"ne.jpg "}},
 		{"put no", []string{"tebooks/", "tes.txt "}},
 		{"get photos/cat\\ one.jpg no", []string{"tebooks/", "tes.txt "}}, // get's second argument is local
 		{"put notes.txt ph", []string{"otos/"}},                           // put's second argument is remote
@@ -123,6 +125,9 @@ func TestGlobsErrorsAndLocalFolder(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(local, "down", n)); err != nil {
 			t.Fatalf("mget into the lcd folder: %v", err)
 		}
+	}
+	if err := run("mget /?.log"); err != nil {
+		t.Fatalf("a glob from the root: %v", err)
 	}
 	if err := run("mget *.nothing"); err == nil || !strings.Contains(errb.String(), "nothing matches") {
 		t.Fatalf("a glob that matches nothing: %v %q", err, errb.String())
