@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -397,5 +398,59 @@ func TestImplicitFTPSAndNoTLS(t *testing.T) {
 	// --no-tls: the same server's explicit port, in clear, no certificate involved.
 	if code, out, errs := e.run("", "ls", "--no-tls", "--known-servers", filepath.Join(t.TempDir(), "none"), "ftp://alice:secret@"+srv.Addr+"/"); code != 0 || out != "f\n" {
 		t.Fatalf("--no-tls: %d %q %s", code, out, errs)
+	}
+}
+
+// Two servers with different self-signed certificates behind one host:port
+// (a forwarder we switch): the second is refused loudly once the first is
+// pinned.
+func TestChangedCertificateRefused(t *testing.T) {
+	srv1, home1, _ := startServer(t, true)
+	srv2, _, _ := startServer(t, true)
+	os.WriteFile(filepath.Join(home1, "f"), nil, 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	target := srv1.Addr
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			to := target
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go io.Copy(s, c)
+				io.Copy(c, s)
+			}()
+		}
+	}()
+	e := newClientEnv(t)
+	url := "ftp://alice:secret@" + ln.Addr().String() + "/"
+	_, _, errs := e.run("", "ls", url)
+	fp := regexp.MustCompile(`--trust (SHA256:\S+)`).FindStringSubmatch(errs)
+	if fp == nil {
+		t.Fatalf("no fingerprint offered: %q", errs)
+	}
+	if code, _, errs := e.run("", "ls", "--trust", fp[1], url); code != 0 {
+		t.Fatalf("trusting the first server: %s", errs)
+	}
+	mu.Lock()
+	target = srv2.Addr
+	mu.Unlock()
+	code, _, errs := e.run("", "ls", url)
+	if code != ExitConnection || !strings.Contains(errs, "WARNING: THE SERVER'S CERTIFICATE HAS CHANGED!") || !strings.Contains(errs, "pinned:    "+fp[1]) {
+		t.Fatalf("changed certificate: exit %d\n%s", code, errs)
 	}
 }
