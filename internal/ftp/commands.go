@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftpproto"
@@ -146,6 +147,9 @@ func (ss *session) handleLine(line []byte) {
 	if !row.inTransfer {
 		ss.waitTransfer()
 	}
+	if ss.loggedIn() && ss.accountGone() {
+		return
+	}
 	switch {
 	case !row.preLogin && !ss.loggedIn():
 		ss.reply(ftpproto.CodeNotLoggedIn, "Please log in with USER and PASS first.")
@@ -185,6 +189,19 @@ func (ss *session) clearOneShot(verb string) {
 	if verb != "RNFR" {
 		ss.rnfr, ss.rnfrAbs = "", ""
 	}
+}
+
+// accountGone ends the session of an account the admin disabled, or that
+// expired, since login: the change applies at the next command.
+func (ss *session) accountGone() bool {
+	u := ss.user()
+	if !u.Disabled && (u.Expires.IsZero() || time.Now().Before(u.Expires)) {
+		return false
+	}
+	ss.log.Info("account disabled or expired during the session; closing")
+	ss.reply(ftpproto.CodeUnavailable, "Account no longer available; closing.")
+	ss.quitting = true
+	return true
 }
 
 // unknownBeforeLogin counts an unknown command before login and reports

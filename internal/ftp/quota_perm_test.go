@@ -296,3 +296,20 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestAdminChangesApplyAtTheNextCommand(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	u := srv.Users.Set(accounts.User{Name: "live", Perms: accounts.PresetFull}, "pw")
+	r := dialRaw(t, srv.Addr)
+	r.login("live", "pw")
+	r.must("MKD a", 257)
+	u.Perms = accounts.PresetReadOnly
+	srv.Auth.SetUser(u)
+	r.must("MKD b", 550)
+	u.Disabled = true
+	srv.Auth.SetUser(u)
+	r.must("PWD", 421)
+	if !r.closed() {
+		t.Fatal("session of a disabled account stayed open")
+	}
+}
