@@ -130,12 +130,18 @@ func (pr *Progress) newBar(name string, size, already int64, isTotal bool) *file
 	if total <= 0 {
 		total = 1
 	}
-	str := func(get func(*view) string) decor.Decorator {
-		return decor.Any(func(decor.Statistics) string { return get(f.shown.Load()) }, decor.WCSyncSpaceR)
+	// Fixed minimum widths keep the bar from jittering as numbers change;
+	// names are aligned across bars.
+	str := func(width int, get func(*view) string) decor.Decorator {
+		return decor.Any(func(decor.Statistics) string { return get(f.shown.Load()) }, decor.WC{W: width})
 	}
 	opts := []mpb.BarOption{
-		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR), str(func(v *view) string { return v.pct })),
-		mpb.AppendDecorators(str(func(v *view) string { return v.bytes }), str(func(v *view) string { return v.rate }), str(func(v *view) string { return v.info })),
+		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR), str(5, func(v *view) string { return v.pct })),
+		mpb.AppendDecorators(
+			str(22, func(v *view) string { return v.bytes }),
+			str(12, func(v *view) string { return v.rate }),
+			decor.Any(func(decor.Statistics) string { return " " + f.shown.Load().info }, decor.WC{W: 26, C: decor.DindentRight}),
+		),
 	}
 	if isTotal {
 		opts = append(opts, mpb.BarPriority(math.MaxInt32)) // drawn below the files
@@ -163,7 +169,7 @@ func (f *file) view() *view {
 		rate := int64(float64(moved) / el.Seconds())
 		v.rate = units.FormatRate(rate)
 		if f.size > 0 && rate > 0 && !f.ended.Load() {
-			left := time.Duration(float64(f.size-cur)/float64(rate)) * time.Second
+			left := time.Duration(float64(f.size-cur) / float64(rate) * float64(time.Second))
 			v.info = "ETA " + left.Round(time.Second).String()
 		}
 	}
