@@ -341,6 +341,11 @@ func (c *Conn) RemoveAll(ctx context.Context, name string) error {
 	return c.Rmdir(ctx, name)
 }
 
+// Noop checks that the server is still there (and resets its idle timer).
+func (c *Conn) Noop(ctx context.Context) error {
+	return c.expect(ctx, 2, "NOOP")
+}
+
 // Help returns the server's HELP text.
 func (c *Conn) Help(ctx context.Context) (string, error) {
 	code, msg, err := c.cmd(ctx, "HELP")

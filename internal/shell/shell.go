@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/chzyer/readline"
 
@@ -57,7 +58,13 @@ type Shell struct {
 	table map[string]*command
 	names []string
 	quit  bool
+	// lastUse is when the connection last answered; see staleAfter.
+	lastUse time.Time
 }
+
+// staleAfter is how long the connection may sit idle before a command
+// first checks it with NOOP: servers drop idle sessions after minutes.
+const staleAfter = 30 * time.Second
 
 type command struct {
 	name, usage, help string
@@ -71,7 +78,7 @@ type flags map[byte]bool
 
 // New builds a shell; Run starts it.
 func New(cfg Config) *Shell {
-	s := &Shell{cfg: cfg, c: cfg.Conn, cache: map[string][]client.Entry{}}
+	s := &Shell{cfg: cfg, c: cfg.Conn, cache: map[string][]client.Entry{}, lastUse: time.Now()}
 	s.lcwd = cfg.LocalDir
 	if s.lcwd == "" {
 		s.lcwd, _ = os.Getwd()
@@ -176,9 +183,15 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	if err == nil && (len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max) {
 		err = fmt.Errorf("usage: %s %s", cmd.name, cmd.usage)
 	}
+	if err == nil && cmd.name != "quit" && time.Since(s.lastUse) > staleAfter {
+		// A server may have dropped an idle session: find out now, not
+		// halfway through the command.
+		s.c.Noop(ctx)
+	}
 	if err == nil && cmd.name != "quit" && s.c.Err() != nil {
 		err = s.reconnect(ctx)
 	}
+	defer func() { s.lastUse = time.Now() }()
 	if err == nil {
 		err = s.runCmd(ctx, cmd, f, args)
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/client"
@@ -157,5 +158,18 @@ func TestReconnectsAfterTheServerDroppedTheSession(t *testing.T) {
 	out.Reset()
 	if err := s.Exec(context.Background(), "ls"); err != nil || out.String() != "f\n" || !strings.Contains(errb.String(), "reconnecting") {
 		t.Fatalf("ls after a lost connection: %v %q %q", err, out.String(), errb.String())
+	}
+}
+
+// A session the server dropped while idle is noticed by NOOP before the
+// command runs, so the command itself does not fail.
+func TestStaleSessionIsCheckedBeforeTheCommand(t *testing.T) {
+	s, home, _, out, errb := newShell(t)
+	os.WriteFile(filepath.Join(home, "g"), []byte("x"), 0o644)
+	s.lastUse = time.Now().Add(-time.Hour)
+	s.c.Quote(context.Background(), "QUIT") // the server closes its side; the client has not noticed
+	out.Reset()
+	if err := s.Exec(context.Background(), "ls"); err != nil || out.String() != "g\n" {
+		t.Fatalf("ls on a stale session: %v %q %q", err, out.String(), errb.String())
 	}
 }
