@@ -85,14 +85,50 @@ func appendLS(b []byte, fi fs.FileInfo, name string, now time.Time) []byte {
 	b = appendPadded(b, strconv.AppendInt(num[:0], fi.Size(), 10), 12)
 	b = append(b, ' ')
 	mt := fi.ModTime()
-	if d := now.Sub(mt); d > sixMonths || d < -time.Hour {
-		b = mt.AppendFormat(b, "Jan _2  2006")
-	} else {
-		b = mt.AppendFormat(b, "Jan _2 15:04")
-	}
+	b = appendLSDate(b, mt, now.Sub(mt) <= sixMonths && now.Sub(mt) >= -time.Hour)
 	b = append(b, ' ')
 	b = append(b, name...)
 	return append(b, '\r', '\n')
+}
+
+// appendLSDate writes "Jan _2 15:04" (recent) or "Jan _2  2006" by hand:
+// time.AppendFormat costs more than the rest of a listing line together.
+func appendLSDate(b []byte, t time.Time, recent bool) []byte {
+	y, mo, d := t.Date()
+	b = append(b, monthAbbr[3*(mo-1):3*mo]...)
+	b = append(b, ' ')
+	if d < 10 {
+		b = append(b, ' ')
+	}
+	b = strconv.AppendInt(b, int64(d), 10)
+	b = append(b, ' ')
+	if !recent {
+		b = append(b, ' ')
+		return strconv.AppendInt(b, int64(y), 10)
+	}
+	h, m, _ := t.Clock()
+	b = append2(b, h)
+	b = append(b, ':')
+	return append2(b, m)
+}
+
+const monthAbbr = "JanFebMarAprMayJunJulAugSepOctNovDec"
+
+// append2 writes n (0-99) as two digits.
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+
+// appendTimeVal writes an RFC 3659 time-val (UTC, YYYYMMDDHHMMSS).
+func appendTimeVal(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, m, sec := t.Clock()
+	b = append2(b, y/100%100)
+	b = append2(b, y%100)
+	b = append2(b, int(mo))
+	b = append2(b, d)
+	b = append2(b, h)
+	b = append2(b, m)
+	return append2(b, sec)
 }
 
 func appendPadded(b, field []byte, width int) []byte {
@@ -167,7 +203,7 @@ func appendFacts(b []byte, fi fs.FileInfo, p accounts.Perm, facts factSet) []byt
 	}
 	if facts&factModify != 0 {
 		b = append(b, "modify="...)
-		b = fi.ModTime().UTC().AppendFormat(b, "20060102150405")
+		b = appendTimeVal(b, fi.ModTime())
 		b = append(b, ';')
 	}
 	if facts&factPerm != 0 {
