@@ -19,6 +19,20 @@ import (
 	"github.com/wharfftp/wharf/internal/shell"
 )
 
+const clientHelp = `
+
+Addresses: ftp://[user[:password]@]host[:port]/path, or ftps:// for implicit
+TLS (port 990). Explicit TLS is used whenever the server offers it (--tls
+requires it, --no-tls refuses it). A certificate no authority vouches for is
+shown with its SHA256 fingerprint and, once accepted, pinned in
+known_servers; a changed one is refused.
+
+Password, first found: the address, WHARF_PASSWORD, ~/.netrc (or $NETRC),
+a prompt at a terminal. No user in the address or netrc means anonymous.
+
+Exit codes: 0 ok, 2 usage, 3 connection or TLS, 4 login, 5 not found,
+6 permission, 7 quota, 8 checksum mismatch, 1 anything else.`
+
 // clientFlags are shared by ftp, get, put and ls.
 type clientFlags struct {
 	cont, recursive, quiet bool
@@ -168,7 +182,8 @@ func newFTPCmd(env *Env) *cobra.Command {
 		Use:   "ftp URL",
 		Short: "Interactive FTP/FTPS client (ftp://user@host/path, ftps:// for implicit TLS)",
 		Long: `Opens an interactive session: ls, cd, get, put, mget, mput, rm, mkdir, mv,
-hash, status, help. Reads commands one per line when stdin is not a terminal.`,
+hash, status, help. Reads commands one per line when stdin is not a terminal
+(and then exits with the code of the first failing command).` + clientHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -232,7 +247,14 @@ func newGetCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get URL [LOCAL]",
 		Short: "Download a file (or a folder with -r), verified end to end",
-		Args:  cobra.RangeArgs(1, 2),
+		Long: `Downloads to NAME.part, checks it against the server's strongest checksum
+(HASH SHA-256, else XSHA256/XSHA1/XMD5/XCRC, else the size) and renames it
+when it matches. -c resumes a partial NAME.part; -r skips files already
+identical.` + clientHelp,
+		Example: `  wharf get ftp://alice@example.org/reports/2024.pdf
+  wharf get -r -P 4 ftps://alice@example.org/photos ~/Pictures
+  wharf get -c ftp://example.org/pub/big.iso   # finish an interrupted download`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			s, err := f.connect(ctx, env, args[0])
@@ -269,7 +291,12 @@ func newPutCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "put LOCAL... URL",
 		Short: "Upload files (or folders with -r), verified end to end",
-		Args:  cobra.MinimumNArgs(2),
+		Long: `Uploads and then compares the server's checksum of what it stored with the
+local file. -c continues a partial upload (REST+STOR, or APPE); -r skips
+files already identical.` + clientHelp,
+		Example: `  wharf put report.pdf ftp://alice@example.org/inbox/
+  wharf put -r -P 4 photos ftps://alice@example.org/`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			s, err := f.connect(ctx, env, args[len(args)-1])
@@ -301,6 +328,7 @@ func newLsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls URL",
 		Short: "List a remote folder",
+		Long:  "Lists names, folders ending in \"/\"; -l adds type, size in bytes and time." + clientHelp,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
