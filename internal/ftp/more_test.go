@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,5 +159,38 @@ func TestUploadAndDownloadRatesAreLimitedPerUser(t *testing.T) {
 	// 512 KiB at 512 KiB/s with a burst of 64 KiB: close to a second each.
 	if up < 700*time.Millisecond || down < 700*time.Millisecond {
 		t.Fatalf("rates not applied: up %v, down %v", up, down)
+	}
+}
+
+func TestIdleSessionsCostOneGoroutineAndLittleMemory(t *testing.T) {
+	srv, _ := start(t, ftptest.Options{})
+	const n = 100
+	var conns []*raw
+	for range 5 { // warm up pools and the fixture
+		r := dialRaw(t, srv.Addr)
+		r.login("alice", "secret")
+		conns = append(conns, r)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g0 := runtime.NumGoroutine()
+	for range n {
+		r := dialRaw(t, srv.Addr)
+		r.login("alice", "secret")
+		r.must("PWD", 257)
+		conns = append(conns, r)
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	g := runtime.NumGoroutine() - g0
+	perSession := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d idle logged-in sessions: %d goroutines, %d bytes of heap each", n, g, perSession)
+	if g > n+2 {
+		t.Fatalf("%d goroutines for %d idle sessions", g, n)
+	}
+	if perSession > 32<<10 {
+		t.Fatalf("an idle session holds %d bytes of heap", perSession)
 	}
 }

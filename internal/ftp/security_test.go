@@ -2,6 +2,8 @@ package ftp_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -362,5 +364,27 @@ func TestShutdownLetsTransfersFinishAndClosesIdleSessions(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", srv.Addr); err == nil {
 		t.Fatal("still accepting after Shutdown")
+	}
+}
+
+func TestShutdownCutsTransfersWhenItsContextEnds(t *testing.T) {
+	srv, home := start(t, ftptest.Options{})
+	bigSparse(t, filepath.Join(home, "huge"), 8<<30)
+	r := dialRaw(t, srv.Addr)
+	r.login("alice", "secret")
+	dc := dataConn(t, r)
+	r.must("RETR huge", 150)
+	dc.Read(make([]byte, 1000)) // started, then the client stops reading
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Engine.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Shutdown took %v after its deadline", d)
+	}
+	if !r.closed() {
+		t.Fatal("control connection left open")
 	}
 }
