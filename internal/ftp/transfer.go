@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,10 +64,12 @@ var errDataBroken = errors.New("data connection broken")
 // goroutine so the reader can take ABOR, STAT and NOOP meanwhile. cleanup
 // runs on the transfer goroutine after fn, whatever happened (close files).
 func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc, cleanup func()) error {
+	if cleanup == nil {
+		cleanup = func() {}
+	}
+	cleanup = sync.OnceFunc(cleanup)
 	if err := ss.checkDataReady(); err != nil {
-		if cleanup != nil {
-			cleanup()
-		}
+		cleanup()
 		return err
 	}
 	pasv, active := ss.pasv, ss.active
@@ -92,7 +95,9 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				ss.log.Error("panic in transfer", "panic", p)
+				ss.log.Error("panic in transfer", "panic", p, "stack", string(debug.Stack()))
+				x.abort()
+				cleanup()
 				ss.reply(ftpproto.CodeLocalError, "Local error in processing.")
 				ss.endTransfer(x)
 			}
@@ -100,9 +105,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 		defer cancel()
 		dc, raw, err := ss.openData(ctx, pasv, active)
 		if err != nil {
-			if cleanup != nil {
-				cleanup()
-			}
+			cleanup()
 			ss.log.Info("data connection failed", "user", user, "err", err)
 			code, text := ftpproto.CodeCantOpenData, "Can't open data connection."
 			var re *replyError
@@ -129,9 +132,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 			stop()
 			x.bytes.Store(n)
 		}
-		if cleanup != nil {
-			cleanup()
-		}
+		cleanup()
 		cerr := dc.Close() // for TLS this sends close_notify, which marks a download complete
 		if err == nil && cerr != nil && !upload {
 			err = fmt.Errorf("%w: close: %v", errDataBroken, cerr)
