@@ -190,6 +190,9 @@ func TestPythonFtplibPassiveAndActive(t *testing.T) {
 }
 
 func TestPythonFtplibTLS(t *testing.T) {
+	// Python's ftplib (3.11) does not resume the control session on data
+	// connections, so, as with vsftpd's require_ssl_reuse, it only works
+	// with TLSRequireReuse off.
 	srv := ftptest.Start(t, ftptest.Options{TLS: true})
 	srv.Users.Add("alice", "secret", 0xFFFF)
 	h, p := hostPort(t, srv.Addr)
