@@ -49,19 +49,21 @@ func login(t *testing.T, addr, user, pass string, opts ...jftp.DialOption) *jftp
 
 // raw is a hand-driven control connection for protocol-level checks.
 type raw struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	tp *textproto.Conn
 }
 
-func dialRaw(t *testing.T, addr string) *raw {
+func newRaw(t testing.TB, c net.Conn) *raw { return &raw{t: t, c: c, tp: textproto.NewConn(c)} }
+
+func dialRaw(t testing.TB, addr string) *raw {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	r := &raw{t: t, c: c, tp: textproto.NewConn(c)}
+	r := newRaw(t, c)
 	t.Cleanup(func() { c.Close() })
 	r.expect(220)
 	return r
@@ -180,7 +182,7 @@ func python(t *testing.T, script string, args ...string) string {
 	return strings.TrimSpace(out)
 }
 
-func hostPort(t *testing.T, addr string) (string, string) {
+func hostPort(t testing.TB, addr string) (string, string) {
 	t.Helper()
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {

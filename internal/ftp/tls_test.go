@@ -15,6 +15,7 @@ import (
 
 	jftp "github.com/jlaffaye/ftp"
 
+	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
 )
@@ -166,7 +167,7 @@ func TestTLSUploadEndingWithoutCloseNotifyIsBrokenAndKept(t *testing.T) {
 }
 
 // epsvPort extracts the port from a 229 reply.
-func epsvPort(t *testing.T, msg string) string {
+func epsvPort(t testing.TB, msg string) string {
 	t.Helper()
 	i := strings.Index(msg, "(|||")
 	j := strings.LastIndex(msg, "|)")
@@ -181,7 +182,7 @@ func epsvPort(t *testing.T, msg string) string {
 }
 
 // dataConn opens a passive data connection for a raw session.
-func dataConn(t *testing.T, r *raw) net.Conn {
+func dataConn(t testing.TB, r *raw) net.Conn {
 	t.Helper()
 	port := epsvPort(t, r.must("EPSV", 229))
 	host, _ := hostPort(t, r.c.RemoteAddr().String())
@@ -191,4 +192,28 @@ func dataConn(t *testing.T, r *raw) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+func TestPerAccountTLSRequirement(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{TLS: true})
+	srv.Users.Set(accounts.User{Name: "strict", Perms: accounts.PresetFull, TLSRequired: true}, "pw")
+	r := dialRaw(t, srv.Addr)
+	r.must("USER strict", 331)
+	r.must("PASS pw", 530) // plain control connection
+	tr := upgrade(t, dialRaw(t, srv.Addr), srv)
+	tr.must("PBSZ 0", 200)
+	tr.login("strict", "pw")
+	tr.must("PROT C", 534)
+	tr.must("EPSV", 229)
+	tr.must("NLST", 521) // data still unprotected
+}
+
+func TestMaxLineLenIsConfigurable(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) { c.MaxLineLen = 64 }})
+	srv.Users.Add("alice", "secret", 0xFFFF)
+	r := dialRaw(t, srv.Addr)
+	r.login("alice", "secret")
+	r.must("MKD "+strings.Repeat("d", 60), 257) // 64 bytes: at the cap
+	r.must("MKD "+strings.Repeat("e", 61), 500)
+	r.must("NOOP", 200)
 }

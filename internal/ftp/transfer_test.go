@@ -18,7 +18,7 @@ import (
 )
 
 // bigSparse makes a large file that costs no disk.
-func bigSparse(t *testing.T, p string, size int64) {
+func bigSparse(t testing.TB, p string, size int64) {
 	t.Helper()
 	f, err := os.Create(p)
 	if err != nil {
