@@ -35,7 +35,7 @@ type Config struct {
 	TLSRequireReuse bool        // data TLS must resume the control session
 
 	PassivePorts        [2]int // [lo, hi]; zero: any free port
-	PublicHost          string // address announced in PASV replies (NAT); empty: the control connection's local address
+	PublicHost          string // IP address announced in PASV replies (NAT); empty: the control connection's local address. EPSV needs none.
 	AllowForeignActive  bool   // disable bounce protection (PORT/EPRT to other hosts)
 	AllowForeignPassive bool   // accept passive data conns from other addresses than the control peer
 
