@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -41,6 +42,13 @@ type HandlerOptions struct {
 	// Events, when set, is called for each visitor's first request (EventLogin)
 	// and each completed or failed transfer or change. It must not block.
 	Events func(Event)
+	// LoginFailDelay is how long a wrong password waits for its 401
+	// (0: one second; negative: no delay). BanAfter failed logins from one
+	// address ban it for BanFor (0: 10 and 15 minutes; BanAfter negative:
+	// never), answering 429 meanwhile: the FTP engine's defaults.
+	LoginFailDelay time.Duration
+	BanAfter       int
+	BanFor         time.Duration
 }
 
 // handler serves one vfs.FS over HTTP. Its fields are immutable after
@@ -52,6 +60,8 @@ type handler struct {
 	log    *slog.Logger
 	events func(Event)
 	page   *page
+	delay  time.Duration // wait before answering a wrong password
+	guard  *guard
 
 	// commitMu serialises the check-then-rename that finishes an upload, so
 	// two HTTP uploads of one name cannot both pass the "exists?" check.
@@ -85,6 +95,20 @@ func Handler(fsys vfs.FS, opts HandlerOptions) http.Handler {
 		panic("share.Handler: embedded page: " + err.Error())
 	}
 	h.page = p
+	switch {
+	case opts.LoginFailDelay == 0:
+		h.delay = defaultLoginFailDelay
+	case opts.LoginFailDelay > 0:
+		h.delay = opts.LoginFailDelay
+	}
+	after, span := opts.BanAfter, opts.BanFor
+	if after == 0 {
+		after = defaultBanAfter
+	}
+	if span <= 0 {
+		span = defaultBanFor
+	}
+	h.guard = newGuard(after, span)
 	if h.realm == "" {
 		h.realm = "wharf share"
 	}
@@ -162,6 +186,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // login authenticates r through the Authenticator. On refusal it has
 // already answered and returns ok false.
 func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.AddrPort) (accounts.Session, accounts.User, bool) {
+	if h.guard.banned(remote.Addr(), time.Now()) {
+		w.Header().Set("Retry-After", "900")
+		http.Error(w, "429 too many failed logins; try again later", http.StatusTooManyRequests)
+		return nil, accounts.User{}, false
+	}
 	name, pass, hasCreds := r.BasicAuth()
 	if !hasCreds {
 		// The name FTP clients send for anonymous access, so one
@@ -174,6 +203,19 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 	})
 	if err != nil {
 		h.log.Info("http login refused", "user", name, "remote", remote.String(), "err", err)
+		if hasCreds && errors.Is(err, accounts.ErrBadCredentials) {
+			if h.guard.failed(remote.Addr(), time.Now()) {
+				h.log.Warn("http address banned after failed logins", "remote", remote.Addr().String())
+			}
+			if h.delay > 0 {
+				t := time.NewTimer(h.delay)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+				}
+			}
+		}
 		switch {
 		case errors.Is(err, accounts.ErrBadCredentials), errors.Is(err, accounts.ErrNotFound):
 			w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(h.realm, `"`, "'")+`", charset="UTF-8"`)
@@ -332,6 +374,20 @@ func (h *handler) download(q *request) {
 	if q.r.URL.Query().Has("dl") {
 		q.w.Header().Set("Content-Disposition", contentDisposition(path.Base(q.abs)))
 	}
+	ctype, err := contentType(f, q.abs)
+	if err != nil {
+		h.fail(q, "read", err)
+		return
+	}
+	q.w.Header().Set("Content-Type", ctype)
+	if activeContent(ctype) {
+		// A shared (or uploaded) page must not run as the share itself:
+		// in a sandbox it gets an opaque origin, so its script cannot read
+		// the share or act with the visitor's login (the Origin check
+		// refuses its "null" origin). PDFs are left alone: Chromium will not
+		// show them in a sandboxed document.
+		q.w.Header().Set("Content-Security-Policy", "sandbox allow-scripts allow-popups allow-downloads")
+	}
 	// The validator lets If-Range and If-None-Match work, so an interrupted
 	// download resumes only if the file did not change. It must be strong
 	// (If-Range ignores weak ones); modification time in nanoseconds plus
@@ -350,6 +406,30 @@ func (h *handler) download(q *request) {
 		ev.Err = errors.New(http.StatusText(cw.status))
 	}
 	h.emit(ev)
+}
+
+// contentType decides the type ServeContent would, by extension, else by
+// sniffing the first 512 bytes, so the caller knows it before serving.
+func contentType(f vfs.File, name string) (string, error) {
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t, nil
+	}
+	var buf [512]byte
+	n, err := io.ReadFull(f, buf[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return http.DetectContentType(buf[:n]), nil
+}
+
+// activeContent reports whether a browser would run a document of type t
+// with scripts: HTML, XHTML, SVG and XML documents (XSLT).
+func activeContent(t string) bool {
+	t = strings.ToLower(t)
+	return strings.Contains(t, "html") || strings.Contains(t, "xml") || strings.Contains(t, "svg")
 }
 
 // countingWriter counts body bytes while keeping the ResponseWriter's

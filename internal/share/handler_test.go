@@ -36,8 +36,13 @@ type fixture struct {
 }
 
 // serveDir serves dir through Handler on a real socket, logging in as the
-// given users (anonymous when users is empty with perms p).
+// given users. Wrong passwords are answered at once.
 func serveDir(t *testing.T, dir string, users ...accounts.MemoryUser) *fixture {
+	t.Helper()
+	return serveDirWith(t, dir, HandlerOptions{LoginFailDelay: -1}, users...)
+}
+
+func serveDirWith(t *testing.T, dir string, opts HandlerOptions, users ...accounts.MemoryUser) *fixture {
 	t.Helper()
 	fsys, err := vfs.OpenLocal(dir)
 	if err != nil {
@@ -46,10 +51,9 @@ func serveDir(t *testing.T, dir string, users ...accounts.MemoryUser) *fixture {
 	t.Cleanup(func() { fsys.Close() })
 	auth := accounts.NewMemoryWith(cheapArgon, users...)
 	f := &fixture{dir: dir, events: make(chan Event, 100), auth: auth}
-	srv := httptest.NewServer(Handler(fsys, HandlerOptions{
-		Auth:   auth,
-		Events: func(e Event) { f.events <- e },
-	}))
+	opts.Auth = auth
+	opts.Events = func(e Event) { f.events <- e }
+	srv := httptest.NewServer(Handler(fsys, opts))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	return f
@@ -606,6 +610,17 @@ func TestCrossSiteChangeRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "evil.txt")); !os.IsNotExist(err) {
 		t.Errorf("cross-site upload landed")
 	}
+	// A sandboxed page's scripts run in an opaque origin: "null".
+	req, _ = http.NewRequest("PUT", f.url+"/from-null.txt", strings.NewReader("x"))
+	req.Header.Set("Origin", "null")
+	if resp, _ := do(t, req); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("PUT with Origin null = %d, want 403", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("PUT", f.url+"/from-site.txt", strings.NewReader("x"))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, _ := do(t, req); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("PUT with Sec-Fetch-Site cross-site = %d, want 403", resp.StatusCode)
+	}
 	body, ct = multipartBody(t, [2]string{"ok.txt", "x"})
 	req, _ = http.NewRequest("POST", f.url+"/", body)
 	req.Header.Set("Content-Type", ct)
@@ -643,4 +658,74 @@ func assertNoTemp(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+func TestPasswordGuessingIsSlowedThenBanned(t *testing.T) {
+	dir := t.TempDir()
+	f := serveDirWith(t, dir, HandlerOptions{LoginFailDelay: 100 * time.Millisecond, BanAfter: 3}, accounts.MemoryUser{
+		User:     accounts.User{Name: "alice", Home: dir, Perms: accounts.PresetReadOnly},
+		Password: "right",
+	})
+	try := func(pass string) int {
+		req, _ := http.NewRequest("GET", f.url+"/", nil)
+		req.SetBasicAuth("alice", pass)
+		resp, _ := do(t, req)
+		return resp.StatusCode
+	}
+	if code := try("right"); code != 200 {
+		t.Fatalf("right password = %d", code)
+	}
+	for i := range 3 {
+		start := time.Now()
+		if code := try("wrong"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d = %d", i, code)
+		}
+		if d := time.Since(start); d < 100*time.Millisecond {
+			t.Errorf("wrong password answered after %v, want the 100ms delay", d)
+		}
+	}
+	// Banned now, whatever the credentials; a browser's bare first request
+	// (no credentials) never counts as a failure.
+	if code := try("right"); code != http.StatusTooManyRequests {
+		t.Errorf("after 3 failures the right password = %d, want 429", code)
+	}
+}
+
+func TestRequestsWithoutCredentialsNeverBan(t *testing.T) {
+	dir := t.TempDir()
+	f := serveDirWith(t, dir, HandlerOptions{LoginFailDelay: -1, BanAfter: 2}, accounts.MemoryUser{
+		User:     accounts.User{Name: "alice", Home: dir, Perms: accounts.PresetReadOnly},
+		Password: "right",
+	})
+	for range 5 {
+		if resp, _ := get(t, f.url+"/"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("no credentials = %d, want 401", resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("GET", f.url+"/", nil)
+	req.SetBasicAuth("alice", "right")
+	if resp, _ := do(t, req); resp.StatusCode != 200 {
+		t.Errorf("login after bare requests = %d", resp.StatusCode)
+	}
+}
+
+func TestActiveContentIsSandboxed(t *testing.T) {
+	dir := t.TempDir()
+	page := "<!doctype html><html><script>fetch('/')</script></html>"
+	writeFile(t, filepath.Join(dir, "page.html"), []byte(page))
+	writeFile(t, filepath.Join(dir, "noext"), []byte(page))
+	writeFile(t, filepath.Join(dir, "pic.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>1</script></svg>`))
+	writeFile(t, filepath.Join(dir, "doc.pdf"), []byte("%PDF-1.4"))
+	writeFile(t, filepath.Join(dir, "plain.txt"), []byte("text"))
+	f := serveDir(t, dir, anon(dir, accounts.PresetReadOnly))
+	for name, sandboxed := range map[string]bool{"page.html": true, "noext": true, "pic.svg": true, "doc.pdf": false, "plain.txt": false} {
+		resp, body := get(t, f.url+"/"+name)
+		csp := resp.Header.Get("Content-Security-Policy")
+		if strings.Contains(csp, "sandbox") != sandboxed {
+			t.Errorf("%s (%s): CSP %q, sandboxed want %v", name, resp.Header.Get("Content-Type"), csp, sandboxed)
+		}
+		if resp.StatusCode != 200 || len(body) == 0 {
+			t.Errorf("%s: %d, %d bytes", name, resp.StatusCode, len(body))
+		}
+	}
 }
