@@ -194,3 +194,19 @@ func TestIdleSessionsCostOneGoroutineAndLittleMemory(t *testing.T) {
 		t.Fatalf("an idle session holds %d bytes of heap", perSession)
 	}
 }
+
+func TestPublicHostMayBeANameAndMustBeIPv4(t *testing.T) {
+	auth := accounts.NewMemory()
+	if _, err := ftp.NewServer(ftp.Config{Auth: auth, PublicHost: "localhost"}); err != nil {
+		t.Fatalf("PublicHost localhost: %v", err)
+	}
+	if _, err := ftp.NewServer(ftp.Config{Auth: auth, PublicHost: "::1"}); err == nil {
+		t.Fatal("an IPv6 PublicHost was accepted for PASV")
+	}
+	if _, err := ftp.NewServer(ftp.Config{Auth: auth, PassivePorts: [2]int{5000, 4000}}); err == nil {
+		t.Fatal("an inverted port range was accepted")
+	}
+	if _, err := ftp.NewServer(ftp.Config{}); err == nil {
+		t.Fatal("a server without Auth was accepted")
+	}
+}

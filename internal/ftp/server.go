@@ -35,7 +35,7 @@ type Config struct {
 	TLSRequireReuse bool        // data TLS must resume the control session
 
 	PassivePorts        [2]int // [lo, hi]; zero: any free port
-	PublicHost          string // IP address announced in PASV replies (NAT); empty: the control connection's local address. EPSV needs none.
+	PublicHost          string // IPv4 address (or a name, resolved once by NewServer) announced in PASV replies behind NAT; empty: the control connection's local address. EPSV needs none.
 	AllowForeignActive  bool   // disable bounce protection (PORT/EPRT to other hosts)
 	AllowForeignPassive bool   // accept passive data conns from other addresses than the control peer
 
@@ -134,6 +134,7 @@ type Server struct {
 	perIP     map[netip.Addr]int        // guarded by mu: open sessions per address
 	bans      map[netip.Addr]*banState  // guarded by mu
 	commands  map[string]command        // immutable
+	public    netip.Addr                // immutable; PublicHost resolved, invalid when unset
 	wg        sync.WaitGroup            // one per running session
 	xferMu    sync.Mutex                // serializes Config.XferLog lines
 }
@@ -159,9 +160,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.TLSRequired && cfg.TLS == nil {
 		return nil, errors.New("ftp: TLSRequired needs Config.TLS")
 	}
+	var public netip.Addr
 	if cfg.PublicHost != "" {
-		if _, err := netip.ParseAddr(cfg.PublicHost); err != nil {
-			return nil, fmt.Errorf("ftp: PublicHost %q must be an IP address: %w", cfg.PublicHost, err)
+		var err error
+		if public, err = resolvePublic(cfg.PublicHost); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.OpenFS == nil {
@@ -202,6 +205,7 @@ func NewServer(cfg Config) (*Server, error) {
 		perIP:     make(map[netip.Addr]int),
 		bans:      make(map[netip.Addr]*banState),
 		commands:  commandTable(),
+		public:    public,
 	}, nil
 }
 
@@ -411,4 +415,22 @@ func addrPort(a net.Addr) netip.AddrPort {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
+}
+
+// resolvePublic turns Config.PublicHost into the IPv4 address PASV can
+// announce.
+func resolvePublic(host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !a.Unmap().Is4() {
+			return netip.Addr{}, fmt.Errorf("ftp: PublicHost %s: PASV can only announce IPv4", host)
+		}
+		return a.Unmap(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("ftp: resolve PublicHost %s: %w", host, err)
+	}
+	return addrs[0].Unmap(), nil
 }

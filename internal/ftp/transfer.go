@@ -320,8 +320,8 @@ func (ss *session) cmdPASV(string) error {
 		return replyErr(ftpproto.CodeBadSequence, "PASV not allowed after EPSV ALL.")
 	}
 	announce := ss.local.Addr().Unmap()
-	if h := ss.srv.cfg.PublicHost; h != "" {
-		announce = netip.MustParseAddr(h).Unmap()
+	if ss.srv.public.IsValid() {
+		announce = ss.srv.public
 	}
 	if !announce.Is4() {
 		// PASV can only carry an IPv4 address (RFC 2428 section 1).
