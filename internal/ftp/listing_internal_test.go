@@ -109,3 +109,26 @@ func BenchmarkListing10k(b *testing.B) {
 		}
 	}
 }
+
+func TestSplitRangeArgs(t *testing.T) {
+	cases := []struct {
+		in         string
+		file       string
+		start, end int64
+	}{
+		{"f", "f", 0, -1},
+		{"my file.txt", "my file.txt", 0, -1},
+		{"my file.txt 10", "my file.txt", 10, -1},
+		{"my file.txt 10 20", "my file.txt", 10, 20},
+		{"f, 10, 20", "f", 10, 20},
+		{`"a b" 1 2`, "a b", 1, 2},
+		{"2024 report 5", "2024 report", 5, -1},
+		{"1 2 3", "1", 2, 3},
+	}
+	for _, c := range cases {
+		f, s, e, _ := splitRangeArgs(c.in)
+		if f != c.file || s != c.start || e != c.end {
+			t.Errorf("splitRangeArgs(%q) = %q %d %d; want %q %d %d", c.in, f, s, e, c.file, c.start, c.end)
+		}
+	}
+}

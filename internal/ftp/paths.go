@@ -79,28 +79,35 @@ func stripListOptions(arg string) string {
 
 // splitRangeArgs parses "file [start [end]]" of the X* checksum commands;
 // numbers at the end are the range, the rest (spaces included) the file.
+// Clients differ in details, so "file, start, end" and a quoted file name
+// are accepted too.
 func splitRangeArgs(arg string) (file string, start, end int64, ok bool) {
 	end = -1
 	fields := strings.Fields(arg)
-	nums := 0
-	for nums < 2 && len(fields)-nums > 1 {
-		if _, err := strconv.ParseInt(fields[len(fields)-1-nums], 10, 64); err != nil {
+	var nums []int64
+	for len(nums) < 2 && len(fields) > 1 {
+		last := strings.TrimSuffix(fields[len(fields)-1], ",")
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil {
 			break
 		}
-		nums++
+		nums = append([]int64{n}, nums...)
+		fields = fields[:len(fields)-1]
 	}
-	if nums == 0 {
-		return arg, 0, -1, false
-	}
-	vals := fields[len(fields)-nums:]
-	start, _ = strconv.ParseInt(vals[0], 10, 64)
-	if nums == 2 {
-		end, _ = strconv.ParseInt(vals[1], 10, 64)
-	}
-	// Cut the numbers off the original text, keeping inner spaces of the name.
-	file = strings.TrimRight(arg, " ")
+	file = strings.TrimSpace(arg)
 	for range nums {
+		// Cut the numbers off the original text, keeping inner spaces of the name.
 		file = strings.TrimRight(file[:strings.LastIndexByte(file, ' ')], " ")
 	}
-	return file, start, end, true
+	file = strings.TrimSuffix(file, ",")
+	if len(file) >= 2 && file[0] == '"' && file[len(file)-1] == '"' {
+		file = file[1 : len(file)-1]
+	}
+	switch len(nums) {
+	case 0:
+		return file, 0, -1, false
+	case 1:
+		return file, nums[0], -1, true
+	}
+	return file, nums[0], nums[1], true
 }
