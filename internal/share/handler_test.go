@@ -729,3 +729,32 @@ func TestActiveContentIsSandboxed(t *testing.T) {
 		}
 	}
 }
+
+func TestBigFolderIsPaged(t *testing.T) {
+	dir := t.TempDir()
+	n := pageSize + 5
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%05d", i)), nil)
+	}
+	f := serveDir(t, dir, anon(dir, accounts.PresetReadOnly))
+	count := func(page string) int { return strings.Count(page, `<tr class="file">`) }
+
+	_, body := get(t, f.url+"/")
+	page := string(body)
+	if count(page) != pageSize || !strings.Contains(page, fmt.Sprintf("1–%d of %d", pageSize, n)) {
+		t.Fatalf("first page shows %d entries", count(page))
+	}
+	if !strings.Contains(page, `href="?from=1000&amp;sort=name">Next`) || strings.Contains(page, "Previous") {
+		t.Errorf("first page's pager wrong")
+	}
+	_, body = get(t, f.url+"/?from=1000&sort=name")
+	page = string(body)
+	if count(page) != 5 || !strings.Contains(page, ">f01004<") || !strings.Contains(page, "Previous") || strings.Contains(page, "Next") {
+		t.Errorf("second page: %d entries", count(page))
+	}
+	// Past the end clamps to the last page.
+	_, body = get(t, f.url+"/?from=999999")
+	if count(string(body)) != 5 {
+		t.Errorf("from past the end shows %d entries", count(string(body)))
+	}
+}

@@ -24,10 +24,14 @@ import (
 //go:embed assets
 var assetFS embed.FS
 
-// maxListing bounds how many entries one page shows: a folder with millions
-// of files must not make the server build a page of gigabytes. The page says
-// when it was cut.
-const maxListing = 20000
+// maxListing bounds how many entries of one folder are read and sorted: a
+// folder with millions of files must not make the server hold them all for
+// every page view. The page says when it was cut; FTP still lists it all.
+const maxListing = 100_000
+
+// pageSize is how many entries one page shows (about 1 MB of HTML): more
+// makes phones crawl. Further entries are on following pages (?from=N).
+const pageSize = 1000
 
 // listBatch is how many directory entries are read per call, so a huge
 // folder is read in pieces rather than in one allocation.
@@ -96,6 +100,10 @@ type pageData struct {
 	Files     int
 	Bytes     int64
 	Truncated bool
+	Total     int    // entries in the folder (up to maxListing)
+	From, To  int    // 1-based range of entries shown, when paged
+	Prev      string // link to the previous page; "" on the first
+	Next      string // link to the next page; "" on the last
 	User      string
 	CanUpload bool
 	CanMkdir  bool
@@ -147,6 +155,27 @@ func (h *handler) list(q *request) {
 		} else {
 			data.Files++
 			data.Bytes += e.Size
+		}
+	}
+	data.Total = len(data.Entries)
+	if data.Total > pageSize {
+		from, _ := strconv.Atoi(q.r.URL.Query().Get("from"))
+		from = min(max(from, 0), (data.Total-1)/pageSize*pageSize)
+		to := min(from+pageSize, data.Total)
+		data.Entries = data.Entries[from:to]
+		data.From, data.To = from+1, to
+		link := func(at int) string {
+			v := url.Values{"sort": {key}, "from": {strconv.Itoa(at)}}
+			if desc {
+				v.Set("order", "desc")
+			}
+			return "?" + v.Encode()
+		}
+		if from > 0 {
+			data.Prev = link(from - pageSize)
+		}
+		if to < data.Total {
+			data.Next = link(to)
 		}
 	}
 	data.Crumbs = crumbs(q.abs)
