@@ -416,7 +416,7 @@ func (ss *session) cmdSIZE(arg string) error {
 const mdtmLayout = "20060102150405"
 
 func (ss *session) cmdMDTM(arg string) error {
-	abs, name, err := ss.resolve(arg)
+	_, name, err := ss.resolve(arg)
 	if err != nil {
 		return err
 	}
@@ -424,7 +424,6 @@ func (ss *session) cmdMDTM(arg string) error {
 	if err != nil {
 		return err
 	}
-	_ = abs
 	ss.reply(ftpproto.CodeFileStatus, fi.ModTime().UTC().Format(mdtmLayout))
 	return nil
 }

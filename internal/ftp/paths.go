@@ -52,7 +52,6 @@ func (ss *session) permTarget(verb, arg string) string {
 		_, arg, _ = strings.Cut(arg, " ")
 	case "XMD5", "XSHA1", "XSHA256", "XSHA512", "XCRC":
 		arg, _, _, _ = splitRangeArgs(arg)
-	case "RNTO", "RNFR":
 	}
 	if arg == "" {
 		return ss.cwd
