@@ -311,6 +311,8 @@ func (h *handler) fail(q *request, op string, err error) {
 		http.Error(q.w, "507 no space left", http.StatusInsufficientStorage)
 	case errors.Is(err, errBadName):
 		http.Error(q.w, "400 bad file name", http.StatusBadRequest)
+	case errors.Is(err, errBadUpload):
+		http.Error(q.w, "400 malformed upload", http.StatusBadRequest)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The visitor went away; nobody reads this answer.
 		http.Error(q.w, "499 cancelled", http.StatusBadRequest)

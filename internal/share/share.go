@@ -51,8 +51,8 @@ type Options struct {
 	Dir string
 	// Listen is the address to bind; "" binds every address.
 	Listen string
-	// FTPPort and HTTPPort are the first ports tried (0: the defaults,
-	// unless FixedPorts says a literal 0, "any free port", was asked for).
+	// FTPPort and HTTPPort are the first ports tried. 0 means the default
+	// port, unless the matching Fixed flag is set: then 0 is "any free port".
 	FTPPort, HTTPPort int
 	// FixedFTPPort and FixedHTTPPort: the port was chosen explicitly and
 	// is not moved when taken; a taken explicit port is an error.
@@ -185,11 +185,8 @@ func New(o Options) (_ *Share, err error) {
 		} else if err := os.MkdirAll(tlsDir, 0o700); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
-		var hosts []string
-		for _, h := range s.Hosts() {
-			hosts = append(hosts, h)
-		}
-		if s.tlsConf, err = tlsconf.SelfSigned(tlsDir, hosts); err != nil {
+		// The certificate names every address visitors are given.
+		if s.tlsConf, err = tlsconf.SelfSigned(tlsDir, s.Hosts()); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 		if s.finger, err = tlsconf.ConfigFingerprint(s.tlsConf); err != nil {
@@ -337,7 +334,7 @@ func interfaceAddrs() []netip.Addr {
 // machine's addresses. IPv6 link-local addresses are left out: they need a
 // zone that differs between the visitor's machine and this one.
 func hostsFor(listen string, machine []netip.Addr) []string {
-	wantV4, wantV6 := true, true
+	wantV6 := true
 	if listen != "" {
 		ip, err := netip.ParseAddr(listen)
 		if err != nil {
@@ -352,17 +349,14 @@ func hostsFor(listen string, machine []netip.Addr) []string {
 	for _, ip := range machine {
 		switch {
 		case !ip.IsValid() || ip.IsLoopback() || ip.IsMulticast() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() && ip.Is6():
-		case ip.Is4() && wantV4:
+		case ip.Is4():
 			v4 = append(v4, ip.String())
-		case ip.Is6() && wantV6:
+		case wantV6:
 			v6 = append(v6, ip.String())
 		}
 	}
 	if out := append(v4, v6...); len(out) > 0 {
 		return out
-	}
-	if listen != "" && wantV6 && !wantV4 {
-		return []string{"::1"}
 	}
 	return []string{"127.0.0.1"}
 }

@@ -43,6 +43,7 @@ const copyBuffer = 256 << 10
 var (
 	errBadName   = errors.New("bad file name")
 	errForbidden = errors.New("refused by permissions")
+	errBadUpload = errors.New("malformed upload")
 	errNoSpace   = errors.New("no space left on device")
 )
 
@@ -92,7 +93,7 @@ func (h *handler) uploadMultipart(q *request) {
 			break
 		}
 		if err != nil {
-			h.fail(q, "read upload", errors.Join(errBadName, err))
+			h.fail(q, "read upload", errors.Join(errBadUpload, err))
 			return
 		}
 		// FileName strips any folder a client put in the name.
