@@ -262,3 +262,29 @@ open -u alice,secret -p %s %s; put %s -o /s.bin; get /s.bin -o %s/back.bin; ls /
 		t.Fatal("lftp FTPS round trip differs")
 	}
 }
+
+func TestLftpResumesBothDirections(t *testing.T) {
+	srv, home := start(t, ftptest.Options{})
+	dir := t.TempDir()
+	data := randomBytes(t, 1<<20+999)
+	writeFile(t, filepath.Join(home, "down.bin"), data)
+	writeFile(t, filepath.Join(dir, "down.bin"), data[:300000]) // a broken earlier download
+	writeFile(t, filepath.Join(dir, "up.bin"), data)
+	writeFile(t, filepath.Join(home, "up.bin"), data[:400001]) // a broken earlier upload
+	h, p := hostPort(t, srv.Addr)
+	script := fmt.Sprintf(`set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-allow no; open -u alice,secret -p %s %s;
+lcd %s; get -c down.bin; put -c up.bin; quit`, p, h, dir)
+	out, err := run(t, "lftp", "-c", script)
+	if err != nil {
+		t.Fatalf("lftp: %v\n%s", err, out)
+	}
+	if fileSum(t, filepath.Join(dir, "down.bin")) != sum(data) {
+		t.Fatal("lftp get -c: resumed download differs")
+	}
+	if fileSum(t, filepath.Join(home, "up.bin")) != sum(data) {
+		t.Fatal("lftp put -c: resumed upload differs")
+	}
+	if !strings.Contains(srv.Logs(), "cmd=REST") {
+		t.Fatal("lftp did not resume with REST")
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	jftp "github.com/jlaffaye/ftp"
+
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
@@ -208,5 +210,54 @@ func TestPublicHostMayBeANameAndMustBeIPv4(t *testing.T) {
 	}
 	if _, err := ftp.NewServer(ftp.Config{}); err == nil {
 		t.Fatal("a server without Auth was accepted")
+	}
+}
+
+func TestServeReturnsErrServerClosedAfterShutdown(t *testing.T) {
+	s, err := ftp.NewServer(ftp.Config{Auth: accounts.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := make([]byte, 100)
+	c.Read(b) // 220: the session is up
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != ftp.ErrServerClosed {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if err := s.Serve(ln); err != ftp.ErrServerClosed {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+}
+
+func TestJlaffayeOverIPv6WithTLS(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{IPv6: true, TLS: true, Configure: func(c *ftp.Config) {
+		c.TLSRequired, c.TLSRequireReuse = true, true
+	}})
+	home := srv.Users.Add("alice", "secret", accounts.PresetFull)
+	conf := srv.ClientTLS()
+	conf.ServerName = "::1"
+	c := login(t, srv.Addr, "alice", "secret", jftp.DialWithExplicitTLS(conf))
+	data := randomBytes(t, 200000)
+	if err := c.Stor("v6tls.bin", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, filepath.Join(home, "v6tls.bin")) != sum(data) {
+		t.Fatal("IPv6 TLS upload differs")
+	}
+	if _, err := c.List("/"); err != nil {
+		t.Fatal(err)
 	}
 }
