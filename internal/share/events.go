@@ -131,7 +131,8 @@ func FormatEvent(e Event) string {
 			dir = "received"
 		}
 		line := fmt.Sprintf("%s %-4s %s %s %s (%s", ts, e.Proto, who, dir, e.Path, HumanBytes(e.Bytes))
-		if secs := e.Duration.Seconds(); secs > 0.05 {
+		// A rate only means something for a transfer that took a while.
+		if secs := e.Duration.Seconds(); secs >= 0.5 && e.Bytes >= 64<<10 {
 			line += fmt.Sprintf(", %s/s", HumanBytes(int64(float64(e.Bytes)/secs)))
 		}
 		line += ")"

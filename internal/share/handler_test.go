@@ -234,9 +234,20 @@ func TestDownloadWholeRangeAndResumeIdentical(t *testing.T) {
 		t.Fatalf("resumed download differs from the source")
 	}
 
+	// A file changed since the first part was fetched is sent whole: the
+	// resumed bytes would not belong to it.
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(filepath.Join(dir, "big.bin"), later, later)
+	req, _ = http.NewRequest("GET", f.url+"/big.bin", nil)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", cut))
+	req.Header.Set("If-Range", etag)
+	if resp, body := do(t, req); resp.StatusCode != 200 || len(body) != len(data) {
+		t.Errorf("resume of a changed file = %d with %d bytes, want 200 with all", resp.StatusCode, len(body))
+	}
+
 	// The download's completion is reported with its byte count.
 	deadline := time.After(5 * time.Second)
-	for seen := 0; seen < 3; {
+	for seen := 0; seen < 4; {
 		select {
 		case e := <-f.events:
 			if e.Kind == EventDownload {
@@ -246,7 +257,7 @@ func TestDownloadWholeRangeAndResumeIdentical(t *testing.T) {
 				}
 			}
 		case <-deadline:
-			t.Fatalf("saw %d download events, want 3", seen)
+			t.Fatalf("saw %d download events, want 4", seen)
 		}
 	}
 
