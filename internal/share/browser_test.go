@@ -143,6 +143,10 @@ func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(dir, "from the browser.bin")); err != nil || !bytes.Equal(got, upPayload) {
 		t.Fatalf("uploaded file on disk: %d bytes, err %v", len(got), err)
 	}
+	pct, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#progress-pct")))
+	if err != nil || !strings.HasPrefix(pct, "100% · 683.6 KiB of 683.6 KiB") {
+		t.Errorf("progress after the upload = %q, %v", pct, err)
+	}
 
 	shots := filepath.Join("testdata", "screenshots")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
@@ -245,5 +249,44 @@ func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(shots, vp.name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestBrowserDeletesWhenAllowed clicks a delete button of a --delete share
+// and checks the file is gone from disk and from the page.
+func TestBrowserDeletesWhenAllowed(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "doomed.txt"), []byte("bye"))
+	writeFile(t, filepath.Join(dir, "kept.txt"), []byte("stay"))
+	fsys, err := vfs.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	auth := accounts.NewMemoryWith(cheapArgon, anon(dir, Perms(Options{Delete: true})))
+	srv := httptest.NewServer(Handler(fsys, HandlerOptions{Auth: auth}))
+	defer srv.Close()
+
+	ctx := browserContext(t)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`button.del[data-name="doomed.txt"]`)),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			// Answer the confirmation dialog as a visitor would.
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`))
+			return err
+		}),
+		chromedp.Click(chromedp.CSS(`button.del[data-name="doomed.txt"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`a[href="/doomed.txt"]`)),
+	); err != nil {
+		t.Fatalf("delete through the page: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "doomed.txt")); !os.IsNotExist(err) {
+		t.Errorf("doomed.txt still on disk: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kept.txt")); err != nil {
+		t.Errorf("kept.txt gone: %v", err)
 	}
 }
