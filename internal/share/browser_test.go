@@ -21,6 +21,10 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
+// browserStartLimit bounds Chromium's start on a loaded CI machine, so a
+// hung browser fails the test instead of stalling the whole run.
+const browserStartLimit = 60 * time.Second
+
 // browserContext starts a headless Chromium with a fresh profile. Without
 // Chromium the test fails in CI (CI=true) and is skipped elsewhere.
 func browserContext(t *testing.T) context.Context {
@@ -50,8 +54,15 @@ func browserContext(t *testing.T) context.Context {
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
 	// Start the browser under the long-lived context (a timeout on the first
 	// Run would kill the browser with it).
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
+	case <-time.After(browserStartLimit):
+		t.Fatalf("chromium did not start within %v", browserStartLimit)
 	}
 	return ctx
 }
