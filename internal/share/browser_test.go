@@ -76,6 +76,8 @@ func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
 	payload := randomBytes(t, 300_000)
 	writeFile(t, filepath.Join(dir, "data.bin"), payload)
 	writeFile(t, filepath.Join(dir, "Holiday photos", "beach.jpg"), []byte("jpeg"))
+	writeFile(t, filepath.Join(dir, "Holiday photos", "2026 Lisbon", "tram.jpg"), make([]byte, 2_400_000))
+	writeFile(t, filepath.Join(dir, "Holiday photos", "2026 Lisbon", "sunset over the river.jpg"), make([]byte, 3_100_000))
 	writeFile(t, filepath.Join(dir, "Documents", "report.pdf"), []byte("pdf"))
 	writeFile(t, filepath.Join(dir, "meeting notes 2026-11-28.txt"), []byte("notes\n"))
 	writeFile(t, filepath.Join(dir, "a rather long file name that has to be cut on a narrow phone screen.mp4"), nil)
@@ -260,6 +262,37 @@ func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(shots, vp.name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// A nested folder on the phone: breadcrumbs, the way up, no tools
+	// clutter beyond what the share allows.
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait),
+		chromedp.Navigate(srv.URL+"/Holiday%20photos/2026%20Lisbon/"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/Holiday%20photos/2026%20Lisbon/tram.jpg"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	crumbs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll(".crumbs a")).map(a => a.textContent)`))
+	if err != nil || strings.Join(crumbs, "/") != "Home/Holiday photos/2026 Lisbon" {
+		t.Errorf("breadcrumbs %q, %v", crumbs, err)
+	}
+	current, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`.crumbs a[aria-current="page"]`)))
+	if err != nil || current != "2026 Lisbon" {
+		t.Errorf("current breadcrumb %q, %v", current, err)
+	}
+	png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shots, "phone-subfolder-390x844.png"), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

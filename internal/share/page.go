@@ -75,6 +75,7 @@ func loadPage() (*page, error) {
 
 type crumb struct {
 	Name, Href string
+	Current    bool // the folder shown
 }
 
 type entry struct {
@@ -294,14 +295,14 @@ func columns(key string, desc bool) []column {
 
 func crumbs(abs string) []crumb {
 	cs := []crumb{{Name: "Home", Href: "/"}}
-	if abs == "/" {
-		return cs
+	if abs != "/" {
+		cur := ""
+		for _, part := range strings.Split(strings.Trim(abs, "/"), "/") {
+			cur += "/" + part
+			cs = append(cs, crumb{Name: part, Href: escapePath(cur + "/")})
+		}
 	}
-	cur := ""
-	for _, part := range strings.Split(strings.Trim(abs, "/"), "/") {
-		cur += "/" + part
-		cs = append(cs, crumb{Name: part, Href: escapePath(cur + "/")})
-	}
+	cs[len(cs)-1].Current = true
 	return cs
 }
 
