@@ -34,6 +34,9 @@ func pyftpd(t *testing.T, dir string, flags ...string) *Target {
 		}
 	}
 	if py == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("pyftpdlib is required in CI (.ci/run installs python3-pyftpdlib)")
+		}
 		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
 	}
 	script, _ := filepath.Abs("testdata/pyftpd.py")

@@ -160,6 +160,9 @@ func writeFile(t testing.TB, p string, b []byte) {
 func run(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
+		}
 		t.Skipf("%s not installed", name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
