@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -99,6 +100,7 @@ type Share struct {
 	ftpSrv        ftpServer
 	httpSrv       *http.Server
 	httpFS        vfs.FS
+	handlers      sync.WaitGroup // HTTP handlers running
 }
 
 // Perms returns the permissions Options grant, as documented in the
@@ -202,12 +204,19 @@ func New(o Options) (_ *Share, err error) {
 	if s.httpFS, err = vfs.OpenLocal(dir); err != nil {
 		return nil, err
 	}
+	h := Handler(s.httpFS, HandlerOptions{
+		Auth:   auth,
+		Realm:  "wharf share",
+		Logger: s.log.With("proto", "http"),
+		Events: s.record,
+	})
 	s.httpSrv = &http.Server{
-		Handler: Handler(s.httpFS, HandlerOptions{
-			Auth:   auth,
-			Realm:  "wharf share",
-			Logger: s.log.With("proto", "http"),
-			Events: s.record,
+		// http.Server.Close does not wait for handlers; counting them lets
+		// Run keep the folder open until cut uploads have cleaned up.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.handlers.Add(1)
+			defer s.handlers.Done()
+			h.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
@@ -397,6 +406,15 @@ func (s *Share) Run(ctx context.Context) error {
 	<-done
 	for ; pending > 0; pending-- {
 		<-errc
+	}
+	// Handlers of connections cut by Close see their sockets fail and
+	// return promptly; wait for them (bounded) before closing the folder.
+	waited := make(chan struct{})
+	go func() { s.handlers.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(shutdownGrace):
+		s.log.Warn("http handlers still running at exit")
 	}
 	s.closeFiles()
 	if failed != nil && !errors.Is(failed, errFTPClosed) && !errors.Is(failed, http.ErrServerClosed) {

@@ -470,3 +470,40 @@ func TestGeneratedPasswordsAreReadableAndDistinct(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+func TestStopDuringAnUploadLeavesNoPartialFile(t *testing.T) {
+	dir := t.TempDir()
+	s := startShare(t, Options{Dir: dir, Write: true})
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.HTTPPort()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+	c.Write(make([]byte, 100_000))
+	// Wait until the upload's temporary file exists: the handler is busy.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		entries, _ := os.ReadDir(dir)
+		if len(entries) == 1 && strings.HasPrefix(entries[0].Name(), tempPrefix) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload never started: %v", entries)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > shutdownGrace+2*time.Second {
+		t.Errorf("stop took %v with an upload running", d)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind after stop: %v", entries)
+	}
+	if tot := s.Totals(); tot.FilesReceived != 0 {
+		t.Errorf("cut upload counted as received: %+v", tot)
+	}
+}
