@@ -147,7 +147,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 		case err != nil:
 			code, text = ss.transferFailure(err)
 		}
-		ss.log.Info("transfer", "user", user, "cmd", what, "path", path, "upload", upload,
+		ss.log.Info("transfer", "what", what, "path", path, "upload", upload,
 			"bytes", n, "duration", d, "code", code, "err", err)
 		ss.writeXferLog(x, n, d, err == nil && !x.aborted.Load())
 		var evErr error
