@@ -38,6 +38,12 @@ const (
 // that connection see exactly the commits of other connections.
 type sqliteStore struct {
 	rdb *sql.DB // read pool, query_only
+	// The statements of the hot paths (every login reads a row, the usage
+	// writer adds deltas) are prepared once: SQLite's parser cost more
+	// than the query itself (BENCHMARKS.md).
+	getUser  *sql.Stmt // on rdb
+	addUsage *sql.Stmt // on w; guarded by wmu
+	dataVer  *sql.Stmt // on w; guarded by wmu
 
 	wdb         *sql.DB
 	wmu         sync.Mutex
@@ -74,6 +80,15 @@ func openSQLite(ctx context.Context, file string) (*sqliteStore, error) {
 	rdb.SetMaxOpenConns(sqliteReaders)
 	rdb.SetMaxIdleConns(sqliteReaders)
 	s.rdb = rdb
+	if s.getUser, err = rdb.PrepareContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?"); err == nil {
+		if s.addUsage, err = w.PrepareContext(ctx, addUsageSQL); err == nil {
+			s.dataVer, err = w.PrepareContext(ctx, "PRAGMA data_version")
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("prepare %s: %w", file, err)
+	}
 	return s, nil
 }
 
@@ -138,6 +153,11 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 
 func (s *sqliteStore) Close() error {
 	var errs []error
+	for _, st := range []*sql.Stmt{s.getUser, s.addUsage, s.dataVer} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
@@ -208,7 +228,7 @@ func settingArgs(u User) ([]any, error) {
 }
 
 func (s *sqliteStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
-	u, err := scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
+	u, err := scanUser(s.getUser.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -313,9 +333,13 @@ func (s *sqliteStore) DeleteUser(ctx context.Context, name string) error {
 	return changedOne(res, err, "delete user", name)
 }
 
+const addUsageSQL = `UPDATE users SET used_bytes = max(0, used_bytes + ?),
+	used_files = max(0, used_files + ?) WHERE name = ?`
+
 func (s *sqliteStore) AddUsage(ctx context.Context, name string, bytes, files int64) error {
-	res, err := s.exec(ctx, `UPDATE users SET used_bytes = max(0, used_bytes + ?),
-		used_files = max(0, used_files + ?) WHERE name = ?`, bytes, files, name)
+	s.wmu.Lock()
+	res, err := s.addUsage.ExecContext(ctx, bytes, files, name)
+	s.wmu.Unlock()
 	return changedOne(res, err, "add usage of", name)
 }
 
@@ -365,7 +389,7 @@ func (s *sqliteStore) Changed(ctx context.Context) (bool, error) {
 	}
 	defer s.wmu.Unlock()
 	var v int64
-	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if err := s.dataVer.QueryRowContext(ctx).Scan(&v); err != nil {
 		return false, fmt.Errorf("data_version: %w", err)
 	}
 	changed := s.dataVersion >= 0 && v != s.dataVersion
