@@ -98,6 +98,7 @@ func (db *DB) AddUser(ctx context.Context, u User, password string) error {
 
 // GetUser returns user name's settings and stored usage.
 func (db *DB) GetUser(ctx context.Context, name string) (User, error) {
+	db.usage.flush(ctx)
 	su, err := db.store.GetUser(ctx, name)
 	if err != nil {
 		return User{}, wrapUser(name, err)
@@ -114,6 +115,7 @@ func wrapUser(name string, err error) error {
 
 // ListUsers returns all users sorted by name.
 func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
+	db.usage.flush(ctx)
 	sus, err := db.store.ListUsers(ctx)
 	if err != nil {
 		return nil, err
@@ -201,8 +203,12 @@ func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
 // running on the same data directory takes the new figures in at its next
 // poll once the user has no upload in flight. Usage counted while an upload
 // runs may count that upload twice (once in the walk, once at its commit),
-// so rescan when the user is idle; the next rescan corrects it.
+// so rescan when the user is idle; the next rescan corrects it. "Idle"
+// includes the usage writer of a server in another process: it stores
+// usage changes up to usageFlushInterval (100 ms) after they happen.
 func (db *DB) Rescan(ctx context.Context, name string) (Usage, error) {
+	// Deltas written after SetUsage would count their files twice.
+	db.usage.flush(ctx)
 	su, err := db.store.GetUser(ctx, name)
 	if err != nil {
 		return Usage{}, wrapUser(name, err)
@@ -261,6 +267,7 @@ type exportUser struct {
 // Export writes every user, with password hashes and usage, as JSON. The
 // output holds hashes: treat it as a secret.
 func (db *DB) Export(ctx context.Context, w io.Writer) error {
+	db.usage.flush(ctx)
 	sus, err := db.store.ListUsers(ctx)
 	if err != nil {
 		return err

@@ -56,7 +56,9 @@ const DefaultPollInterval = 100 * time.Millisecond
 // PollInterval after it was committed.
 //
 // Usage: the in-process account is authoritative for limits; every delta is
-// applied to it and then written to the store as a delta. Figures read back
+// applied to it and then written to the store as a delta, in the background
+// within usageFlushInterval (coalesced per user), and at the latest by
+// Close: a crash loses at most that interval of usage changes. Figures read back
 // from the store (after a rescan elsewhere) replace the in-process ones only
 // when the account is quiet (no reservation in flight, no delta on its way
 // to the store, none applied since the read began); otherwise the reload is
@@ -64,6 +66,7 @@ const DefaultPollInterval = 100 * time.Millisecond
 type DB struct {
 	dir   string
 	store Store
+	usage *usageWriter // writes the accounts' usage deltas to store
 	v     *verifier
 	opts  Options
 	slots slots
@@ -108,6 +111,9 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.store = store
+	// Flushing at least as often as polling keeps an account's figures
+	// from waiting on the writer longer than on the poll.
+	db.usage = newUsageWriter(store, min(usageFlushInterval, opts.PollInterval))
 	db.v = newVerifier(opts.Argon2)
 	return db, nil
 }
@@ -147,11 +153,37 @@ func anonymousUser(dataDir string, opts Options) (*memUser, error) {
 // Dir returns the absolute data directory.
 func (db *DB) Dir() string { return db.dir }
 
-// Store returns the store behind db.
-func (db *DB) Store() Store { return db.store }
+// Store returns the store behind db. Its reads first write this process's
+// unsaved usage deltas, so they see the usage the accounts hold.
+func (db *DB) Store() Store { return flushingStore{db.store, db.usage} }
 
-// Close closes the database. Sessions must be closed first.
-func (db *DB) Close() error { return db.store.Close() }
+// flushingStore is a Store whose reads see the usage deltas still queued in
+// the usage writer.
+type flushingStore struct {
+	Store
+	w *usageWriter
+}
+
+func (s flushingStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
+	s.w.flush(ctx)
+	return s.Store.GetUser(ctx, name)
+}
+
+func (s flushingStore) ListUsers(ctx context.Context) ([]StoredUser, error) {
+	s.w.flush(ctx)
+	return s.Store.ListUsers(ctx)
+}
+
+// Flush writes the usage deltas still held in memory to the store. The
+// usage writer does it on its own within usageFlushInterval, and Close does
+// it last; admin reads in this process do it first.
+func (db *DB) Flush(ctx context.Context) error { return db.usage.flush(ctx) }
+
+// Close writes the unsaved usage deltas and closes the database. Sessions
+// must be closed first.
+func (db *DB) Close() error {
+	return errors.Join(db.usage.close(), db.store.Close())
+}
 
 // Login implements Authenticator.
 func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) (Session, error) {
@@ -211,9 +243,7 @@ func (db *DB) state(su StoredUser) *userState {
 	if st == nil {
 		st = &userState{acct: &account{}}
 		name := su.Name
-		st.acct.persist = func(ctx context.Context, bytes, files int64) error {
-			return db.store.AddUsage(ctx, name, bytes, files)
-		}
+		st.acct.sink = func(a *account) { db.usage.queue(name, a) }
 		st.acct.usedBytes, st.acct.usedFiles = su.UsedBytes, su.UsedFiles
 		st.acct.setLimits(su.QuotaBytes, su.QuotaFiles)
 		st.user, st.hash = cloneUser(su.User), su.PasswordHash

@@ -262,6 +262,9 @@ func TestRescanCorrectsUsageAfterFilesChangedBehindServer(t *testing.T) {
 	g, _ := q.Reserve(ctx, 100)
 	q.Commit(ctx, g, 100)
 	q.Adjust(ctx, 0, 1)
+	// The server writes these deltas within its flush interval (20 ms
+	// here); a rescan before that would count them twice.
+	time.Sleep(60 * time.Millisecond)
 
 	home := s.User().Home
 	os.MkdirAll(filepath.Join(home, "sub"), 0o755)

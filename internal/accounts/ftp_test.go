@@ -80,7 +80,15 @@ func TestFTPLoginQuotaAndLiveAdminChanges(t *testing.T) {
 	if code := replyCode(err); code != 552 {
 		t.Fatalf("upload past quota: %v, want 552", err)
 	}
-	u, _ := admin.GetUser(ctx, "u")
+	// The server writes usage in the background, within
+	// usageFlushInterval of the upload.
+	var u accounts.User
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		u, _ = admin.GetUser(ctx, "u")
+		if u.UsedBytes >= 6000 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if u.UsedBytes > 10_000 || u.UsedBytes < 6000 {
 		t.Fatalf("stored usage %d after a full and a refused upload", u.UsedBytes)
 	}

@@ -13,11 +13,13 @@ import (
 //
 // Committed usage (used*) and outstanding reservations (reserved) are kept
 // apart: reservations count against the limit at once, but only committed
-// bytes are persisted. persist, when set, writes each delta to the store after
-// it is applied here; the in-memory figure is the one limits are checked
-// against, and the store follows it by deltas (never read-modify-write).
+// bytes are persisted. The in-memory figure is the one limits are checked
+// against, exactly and at once; the store follows it by deltas (never
+// read-modify-write). When sink is set, each applied delta is added to the
+// unsaved sums and sink is told; a usageWriter later takes the sums and
+// writes them as one delta (see usageWriter for the bounded crash window).
 type account struct {
-	persist func(ctx context.Context, bytes, files int64) error // nil: memory only
+	sink func(a *account) // nil: memory only; called without mu held
 
 	mu         sync.Mutex
 	limitBytes int64  // guarded by mu; 0 unlimited
@@ -28,6 +30,13 @@ type account struct {
 	inflight   int    // guarded by mu; reservations not yet committed
 	pending    int    // guarded by mu; deltas applied here, not yet persisted
 	gen        uint64 // guarded by mu; bumped by every delta applied here
+
+	// unsaved* sum the deltas not yet taken by the usage writer; unsavedN
+	// counts them (pending also counts those taken but still being
+	// written).
+	unsavedBytes, unsavedFiles int64 // guarded by mu
+	unsavedN                   int   // guarded by mu
+	queued                     bool  // guarded by mu; sink told, not yet taken
 }
 
 var errNegativeReserve = errors.New("quota: negative reservation")
@@ -99,22 +108,59 @@ func (a *account) Adjust(ctx context.Context, bytes, files int64) error {
 }
 
 // applied is called with mu held after a delta changed the usage; it unlocks
-// mu and persists the delta.
+// mu and hands the delta to the usage writer. It never waits for the store:
+// the bytes are on disk and the in-memory figure is already exact, so an
+// upload or delete must not pay a database write (the writer coalesces the
+// deltas of many operations into one). It returns nil; the error result is
+// kept for the Quota contract.
 func (a *account) applied(ctx context.Context, bytes, files int64) error {
 	a.gen++
-	if a.persist == nil {
+	if a.sink == nil {
 		a.mu.Unlock()
 		return nil
 	}
 	a.pending++
+	a.unsavedBytes = satAdd(a.unsavedBytes, bytes)
+	a.unsavedFiles = satAdd(a.unsavedFiles, files)
+	a.unsavedN++
+	tell := !a.queued
+	a.queued = true
 	a.mu.Unlock()
-	// The delta must reach the store even when the session's command was
-	// aborted: the bytes are on disk.
-	err := a.persist(context.WithoutCancel(ctx), bytes, files)
+	if tell {
+		a.sink(a)
+	}
+	return nil
+}
+
+// takeUnsaved returns the deltas not yet written and how many they are,
+// leaving them counted in pending until saved or putBack.
+func (a *account) takeUnsaved() (bytes, files int64, n int) {
 	a.mu.Lock()
-	a.pending--
+	defer a.mu.Unlock()
+	bytes, files, n = a.unsavedBytes, a.unsavedFiles, a.unsavedN
+	a.unsavedBytes, a.unsavedFiles, a.unsavedN = 0, 0, 0
+	a.queued = false
+	return bytes, files, n
+}
+
+// saved records that n deltas taken by takeUnsaved reached the store.
+func (a *account) saved(n int) {
+	a.mu.Lock()
+	a.pending -= n
 	a.mu.Unlock()
-	return err
+}
+
+// putBack returns deltas whose write failed, to be retried; it reports
+// whether the account must be queued again.
+func (a *account) putBack(bytes, files int64, n int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.unsavedBytes = satAdd(a.unsavedBytes, bytes)
+	a.unsavedFiles = satAdd(a.unsavedFiles, files)
+	a.unsavedN += n
+	tell := !a.queued
+	a.queued = true
+	return tell
 }
 
 func (a *account) Usage(ctx context.Context) (Usage, error) {
