@@ -69,12 +69,24 @@ type verifier struct {
 	cacheKey []byte // random per process: cache keys are useless elsewhere
 	mu       sync.Mutex
 	cache    map[string]cacheEntry // guarded by mu
+	// flights are the full verifications running, by cache key: a login
+	// storm of one user with one password (50 clients connecting at once)
+	// waits for the first verification instead of each paying the hash.
+	flights map[string]*flight // guarded by mu
 
 	// fullChecks counts verifications that paid the full hash cost, so
 	// tests can see the cache work without timing anything; running and
 	// peak count hash computations in progress, to test the bound.
 	fullChecks    atomic.Int64
 	running, peak atomic.Int64
+}
+
+// flight is one full verification others may wait for.
+type flight struct {
+	done   chan struct{} // closed when good and err are set
+	stored string        // the hash checked against
+	good   bool
+	err    error
 }
 
 type cacheEntry struct {
@@ -97,6 +109,7 @@ func newVerifier(p Argon2Params) *verifier {
 		sem:      make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		cacheKey: make([]byte, 32),
 		cache:    make(map[string]cacheEntry),
+		flights:  make(map[string]*flight),
 	}
 	rand.Read(v.cacheKey)
 	dummy := make([]byte, 24)
@@ -157,15 +170,48 @@ func (v *verifier) Check(ctx context.Context, name, stored, password string) (bo
 		if ok && now.Before(e.expires) && subtle.ConstantTimeCompare([]byte(e.hash), []byte(stored)) == 1 {
 			return true, nil
 		}
-		good, err := v.full(ctx, stored, password)
-		if err != nil || !good {
-			return false, err
-		}
-		v.remember(key, stored, now)
-		return true, nil
+		return v.shared(ctx, key, name, stored, password, now)
 	}
 	_, err := v.full(ctx, v.dummy, password)
 	return false, err
+}
+
+// shared runs the full verification of key against stored, or waits for
+// the one already running for the same key and hash. Only the same name,
+// password and stored hash share a result, so no caller learns anything
+// it would not have learned by paying the hash itself.
+func (v *verifier) shared(ctx context.Context, key, name, stored, password string, now time.Time) (bool, error) {
+	for {
+		v.mu.Lock()
+		f := v.flights[key]
+		if f == nil || f.stored != stored {
+			break // v.mu still held
+		}
+		v.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if f.err != nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			continue // the first caller gave up waiting for a hash slot: try again ourselves
+		}
+		return f.good, f.err
+	}
+	f := &flight{done: make(chan struct{}), stored: stored}
+	v.flights[key] = f
+	v.mu.Unlock()
+	f.good, f.err = v.full(ctx, stored, password)
+	if f.err == nil && f.good {
+		v.remember(key, stored, now)
+	}
+	v.mu.Lock()
+	if v.flights[key] == f {
+		delete(v.flights, key)
+	}
+	v.mu.Unlock()
+	close(f.done)
+	return f.good, f.err
 }
 
 func (v *verifier) full(ctx context.Context, stored, password string) (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -92,5 +93,30 @@ func TestLoginStormIsBoundedBySemaphore(t *testing.T) {
 	}
 	if _, err := v.Check(ctx, "u", h, "pw"); err == nil {
 		t.Fatal("Check with a cancelled context and no free slot succeeded")
+	}
+}
+
+func TestConcurrentLoginsOfOnePasswordPayOneHash(t *testing.T) {
+	v := newVerifier(Argon2Params{Memory: 4096, Time: 1, Threads: 1})
+	h := v.hash("pw")
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			if ok, err := v.Check(context.Background(), "u", h, "pw"); !ok || err != nil {
+				bad.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d of 50 concurrent correct logins refused", bad.Load())
+	}
+	if n := v.fullChecks.Load(); n != 1 {
+		t.Fatalf("50 concurrent logins of one password paid %d hashes, want 1", n)
+	}
+	// A different password is never answered from another's verification.
+	if ok, _ := v.Check(context.Background(), "u", h, "wrong"); ok {
+		t.Fatal("wrong password accepted")
 	}
 }
