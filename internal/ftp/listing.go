@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -47,14 +48,21 @@ type lister struct {
 
 // appendEntry formats one entry.
 func (l *lister) appendEntry(fi fs.FileInfo, name string) {
+	e := entryOf(fi)
+	l.appendStat(&e, name)
+}
+
+// appendStat formats one entry from its stat fields; name is appended as
+// is (string or the bytes of a directory read), never kept.
+func (l *lister) appendStat(e *entry, name string) {
 	switch l.format {
 	case formatName:
 		l.buf = append(l.buf, name...)
 		l.buf = append(l.buf, '\r', '\n')
 	case formatLS:
-		l.buf = appendLS(l.buf, fi, name, l.now)
+		l.buf = appendLSEntry(l.buf, e, name, l.now)
 	case formatMLSx:
-		l.buf = appendFacts(l.buf, fi, l.perms(name, fi), l.facts)
+		l.buf = appendFactsEntry(l.buf, e, l.perms(name), l.facts)
 		l.buf = append(l.buf, ' ')
 		l.buf = append(l.buf, name...)
 		l.buf = append(l.buf, '\r', '\n')
@@ -63,28 +71,51 @@ func (l *lister) appendEntry(fi fs.FileInfo, name string) {
 
 // perms returns the permissions that apply to an entry. Only users with
 // per-folder rules pay for a path per entry.
-func (l *lister) perms(name string, fi fs.FileInfo) accounts.Perm {
+func (l *lister) perms(name string) accounts.Perm {
 	if len(l.user.PathPerms) == 0 {
 		return l.user.Perms
 	}
 	return l.user.PermsFor(path.Join(l.dirAbs, name))
 }
 
+// entry is what a listing line needs to know of a file. The fast directory
+// reader fills it straight from statx, without a FileInfo per entry.
+type entry struct {
+	mode     fs.FileMode
+	size     int64
+	mtime    time.Time
+	nlink    uint64
+	dev, ino uint64
+	hasIno   bool // dev and ino are known (the "unique" fact)
+}
+
+func entryOf(fi fs.FileInfo) entry {
+	e := entry{mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime(), nlink: 1}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if st.Nlink > 0 {
+			e.nlink = uint64(st.Nlink)
+		}
+		e.dev, e.ino, e.hasIno = uint64(st.Dev), uint64(st.Ino), true
+	}
+	return e
+}
+
 // appendLS formats fi as an `ls -l` line, the form FileZilla, lftp, curl
 // and jlaffaye/ftp parse: "-rw-r--r-- 1 owner group size Mon DD HH:MM name".
 func appendLS(b []byte, fi fs.FileInfo, name string, now time.Time) []byte {
-	b = appendMode(b, fi.Mode())
-	nlink := uint64(1)
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 0 {
-		nlink = uint64(st.Nlink)
-	}
+	e := entryOf(fi)
+	return appendLSEntry(b, &e, name, now)
+}
+
+func appendLSEntry(b []byte, e *entry, name string, now time.Time) []byte {
+	b = appendMode(b, e.mode)
 	var num [20]byte
 	b = append(b, ' ')
-	b = appendPadded(b, strconv.AppendUint(num[:0], nlink, 10), 3)
+	b = appendPadded(b, strconv.AppendUint(num[:0], e.nlink, 10), 3)
 	b = append(b, " ftp      ftp      "...)
-	b = appendPadded(b, strconv.AppendInt(num[:0], fi.Size(), 10), 12)
+	b = appendPadded(b, strconv.AppendInt(num[:0], e.size, 10), 12)
 	b = append(b, ' ')
-	mt := fi.ModTime()
+	mt := e.mtime
 	b = appendLSDate(b, mt, now.Sub(mt) <= sixMonths && now.Sub(mt) >= -time.Hour)
 	b = append(b, ' ')
 	b = append(b, name...)
@@ -186,11 +217,16 @@ var factNames = [...]struct {
 
 // appendFacts writes the RFC 3659 facts of fi, each followed by ';'.
 func appendFacts(b []byte, fi fs.FileInfo, p accounts.Perm, facts factSet) []byte {
-	dir := fi.IsDir()
+	e := entryOf(fi)
+	return appendFactsEntry(b, &e, p, facts)
+}
+
+func appendFactsEntry(b []byte, e *entry, p accounts.Perm, facts factSet) []byte {
+	dir := e.mode.IsDir()
 	if facts&factType != 0 {
 		if dir {
 			b = append(b, "type=dir;"...)
-		} else if fi.Mode().IsRegular() {
+		} else if e.mode.IsRegular() {
 			b = append(b, "type=file;"...)
 		} else {
 			b = append(b, "type=OS.unix=other;"...)
@@ -198,12 +234,12 @@ func appendFacts(b []byte, fi fs.FileInfo, p accounts.Perm, facts factSet) []byt
 	}
 	if facts&factSize != 0 && !dir {
 		b = append(b, "size="...)
-		b = strconv.AppendInt(b, fi.Size(), 10)
+		b = strconv.AppendInt(b, e.size, 10)
 		b = append(b, ';')
 	}
 	if facts&factModify != 0 {
 		b = append(b, "modify="...)
-		b = appendTimeVal(b, fi.ModTime())
+		b = appendTimeVal(b, e.mtime)
 		b = append(b, ';')
 	}
 	if facts&factPerm != 0 {
@@ -211,14 +247,12 @@ func appendFacts(b []byte, fi fs.FileInfo, p accounts.Perm, facts factSet) []byt
 		b = appendPermFact(b, dir, p)
 		b = append(b, ';')
 	}
-	if facts&factUnique != 0 {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			b = append(b, "unique="...)
-			b = strconv.AppendUint(b, uint64(st.Dev), 16)
-			b = append(b, 'g')
-			b = strconv.AppendUint(b, uint64(st.Ino), 16)
-			b = append(b, ';')
-		}
+	if facts&factUnique != 0 && e.hasIno {
+		b = append(b, "unique="...)
+		b = strconv.AppendUint(b, e.dev, 16)
+		b = append(b, 'g')
+		b = strconv.AppendUint(b, e.ino, 16)
+		b = append(b, ';')
 	}
 	return b
 }
@@ -263,6 +297,11 @@ func (ss *session) streamDir(ctx context.Context, fsys vfs.FS, name string, l *l
 		return 0, err
 	}
 	defer d.Close()
+	if f, ok := d.(*os.File); ok {
+		if n, err, ok := streamDirFD(ctx, f, fsys, name, l, w); ok {
+			return n, err
+		}
+	}
 	var total int64
 	flush := func() error {
 		if len(l.buf) == 0 {

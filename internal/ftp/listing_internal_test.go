@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,6 +132,74 @@ func TestSplitRangeArgs(t *testing.T) {
 		f, s, e, _ := splitRangeArgs(c.in)
 		if f != c.file || s != c.start || e != c.end {
 			t.Errorf("splitRangeArgs(%q) = %q %d %d; want %q %d %d", c.in, f, s, e, c.file, c.start, c.end)
+		}
+	}
+}
+
+// portableFS hides the *os.File behind another type, so streamDir takes
+// its portable ReadDir loop instead of the getdents/statx fast path.
+type portableFS struct{ *vfs.Local }
+
+type portableFile struct{ *os.File }
+
+func (p portableFS) Open(ctx context.Context, name string) (vfs.File, error) {
+	f, err := p.Local.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return portableFile{f.(*os.File)}, nil
+}
+
+// The fast directory reader must produce exactly the lines of the portable
+// one, for every kind of entry and every listing format.
+func TestFastListingMatchesPortableListing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "file.txt"), make([]byte, 1234), 0o640)
+	os.Mkdir(filepath.Join(dir, "sub dir"), 0o755)
+	os.WriteFile(filepath.Join(dir, tmpPrefix+"upload"), nil, 0o644)
+	os.Symlink("file.txt", filepath.Join(dir, "inside-link"))
+	os.Symlink("/etc/passwd", filepath.Join(dir, "outside-link"))
+	os.Symlink("missing", filepath.Join(dir, "dangling"))
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ünïcødé"), []byte("x"), 0o4755)
+	old := filepath.Join(dir, "old")
+	os.WriteFile(old, nil, 0o644)
+	os.Chtimes(old, time.Now(), time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC))
+	for i := range 3000 { // more than one getdents buffer
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("many-%04d-%s", i, strings.Repeat("x", i%40))), nil, 0o644)
+	}
+	local, err := vfs.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ss := &session{}
+	now := time.Now()
+	user := accounts.User{Perms: accounts.PresetReadOnly,
+		PathPerms: []accounts.PathPerm{{Dir: "/d/sub dir", Perms: accounts.PresetFull}}}
+	for _, format := range []listFormat{formatLS, formatName, formatMLSx} {
+		var lines [2][]string
+		for i, fsys := range []vfs.FS{local, portableFS{local}} {
+			var out strings.Builder
+			l := &lister{format: format, now: now, user: user, dirAbs: "/d", facts: allFacts}
+			if _, err := ss.streamDir(context.Background(), fsys, ".", l, &out); err != nil {
+				t.Fatal(err)
+			}
+			lines[i] = strings.Split(out.String(), "\r\n")
+			slices.Sort(lines[i])
+		}
+		if len(lines[0]) != 3000+8+1 {
+			t.Errorf("format %d: %d lines", format, len(lines[0]))
+		}
+		if !slices.Equal(lines[0], lines[1]) {
+			for i := range min(len(lines[0]), len(lines[1])) {
+				if lines[0][i] != lines[1][i] {
+					t.Fatalf("format %d: fast %q, portable %q", format, lines[0][i], lines[1][i])
+				}
+			}
+			t.Fatalf("format %d: %d fast lines, %d portable", format, len(lines[0]), len(lines[1]))
 		}
 	}
 }
