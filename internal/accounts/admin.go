@@ -58,6 +58,7 @@ func (db *DB) checkHome(ctx context.Context, name, home string) (string, error) 
 // AddUser creates user u with password (an empty Home means DefaultHome)
 // and creates the home folder. Usage fields of u are ignored.
 func (db *DB) AddUser(ctx context.Context, u User, password string) error {
+	defer db.wrote()
 	if err := ValidName(u.Name); err != nil {
 		return err
 	}
@@ -130,6 +131,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 // UpdateUser replaces the settings of u.Name (usage fields are ignored). A
 // changed home is validated and created; files are not moved.
 func (db *DB) UpdateUser(ctx context.Context, u User) error {
+	defer db.wrote()
 	old, err := db.store.GetUser(ctx, u.Name)
 	if err != nil {
 		return wrapUser(u.Name, err)
@@ -153,6 +155,7 @@ func (db *DB) UpdateUser(ctx context.Context, u User) error {
 // SetPassword replaces user name's password. Cached logins of the old one
 // stop working at once in this process, and in a server within its poll.
 func (db *DB) SetPassword(ctx context.Context, name, password string) error {
+	defer db.wrote()
 	if password == "" {
 		return invalidf("empty password")
 	}
@@ -171,6 +174,7 @@ func (db *DB) SetPassword(ctx context.Context, name, password string) error {
 // in it. Open sessions of the user lose all permissions on their next
 // command.
 func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
+	defer db.wrote()
 	su, err := db.store.GetUser(ctx, name)
 	if err != nil {
 		return wrapUser(name, err)
@@ -207,6 +211,7 @@ func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
 // includes the usage writer of a server in another process: it stores
 // usage changes up to usageFlushInterval (100 ms) after they happen.
 func (db *DB) Rescan(ctx context.Context, name string) (Usage, error) {
+	defer db.wrote()
 	// Deltas written after SetUsage would count their files twice.
 	db.usage.flush(ctx)
 	su, err := db.store.GetUser(ctx, name)
@@ -300,6 +305,7 @@ type ImportOptions struct {
 // argon2id or bcrypt. Homes are validated like AddUser's and created.
 // Usage is taken from the file; rescan to recount it.
 func (db *DB) Import(ctx context.Context, r io.Reader, o ImportOptions) (int, error) {
+	defer db.wrote()
 	replace := o.Replace
 	var f exportFile
 	dec := json.NewDecoder(r)

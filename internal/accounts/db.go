@@ -49,7 +49,11 @@ const DefaultPollInterval = 100 * time.Millisecond
 // in-process state of logged-in users (their shared quota accounts and
 // session counts). It implements Authenticator.
 //
-// Live changes: Login always reads the user's row afresh. Session.User
+// Live changes: Login reads the user's row afresh unless nothing at all was
+// committed to the database since this process last read it (checked on
+// every login with PRAGMA data_version, plus a count of this process's own
+// admin writes), so a change made elsewhere applies to the very next
+// login. Session.User
 // checks Store.Changed at most every PollInterval and then reloads the rows
 // of the users with state in this process, so a change committed by a
 // separate `wharf user` process is seen by the next command at most
@@ -75,6 +79,7 @@ type DB struct {
 	mu     sync.Mutex
 	states map[string]*userState // guarded by mu; users seen by Login
 
+	writes   atomic.Int64 // admin writes of this process (see rowVersion)
 	lastPoll atomic.Int64 // unix nanoseconds of the last Changed check
 	pollMu   sync.Mutex   // one poller at a time; others use what they have
 }
@@ -84,10 +89,11 @@ type userState struct {
 	acct *account // immutable
 
 	mu        sync.RWMutex
-	user      User   // guarded by mu; settings as last read
-	hash      string // guarded by mu
-	deleted   bool   // guarded by mu
-	needUsage bool   // guarded by mu; store usage not yet taken in
+	user      User       // guarded by mu; settings as last read
+	hash      string     // guarded by mu
+	row       rowVersion // guarded by mu; when user and hash were read
+	deleted   bool       // guarded by mu
+	needUsage bool       // guarded by mu; store usage not yet taken in
 }
 
 // Open opens the data directory dataDir (creating it unless opts.MustExist)
@@ -197,20 +203,34 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 		}
 		return &anonSession{db: db}, nil
 	}
-	su, err := db.store.GetUser(ctx, name)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
+	st, hash := db.fresh(ctx, name)
+	if st == nil {
+		// Read the row. The version is taken first: a commit racing the
+		// read can only make the row newer than its version says.
+		ver := db.version(ctx)
+		su, err := db.store.GetUser(ctx, name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		// An unknown user is checked against the dummy hash: same cost,
+		// same answer as a wrong password.
+		ok, err := db.v.Check(ctx, name, su.PasswordHash, password)
+		if err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !ok || su.Name == "" {
+			return nil, ErrBadCredentials
+		}
+		st = db.state(su, ver)
+	} else {
+		ok, err := db.v.Check(ctx, name, hash, password)
+		if err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !ok {
+			return nil, ErrBadCredentials
+		}
 	}
-	// An unknown user is checked against the dummy hash: same cost, same
-	// answer as a wrong password.
-	ok, err := db.v.Check(ctx, name, su.PasswordHash, password)
-	if err != nil && ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if !ok || su.Name == "" {
-		return nil, ErrBadCredentials
-	}
-	st := db.state(su)
 	st.mu.RLock()
 	u := st.user
 	st.mu.RUnlock()
@@ -235,9 +255,66 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 	return &dbSession{db: db, st: st, name: u.Name}, nil
 }
 
-// state returns the live state of a user just read from the store, creating
-// it or refreshing it with the row.
-func (db *DB) state(su StoredUser) *userState {
+// rowVersion identifies the state of the whole database when a row was
+// read: the store's version (commits of other connections) and this
+// process's own admin writes, which the store's version does not show.
+type rowVersion struct {
+	store  int64
+	writes int64
+	ok     bool // false: unknown, the row must be read again
+}
+
+// version returns the database's current rowVersion. It never waits: a
+// store busy writing gives an unknown version.
+func (db *DB) version(ctx context.Context) rowVersion {
+	vs, ok := db.store.(versioner)
+	if !ok {
+		return rowVersion{}
+	}
+	w := db.writes.Load()
+	v, ok := vs.Version(ctx)
+	return rowVersion{store: v, writes: w, ok: ok}
+}
+
+// versioner is a Store that can tell cheaply whether anything was
+// committed since an earlier call (the SQLite store: PRAGMA data_version).
+type versioner interface {
+	// Version returns a number that changes whenever another connection
+	// commits; ok is false when it would have to wait for a write.
+	Version(ctx context.Context) (v int64, ok bool)
+}
+
+// wrote records a write of this process's admin methods; call it after the
+// write.
+func (db *DB) wrote() { db.writes.Add(1) }
+
+// fresh returns the live state of name and its password hash when its row
+// is known to be what the store holds now (nothing was committed since it
+// was read), so Login need not read it again; else nil. One PRAGMA
+// data_version costs a fraction of reading and decoding the row, and a
+// warm login is otherwise little more than that read.
+func (db *DB) fresh(ctx context.Context, name string) (*userState, string) {
+	db.mu.Lock()
+	st := db.states[name]
+	db.mu.Unlock()
+	if st == nil {
+		return nil, ""
+	}
+	st.mu.RLock()
+	rv, hash, deleted := st.row, st.hash, st.deleted
+	st.mu.RUnlock()
+	if !rv.ok || deleted || hash == "" {
+		return nil, ""
+	}
+	if now := db.version(ctx); !now.ok || now != rv {
+		return nil, ""
+	}
+	return st, hash
+}
+
+// state returns the live state of a user just read from the store (at
+// version ver), creating it or refreshing it with the row.
+func (db *DB) state(su StoredUser, ver rowVersion) *userState {
 	db.mu.Lock()
 	st := db.states[su.Name]
 	if st == nil {
@@ -246,13 +323,13 @@ func (db *DB) state(su StoredUser) *userState {
 		st.acct.sink = func(a *account) { db.usage.queue(name, a) }
 		st.acct.usedBytes, st.acct.usedFiles = su.UsedBytes, su.UsedFiles
 		st.acct.setLimits(su.QuotaBytes, su.QuotaFiles)
-		st.user, st.hash = cloneUser(su.User), su.PasswordHash
+		st.user, st.hash, st.row = cloneUser(su.User), su.PasswordHash, ver
 		db.states[su.Name] = st
 		db.mu.Unlock()
 		return st
 	}
 	db.mu.Unlock()
-	st.refresh(su)
+	st.refresh(su, ver)
 	return st
 }
 
@@ -260,9 +337,9 @@ func (db *DB) state(su StoredUser) *userState {
 // poll, which alone can order its read against in-flight deltas: a change
 // of usage by another process also changes the store, so the next poll
 // reloads it.
-func (st *userState) refresh(su StoredUser) {
+func (st *userState) refresh(su StoredUser, ver rowVersion) {
 	st.mu.Lock()
-	st.user, st.hash, st.deleted = cloneUser(su.User), su.PasswordHash, false
+	st.user, st.hash, st.deleted, st.row = cloneUser(su.User), su.PasswordHash, false, ver
 	st.mu.Unlock()
 	st.acct.setLimits(su.QuotaBytes, su.QuotaFiles)
 }
@@ -325,7 +402,7 @@ func (db *DB) reload(ctx context.Context, name string, st *userState) {
 	if err != nil {
 		return
 	}
-	st.refresh(su)
+	st.refresh(su, rowVersion{}) // version unknown: the next Login reads the row
 	// gen was taken before the read: load refuses if any delta was applied
 	// since, because the row might predate it.
 	loaded := st.acct.load(gen, su.UsedBytes, su.UsedFiles)

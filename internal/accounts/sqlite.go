@@ -380,6 +380,21 @@ func (s *sqliteStore) ReplaceUsers(ctx context.Context, users []StoredUser, repl
 	return nil
 }
 
+// Version returns PRAGMA data_version of the write connection, which
+// changes with every commit of another connection (another process's
+// admin command), without waiting for a write in progress.
+func (s *sqliteStore) Version(ctx context.Context) (int64, bool) {
+	if !s.wmu.TryLock() {
+		return 0, false
+	}
+	defer s.wmu.Unlock()
+	var v int64
+	if err := s.dataVer.QueryRowContext(ctx).Scan(&v); err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
 // Changed compares PRAGMA data_version on the write connection with its
 // last value: SQLite bumps it when any other connection commits, and our
 // own writes all use this connection, so a change means someone else wrote.

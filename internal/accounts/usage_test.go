@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,4 +156,69 @@ func BenchmarkQuotaUpload(b *testing.B) {
 		g, _ := q.Reserve(ctx, 256<<10)
 		q.Commit(ctx, g, 4096)
 	}
+}
+
+// readCountingStore counts the user rows Login reads.
+type readCountingStore struct {
+	*sqliteStore
+	reads atomic.Int64
+}
+
+func (c *readCountingStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
+	c.reads.Add(1)
+	return c.sqliteStore.GetUser(ctx, name)
+}
+
+// A warm login skips reading the row only while nothing was committed
+// since it was read: any change, from this process or another, applies to
+// the very next login.
+func TestWarmLoginSkipsTheRowOnlyWhileNothingChanged(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openTestDB(t, dir, Options{})
+	admin := openTestDB(t, dir, Options{MustExist: true}) // another process
+	db.AddUser(ctx, User{Name: "u", Perms: PresetFull}, "pw")
+	rc := &readCountingStore{sqliteStore: db.store.(*sqliteStore)}
+	db.store = rc
+	keep := mustLogin(t, db, "u", "pw") // keeps the state live
+	before := rc.reads.Load()
+	for range 10 {
+		mustLogin(t, db, "u", "pw").Close()
+	}
+	if n := rc.reads.Load() - before; n != 0 {
+		t.Fatalf("10 warm logins read the row %d times", n)
+	}
+	// Disabled by another process: refused at once.
+	u, _ := admin.GetUser(ctx, "u")
+	u.Disabled = true
+	admin.UpdateUser(ctx, u)
+	if _, err := db.Login(ctx, "u", "pw", local); !errors.Is(err, ErrDisabled) {
+		t.Fatalf("login after a disable elsewhere = %v, want ErrDisabled", err)
+	}
+	u.Disabled = false
+	admin.UpdateUser(ctx, u)
+	mustLogin(t, db, "u", "pw").Close()
+	// Changed by this process: refused at once too.
+	u.Expires = time.Now().Add(-time.Hour)
+	if err := db.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Login(ctx, "u", "pw", local); !errors.Is(err, ErrExpired) {
+		t.Fatalf("login after an expiry set here = %v, want ErrExpired", err)
+	}
+	// Password changed elsewhere: the old one fails, the new one works.
+	u.Expires = time.Time{}
+	db.UpdateUser(ctx, u)
+	mustLogin(t, db, "u", "pw").Close()
+	admin.SetPassword(ctx, "u", "new")
+	if _, err := db.Login(ctx, "u", "pw", local); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("old password after a change elsewhere = %v", err)
+	}
+	mustLogin(t, db, "u", "new").Close()
+	// Deleted elsewhere.
+	admin.DeleteUser(ctx, "u", false)
+	if _, err := db.Login(ctx, "u", "new", local); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("login of a user deleted elsewhere = %v", err)
+	}
+	keep.Close()
 }
