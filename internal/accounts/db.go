@@ -264,8 +264,7 @@ type rowVersion struct {
 	ok     bool // false: unknown, the row must be read again
 }
 
-// version returns the database's current rowVersion. It never waits: a
-// store busy writing gives an unknown version.
+// version returns the database's current rowVersion.
 func (db *DB) version(ctx context.Context) rowVersion {
 	vs, ok := db.store.(versioner)
 	if !ok {
@@ -279,8 +278,8 @@ func (db *DB) version(ctx context.Context) rowVersion {
 // versioner is a Store that can tell cheaply whether anything was
 // committed since an earlier call (the SQLite store: PRAGMA data_version).
 type versioner interface {
-	// Version returns a number that changes whenever another connection
-	// commits; ok is false when it would have to wait for a write.
+	// Version returns a number that changes with every commit of
+	// another process; ok is false when it is unknown.
 	Version(ctx context.Context) (v int64, ok bool)
 }
 

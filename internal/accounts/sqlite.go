@@ -45,6 +45,19 @@ type sqliteStore struct {
 	addUsage *sql.Stmt // on w; guarded by wmu
 	dataVer  *sql.Stmt // on w; guarded by wmu
 
+	deep *deepStack // runs the login path's queries
+
+	// Version has a read connection of its own: logins ask it at once
+	// and concurrently, and must neither wait behind a usage write on w
+	// nor take one of the pool's connections for a whole login.
+	vdb    *sql.DB
+	vconn  *sql.Conn // used by one query at a time (vrunning)
+	verStm *sql.Stmt // on vconn
+	vmu    sync.Mutex
+	vcond  *sync.Cond // on vmu: a version query finished
+	vrun   bool       // guarded by vmu: a version query runs
+	vnext  *verGroup  // guarded by vmu: callers waiting for the next query
+
 	wdb         *sql.DB
 	wmu         sync.Mutex
 	w           *sql.Conn // guarded by wmu
@@ -67,7 +80,8 @@ func openSQLite(ctx context.Context, file string) (*sqliteStore, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
-	s := &sqliteStore{wdb: wdb, w: w, dataVersion: -1}
+	s := &sqliteStore{wdb: wdb, w: w, dataVersion: -1, deep: newDeepStack(sqliteReaders + 1)}
+	s.vcond = sync.NewCond(&s.vmu)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", file, err)
@@ -85,11 +99,29 @@ func openSQLite(ctx context.Context, file string) (*sqliteStore, error) {
 			s.dataVer, err = w.PrepareContext(ctx, "PRAGMA data_version")
 		}
 	}
+	if err == nil {
+		err = s.openVersionConn(ctx, base)
+	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare %s: %w", file, err)
 	}
 	return s, nil
+}
+
+func (s *sqliteStore) openVersionConn(ctx context.Context, base string) error {
+	vdb, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		return err
+	}
+	vdb.SetMaxOpenConns(1)
+	vdb.SetConnMaxLifetime(0)
+	s.vdb = vdb
+	if s.vconn, err = vdb.Conn(ctx); err != nil {
+		return err
+	}
+	s.verStm, err = s.vconn.PrepareContext(ctx, "PRAGMA data_version")
+	return err
 }
 
 // migrations returns the embedded migration scripts in order; script N
@@ -152,11 +184,18 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 }
 
 func (s *sqliteStore) Close() error {
+	s.deep.close()
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getUser, s.addUsage, s.dataVer} {
+	for _, st := range []*sql.Stmt{s.getUser, s.addUsage, s.dataVer, s.verStm} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
+	}
+	if s.vconn != nil {
+		errs = append(errs, s.vconn.Close())
+	}
+	if s.vdb != nil {
+		errs = append(errs, s.vdb.Close())
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
@@ -228,7 +267,9 @@ func settingArgs(u User) ([]any, error) {
 }
 
 func (s *sqliteStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
-	u, err := scanUser(s.getUser.QueryRowContext(ctx, name))
+	var u StoredUser
+	var err error
+	s.deep.do(func() { u, err = scanUser(s.getUser.QueryRowContext(ctx, name)) })
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -380,20 +421,88 @@ func (s *sqliteStore) ReplaceUsers(ctx context.Context, users []StoredUser, repl
 	return nil
 }
 
-// Version returns PRAGMA data_version of the write connection, which
-// changes with every commit of another connection (another process's
-// admin command), without waiting for a write in progress.
+// Version returns PRAGMA data_version of a connection of its own, which
+// changes with every commit of any other connection: another process's
+// admin command, and this process's own writes.
+//
+// Callers that arrive while a query runs share the next one, which starts
+// after all of them arrived, so each still sees every commit made before
+// it asked. Each query is a read transaction (about 30 us with its shared
+// memory locks), and 50 logins at once would otherwise queue for one each.
 func (s *sqliteStore) Version(ctx context.Context) (int64, bool) {
-	if !s.wmu.TryLock() {
-		return 0, false
+	s.vmu.Lock()
+	if g := s.vnext; g != nil {
+		s.vmu.Unlock()
+		<-g.done
+		return g.v, g.ok
 	}
-	defer s.wmu.Unlock()
-	var v int64
-	if err := s.dataVer.QueryRowContext(ctx).Scan(&v); err != nil {
-		return 0, false
+	g := &verGroup{done: make(chan struct{})}
+	s.vnext = g
+	for s.vrun {
+		s.vcond.Wait()
 	}
-	return v, true
+	s.vrun, s.vnext = true, nil // later callers form the next group
+	s.vmu.Unlock()
+	var err error
+	s.deep.do(func() { err = s.verStm.QueryRowContext(context.WithoutCancel(ctx)).Scan(&g.v) })
+	g.ok = err == nil
+	s.vmu.Lock()
+	s.vrun = false
+	s.vcond.Broadcast()
+	s.vmu.Unlock()
+	close(g.done)
+	return g.v, g.ok
 }
+
+// verGroup is one data_version query shared by the callers waiting for it.
+type verGroup struct {
+	done chan struct{} // closed when v and ok are set
+	v    int64
+	ok   bool
+}
+
+// deepStack runs calls on a few long-lived goroutines. modernc's SQLite
+// needs tens of KiB of stack: run on a session's goroutine, which starts
+// with a few KiB, every login's query grew and copied that stack (a tenth
+// of a warm login's CPU in the harness's logins profile) and left the
+// session holding the grown stack while idle. The pool's goroutines keep
+// theirs.
+type deepStack struct {
+	jobs chan func()
+	quit chan struct{}
+	once sync.Once
+}
+
+func newDeepStack(n int) *deepStack {
+	d := &deepStack{jobs: make(chan func()), quit: make(chan struct{})}
+	for range n {
+		go func() {
+			for {
+				select {
+				case f := <-d.jobs:
+					f()
+				case <-d.quit:
+					return
+				}
+			}
+		}()
+	}
+	return d
+}
+
+// do runs f on one of the pool's goroutines and waits for it; after close
+// it runs f itself.
+func (d *deepStack) do(f func()) {
+	done := make(chan struct{})
+	select {
+	case d.jobs <- func() { f(); close(done) }:
+		<-done
+	case <-d.quit:
+		f()
+	}
+}
+
+func (d *deepStack) close() { d.once.Do(func() { close(d.quit) }) }
 
 // Changed compares PRAGMA data_version on the write connection with its
 // last value: SQLite bumps it when any other connection commits, and our
