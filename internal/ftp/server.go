@@ -27,7 +27,7 @@ var ErrServerClosed = errors.New("ftp: server closed")
 // take the documented defaults.
 type Config struct {
 	Auth   accounts.Authenticator                // required
-	OpenFS func(u accounts.User) (vfs.FS, error) // nil: vfs.OpenLocal(u.Home)
+	OpenFS func(u accounts.User) (vfs.FS, error) // nil: u.Home through a vfs.Roots shared by all sessions
 	Logger *slog.Logger                          // nil: discard
 
 	TLS             *tls.Config // nil: no AUTH TLS, no implicit listener
@@ -168,7 +168,10 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.OpenFS == nil {
-		cfg.OpenFS = func(u accounts.User) (vfs.FS, error) { return vfs.OpenLocal(u.Home) }
+		// One os.Root per home, shared by the user's sessions: a root per
+		// session would cost a descriptor per idle session.
+		roots := new(vfs.Roots)
+		cfg.OpenFS = func(u accounts.User) (vfs.FS, error) { return roots.Open(u.Home) }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
