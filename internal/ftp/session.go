@@ -79,9 +79,8 @@ type session struct {
 	ctx    context.Context // canceled when the session ends
 	cancel context.CancelFunc
 
-	wmu  sync.Mutex    // guards w and writes on conn
-	conn net.Conn      // current control connection; replaced by AUTH TLS
-	w    *bufio.Writer // guarded by wmu
+	wmu  sync.Mutex // guards writes on conn
+	conn net.Conn   // current control connection; replaced by AUTH TLS
 	r    *ftpproto.Reader
 
 	mu    sync.Mutex // guards state and xfer
@@ -142,9 +141,27 @@ func newSession(srv *Server, c net.Conn, remote netip.AddrPort, implicit bool) *
 func (ss *session) setConn(c net.Conn) {
 	ss.wmu.Lock()
 	ss.conn = c
-	ss.w = bufio.NewWriterSize(c, 512)
 	ss.wmu.Unlock()
+	if ss.r != nil {
+		ss.r.Release()
+	}
 	ss.r = ftpproto.NewReader(c, ss.srv.cfg.MaxLineLen)
+}
+
+// replyWriters pools the buffers replies are formatted in: a session holds
+// none between replies (idle sessions are most of a busy server's). Like
+// any sync.Pool it is state-free spare memory shared by all servers.
+var replyWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 512) }}
+
+// writeReply formats and sends one reply on conn. Caller holds wmu.
+func (ss *session) writeReply(code int, text string) error {
+	w := replyWriters.Get().(*bufio.Writer)
+	w.Reset(ss.conn)
+	ftpproto.WriteReply(w, code, text)
+	err := w.Flush()
+	w.Reset(nil)
+	replyWriters.Put(w)
+	return err
 }
 
 // serve is the command loop, one goroutine per connection.
@@ -206,9 +223,40 @@ func (ss *session) readLine() ([]byte, error) {
 		ss.conn.SetReadDeadline(time.Time{})
 	}
 	ss.mu.Unlock()
+	if ss.r.Buffered() == 0 {
+		// Nothing pipelined: wait for the next command without holding a
+		// read buffer.
+		ss.r.Release()
+		if err := waitReadable(ss.conn); err != nil {
+			ss.setState(stateActive)
+			return nil, err
+		}
+	}
 	line, err := ss.r.ReadLine()
 	ss.setState(stateActive)
 	return line, err
+}
+
+// waitReadable blocks until a plain TCP connection has data (or its
+// deadline passes, or it is closed) without a buffer to read into. Other
+// connections (TLS, which buffers inside crypto/tls anyway) return at once.
+func waitReadable(c net.Conn) error {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var peek [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		// Look before waiting: data may have arrived with no readiness
+		// event left to wake us (the last read consumed it).
+		n, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return n > 0 || err != unix.EAGAIN
+	})
+	return err
 }
 
 func (ss *session) setState(st connState) {
@@ -275,8 +323,7 @@ func (ss *session) closeIfIdle() {
 	if idle {
 		ss.wmu.Lock()
 		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		ftpproto.WriteReply(ss.w, ftpproto.CodeUnavailable, "Server shutting down.")
-		ss.w.Flush()
+		ss.writeReply(ftpproto.CodeUnavailable, "Server shutting down.")
 		ss.conn.Close()
 		ss.wmu.Unlock()
 	}
@@ -301,8 +348,7 @@ func (ss *session) reply(code int, text string) {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	ss.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-	ftpproto.WriteReply(ss.w, code, text)
-	if err := ss.w.Flush(); err != nil {
+	if err := ss.writeReply(code, text); err != nil {
 		ss.log.Debug("reply write failed", "err", err, "code", code)
 	}
 }

@@ -202,3 +202,36 @@ func BenchmarkReadLine(b *testing.B) {
 		}
 	}
 }
+
+// Release gives the buffer back only when it holds nothing: pipelined
+// commands survive it, and reading goes on after it.
+func TestReleaseKeepsPipelinedLinesAndReadingGoesOn(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(pr, 0)
+	go pw.Write([]byte("NOOP\r\nPWD\r\n"))
+	for _, want := range []string{"NOOP", "PWD"} {
+		line, err := r.ReadLine()
+		if err != nil || string(line) != want {
+			t.Fatalf("ReadLine = %q, %v; want %q", line, err, want)
+		}
+		r.Release() // after NOOP "PWD" is buffered and must stay
+	}
+	if r.Buffered() != 0 || r.br != nil {
+		t.Fatal("an empty reader kept its buffer after Release")
+	}
+	go func() { pw.Write([]byte("STOR " + strings.Repeat("x", 2000) + "\r\nQUIT\r\n")); pw.Close() }()
+	line, err := r.ReadLine()
+	if err != nil || len(line) != 2005 {
+		t.Fatalf("long line after Release: %d bytes, %v", len(line), err)
+	}
+	r.Release()
+	if r.buf != nil {
+		t.Fatalf("Release kept a %d-byte line buffer", cap(r.buf))
+	}
+	if line, err := r.ReadLine(); err != nil || string(line) != "QUIT" {
+		t.Fatalf("after a long line: %q, %v", line, err)
+	}
+	if _, err := r.ReadLine(); err != io.EOF {
+		t.Fatalf("at the end: %v, want EOF", err)
+	}
+}
