@@ -1,6 +1,7 @@
 package ftp_test
 
 import (
+	"crypto/tls"
 	"io"
 	"path/filepath"
 	"testing"
@@ -54,6 +55,72 @@ func BenchmarkSTOR(b *testing.B) {
 			}
 		}
 		dc.Close()
+		r.expect(226)
+	}
+}
+
+// tlsBenchSession is a logged-in session with TLS on the control and data
+// connections (PROT P), and the client configuration that resumes its TLS
+// session on data connections.
+func tlsBenchSession(b *testing.B) (*raw, *tls.Config, string) {
+	srv := ftptest.Start(b, ftptest.Options{TLS: true})
+	home := srv.Users.Add("alice", "secret", accounts.PresetFull)
+	conf := srv.ClientTLS()
+	r := upgrade(b, dialRaw(b, srv.Addr), srv)
+	r.c.SetDeadline(time.Time{})
+	r.must("PBSZ 0", 200)
+	r.must("PROT P", 200)
+	r.login("alice", "secret")
+	r.must("TYPE I", 200)
+	return r, conf, home
+}
+
+func tlsDataConn(b *testing.B, r *raw, conf *tls.Config) *tls.Conn {
+	return tls.Client(dataConn(b, r), conf)
+}
+
+// BenchmarkRETRTLS is BenchmarkRETR over FTPS (AES-GCM, TLS 1.3): the
+// file goes through a pooled buffer and crypto/tls instead of sendfile.
+func BenchmarkRETRTLS(b *testing.B) {
+	r, conf, home := tlsBenchSession(b)
+	const size = 256 << 20
+	bigSparse(b, filepath.Join(home, "f"), size)
+	buf := make([]byte, 1<<20)
+	b.SetBytes(size)
+	for b.Loop() {
+		dc := tlsDataConn(b, r, conf)
+		r.must("RETR f", 150)
+		var n int64
+		for {
+			m, err := dc.Read(buf)
+			n += int64(m)
+			if err != nil {
+				break
+			}
+		}
+		if n != size {
+			b.Fatalf("got %d bytes", n)
+		}
+		r.expect(226)
+		dc.Close()
+	}
+}
+
+// BenchmarkSTORTLS is BenchmarkSTOR over FTPS.
+func BenchmarkSTORTLS(b *testing.B) {
+	r, conf, _ := tlsBenchSession(b)
+	const size = 64 << 20
+	buf := make([]byte, 1<<20)
+	b.SetBytes(size)
+	for b.Loop() {
+		dc := tlsDataConn(b, r, conf)
+		r.must("STOR up", 150)
+		for range size / len(buf) {
+			if _, err := dc.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		dc.Close() // sends close_notify: a complete upload
 		r.expect(226)
 	}
 }

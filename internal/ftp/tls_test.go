@@ -102,7 +102,7 @@ func TestTLSRequiredRefusesPlainLoginAndClearData(t *testing.T) {
 }
 
 // upgrade runs AUTH TLS on a raw connection and returns it over TLS.
-func upgrade(t *testing.T, r *raw, srv *ftptest.Server) *raw {
+func upgrade(t testing.TB, r *raw, srv *ftptest.Server) *raw {
 	t.Helper()
 	r.must("AUTH TLS", 234)
 	tc := tls.Client(r.c, srv.ClientTLS())
