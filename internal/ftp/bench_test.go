@@ -13,8 +13,13 @@ import (
 
 // benchSession is a logged-in raw session on a fresh server.
 func benchSession(b *testing.B) (*raw, string) {
+	return benchSessionAs(b, accounts.User{Name: "alice", Perms: accounts.PresetFull})
+}
+
+// benchSessionAs is benchSession for a user with the given limits.
+func benchSessionAs(b *testing.B, u accounts.User) (*raw, string) {
 	srv := ftptest.Start(b, ftptest.Options{})
-	home := srv.Users.Add("alice", "secret", accounts.PresetFull)
+	home := srv.Users.Set(u, "secret").Home
 	r := dialRaw(b, srv.Addr)
 	r.c.SetDeadline(time.Time{})
 	r.login("alice", "secret")
@@ -25,6 +30,18 @@ func benchSession(b *testing.B) (*raw, string) {
 // BenchmarkRETR measures download throughput over loopback (sendfile).
 func BenchmarkRETR(b *testing.B) {
 	r, home := benchSession(b)
+	benchRETR(b, r, home)
+}
+
+// BenchmarkRETRRateLimited is BenchmarkRETR for a user with a download
+// rate far above what loopback reaches: the limiter is in the path, and
+// sendfile must stay (one LimitedReader per burst).
+func BenchmarkRETRRateLimited(b *testing.B) {
+	r, home := benchSessionAs(b, accounts.User{Name: "alice", Perms: accounts.PresetFull, RateDown: 64 << 30})
+	benchRETR(b, r, home)
+}
+
+func benchRETR(b *testing.B, r *raw, home string) {
 	const size = 256 << 20
 	bigSparse(b, filepath.Join(home, "f"), size)
 	b.SetBytes(size)
@@ -43,6 +60,19 @@ func BenchmarkRETR(b *testing.B) {
 // file and rename included.
 func BenchmarkSTOR(b *testing.B) {
 	r, _ := benchSession(b)
+	benchSTOR(b, r)
+}
+
+// BenchmarkSTORQuotaAndRateLimited is BenchmarkSTOR for a user with a byte
+// quota and an upload rate far above what the test uses: reservations,
+// commits and the limiter are in the path, and splice must stay.
+func BenchmarkSTORQuotaAndRateLimited(b *testing.B) {
+	r, _ := benchSessionAs(b, accounts.User{Name: "alice", Perms: accounts.PresetFull,
+		QuotaBytes: 1 << 50, RateUp: 64 << 30})
+	benchSTOR(b, r)
+}
+
+func benchSTOR(b *testing.B, r *raw) {
 	const size = 64 << 20
 	buf := make([]byte, 1<<20)
 	b.SetBytes(size)
