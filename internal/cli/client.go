@@ -31,7 +31,8 @@ Password, first found: the address, WHARF_PASSWORD, ~/.netrc (or $NETRC),
 a prompt at a terminal. No user in the address or netrc means anonymous.
 
 Exit codes: 0 ok, 2 usage, 3 connection or TLS, 4 login, 5 not found,
-6 permission, 7 quota, 8 checksum mismatch, 1 anything else.`
+6 permission, 7 quota, 8 checksum mismatch, 130 interrupted (Ctrl-C),
+1 anything else.`
 
 // clientFlags are shared by ftp, get, put and ls.
 type clientFlags struct {
@@ -256,10 +257,11 @@ identical.` + clientHelp,
   wharf get -c ftp://example.org/pub/big.iso   # finish an interrupted download`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
 			s, err := f.connect(ctx, env, args[0])
 			if err != nil {
-				return err
+				return interrupted(ctx, err)
 			}
 			defer s.conn.Quit(context.WithoutCancel(ctx))
 			if s.target.Path == "" && !f.recursive {
@@ -272,7 +274,7 @@ identical.` + clientHelp,
 			pr := progress.New(env.Stdout, progress.Detect(env.Stdout, f.quiet))
 			_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(s, pr))
 			pr.Wait()
-			return clientError(err)
+			return clientError(interrupted(ctx, err))
 		},
 	}
 	f.register(cmd, true)
@@ -298,10 +300,11 @@ files already identical.` + clientHelp,
   wharf put -r -P 4 photos ftps://alice@example.org/`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
 			s, err := f.connect(ctx, env, args[len(args)-1])
 			if err != nil {
-				return err
+				return interrupted(ctx, err)
 			}
 			defer s.conn.Quit(context.WithoutCancel(ctx))
 			remote := s.target.Path
@@ -316,7 +319,7 @@ files already identical.` + clientHelp,
 				}
 			}
 			pr.Wait()
-			return clientError(errors.Join(errs...))
+			return clientError(interrupted(ctx, errors.Join(errs...)))
 		},
 	}
 	f.register(cmd, true)
@@ -331,13 +334,14 @@ func newLsCmd(env *Env) *cobra.Command {
 		Long:  "Lists names, folders ending in \"/\"; -l adds type, size in bytes and time." + clientHelp,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
 			s, err := f.connect(ctx, env, args[0])
 			if err != nil {
-				return err
+				return interrupted(ctx, err)
 			}
 			defer s.conn.Quit(context.WithoutCancel(ctx))
-			return clientError(shell.List(ctx, s.conn, env.Stdout, s.target.Path, f.long))
+			return clientError(interrupted(ctx, shell.List(ctx, s.conn, env.Stdout, s.target.Path, f.long)))
 		},
 	}
 	f.register(cmd, false)

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/wharfftp/wharf/internal/client"
 )
@@ -47,4 +52,44 @@ func clientExitCode(err error) int {
 		return ExitConnection
 	}
 	return ExitFailure
+}
+
+// errInterrupted is why a client command's context ended when the user
+// pressed Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+// interruptible gives a one-shot client command (get, put, ls) a context
+// that Ctrl-C cancels with errInterrupted and SIGTERM cancels plainly, and
+// the stop to defer. It stands in for Main's signal context, which hears the
+// same signals: with one listener deciding, the cause is certain.
+func interruptible(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			if s == os.Interrupt {
+				cancel(errInterrupted)
+			} else {
+				cancel(nil)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel(nil) }
+}
+
+// interrupted gives a failure that Ctrl-C caused exit code 130 (128+SIGINT),
+// which shells and scripts read as "stopped by the user". What was already
+// written stays: a download's .part is kept for -c.
+func interrupted(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errInterrupted) {
+		return err
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		err = ee.Err
+	}
+	return withCode(ExitInterrupted, fmt.Errorf("%w: %w", errInterrupted, err))
 }

@@ -17,6 +17,8 @@ const (
 	ExitPermission = 6 // refused by permissions
 	ExitQuota      = 7 // disk quota or storage exceeded
 	ExitChecksum   = 8 // a transfer arrived different from its source
+
+	ExitInterrupted = 130 // stopped by Ctrl-C (128+SIGINT, as shells report it)
 )
 
 // ExitError carries the exit code a failure should end the process with.
