@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/wharfftp/wharf/internal/tlsconf"
 )
@@ -235,23 +236,32 @@ func (c *Conn) loadFeat(ctx context.Context) {
 	code, msg, err := c.cmd(ctx, "FEAT")
 	feat := map[string]string{}
 	if err == nil && code == 211 {
-		lines := strings.Split(msg, "\n")
-		if len(lines) < 2 {
-			lines = lines[:0] // "211 no features"
-		} else {
-			lines = lines[1 : len(lines)-1] // between "Features:" and "End"
-		}
-		for _, l := range lines {
-			l = strings.TrimSpace(l)
-			if l == "" {
-				continue
-			}
-			k, v, _ := strings.Cut(l, " ")
-			feat[strings.ToUpper(k)] = strings.TrimSpace(v)
-		}
+		feat = parseFeat(msg)
 	}
 	c.feat = feat
 	c.hashSet = false
+}
+
+// parseFeat reads a 211 FEAT reply (as textproto joins it: the lines
+// between "Features:" and "End") into upper-case keyword -> parameters.
+func parseFeat(msg string) map[string]string {
+	feat := map[string]string{}
+	lines := strings.Split(msg, "\n")
+	if len(lines) < 2 {
+		return feat // "211 no features"
+	}
+	for _, l := range lines[1 : len(lines)-1] {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		k, v := l, ""
+		if i := strings.IndexFunc(l, unicode.IsSpace); i >= 0 {
+			k, v = l[:i], strings.TrimSpace(l[i:])
+		}
+		feat[strings.ToUpper(k)] = v
+	}
+	return feat
 }
 
 // Feat returns the server's features from FEAT: upper-case keyword to its

@@ -153,8 +153,8 @@ func parsePASV(msg string) (net.IP, int, error) {
 				}
 				b[k] = n
 			}
-			if ok {
-				return net.IPv4(byte(b[0]), byte(b[1]), byte(b[2]), byte(b[3])), b[4]<<8 | b[5], nil
+			if port := b[4]<<8 | b[5]; ok && port > 0 {
+				return net.IPv4(byte(b[0]), byte(b[1]), byte(b[2]), byte(b[3])).To4(), port, nil
 			}
 		}
 		next := strings.IndexAny(msg[end:], "0123456789")

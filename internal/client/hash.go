@@ -78,12 +78,11 @@ func (c *Conn) Hash(ctx context.Context, name string) (algo, sum string, err err
 		if code != 213 {
 			return "", "", &Error{Code: code, Msg: msg}
 		}
-		// "213 SHA-256 0-1234 <hex> <name>"
-		f := strings.Fields(msg)
-		if len(f) < 3 || !isHex(f[2]) {
+		sum, ok := parseHashReply(m.Algo, true, msg)
+		if !ok {
 			return "", "", fmt.Errorf("HASH %s: bad reply %q", name, msg)
 		}
-		return m.Algo, strings.ToLower(f[2]), nil
+		return m.Algo, sum, nil
 	}
 	code, msg, err := c.cmd(ctx, m.Cmd+" "+name)
 	if err != nil {
@@ -92,12 +91,37 @@ func (c *Conn) Hash(ctx context.Context, name string) (algo, sum string, err err
 	if code/100 != 2 {
 		return "", "", &Error{Code: code, Msg: msg}
 	}
-	for _, f := range strings.Fields(msg) {
-		if isHex(f) && len(f) >= 8 {
-			return m.Algo, strings.ToLower(f), nil
+	sum, ok := parseHashReply(m.Algo, false, msg)
+	if !ok {
+		return "", "", fmt.Errorf("%s %s: bad reply %q", m.Cmd, name, msg)
+	}
+	return m.Algo, sum, nil
+}
+
+// parseHashReply finds the checksum in a reply's text: the third field of
+// HASH's "SHA-256 0-1234 <hex> <name>" (draft-bryan-ftpext-hash), else the
+// first field of an X-command's free-form reply that is hex of exactly the
+// algorithm's digest length (so a file name or a range is never taken for
+// it). The sum is lower-case hex.
+func parseHashReply(algo string, hashCmd bool, msg string) (string, bool) {
+	h, err := NewHash(algo)
+	if err != nil {
+		return "", false
+	}
+	want := 2 * h.Size()
+	f := strings.Fields(msg)
+	if hashCmd {
+		if len(f) < 3 || len(f[2]) != want || !isHex(f[2]) {
+			return "", false
+		}
+		return strings.ToLower(f[2]), true
+	}
+	for _, s := range f {
+		if len(s) == want && isHex(s) {
+			return strings.ToLower(s), true
 		}
 	}
-	return "", "", fmt.Errorf("%s %s: bad reply %q", m.Cmd, name, msg)
+	return "", false
 }
 
 func isHex(s string) bool {

@@ -21,12 +21,20 @@ func NetrcLookup(path, host, user string) (login, password string, ok bool, err 
 	if err != nil {
 		return "", "", false, fmt.Errorf("read netrc: %w", err)
 	}
-	type entry struct{ machine, login, password string }
-	var entries []entry
-	var cur *entry
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	inMacro := false
+	e, ok := findNetrc(parseNetrc(string(data)), host, user)
+	return e.login, e.password, ok, nil
+}
+
+// netrcEntry is one machine (or, with machine "", the default) entry.
+type netrcEntry struct{ machine, login, password string }
+
+// parseNetrc reads the entries of a netrc file in order.
+func parseNetrc(data string) []netrcEntry {
+	var entries []netrcEntry
 	var toks []string
+	sc := bufio.NewScanner(strings.NewReader(data))
+	sc.Buffer(nil, len(data)+1) // one line may be the whole file
+	inMacro := false
 	for sc.Scan() {
 		line := sc.Text()
 		if inMacro {
@@ -35,15 +43,15 @@ func NetrcLookup(path, host, user string) (login, password string, ok bool, err 
 			}
 			continue
 		}
-		f := strings.Fields(line)
-		for i := 0; i < len(f); i++ {
-			if f[i] == "macdef" {
+		for _, f := range strings.Fields(line) {
+			if f == "macdef" {
 				inMacro = true
 				break
 			}
-			toks = append(toks, f[i])
+			toks = append(toks, f)
 		}
 	}
+	var cur *netrcEntry
 	for i := 0; i < len(toks); i++ {
 		next := func() string {
 			if i+1 < len(toks) {
@@ -54,10 +62,10 @@ func NetrcLookup(path, host, user string) (login, password string, ok bool, err 
 		}
 		switch toks[i] {
 		case "machine":
-			entries = append(entries, entry{machine: next()})
+			entries = append(entries, netrcEntry{machine: next()})
 			cur = &entries[len(entries)-1]
 		case "default":
-			entries = append(entries, entry{machine: ""})
+			entries = append(entries, netrcEntry{machine: ""})
 			cur = &entries[len(entries)-1]
 		case "login":
 			if v := next(); cur != nil {
@@ -71,12 +79,18 @@ func NetrcLookup(path, host, user string) (login, password string, ok bool, err 
 			next()
 		}
 	}
+	return entries
+}
+
+// findNetrc returns the first entry for host (and user, when given), else
+// the first default entry.
+func findNetrc(entries []netrcEntry, host, user string) (netrcEntry, bool) {
 	for _, want := range []string{host, ""} {
 		for _, e := range entries {
 			if e.machine == want && (user == "" || e.login == user) {
-				return e.login, e.password, true, nil
+				return e, true
 			}
 		}
 	}
-	return "", "", false, nil
+	return netrcEntry{}, false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"path"
 	"strconv"
@@ -93,13 +94,7 @@ func (c *Conn) List(ctx context.Context, dir string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Entry
-	for _, l := range lines {
-		if e, ok := ParseListLine(l); ok && e.Name != "." && e.Name != ".." {
-			out = append(out, e)
-		}
-	}
-	return out, nil
+	return listing(lines, ParseListLine), nil
 }
 
 // MLSD lists a folder in the machine-readable form of RFC 3659.
@@ -108,15 +103,27 @@ func (c *Conn) MLSD(ctx context.Context, dir string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return listing(lines, ParseMLSx), nil
+}
+
+// listing parses a folder listing's lines and keeps the entries that name
+// one thing inside the folder. A server's listing is untrusted: a name with
+// a slash ("../../x"), a NUL or a line break would make callers that join it
+// onto a path (get -r, RemoveAll, the shell) reach outside the folder or
+// send a second command, so it is dropped, as are "." and "..".
+func listing(lines []string, parse func(string) (Entry, bool)) []Entry {
 	var out []Entry
 	for _, l := range lines {
-		e, ok := ParseMLSx(l)
-		if !ok || e.Type == TypeOther && (e.Name == "." || e.Name == "..") {
-			continue
+		if e, ok := parse(l); ok && isEntryName(e.Name) {
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
-	return out, nil
+	return out
+}
+
+// isEntryName reports whether name is a single element of a folder.
+func isEntryName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00\r\n")
 }
 
 // ListRaw returns the server's own LIST lines, for showing to a person.
@@ -139,19 +146,30 @@ func withArg(cmd, arg string) string {
 func (c *Conn) lines(ctx context.Context, line string) ([]string, error) {
 	var out []string
 	err := c.transfer(ctx, line, 0, func(dc net.Conn) error {
-		sc := bufio.NewScanner(dc)
-		sc.Buffer(make([]byte, 64<<10), 64<<10)
-		for sc.Scan() {
-			if l := strings.TrimRight(sc.Text(), "\r"); l != "" {
-				out = append(out, l)
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("read listing: %w", err)
-		}
-		return nil
+		var err error
+		out, err = readLines(dc)
+		return err
 	})
 	return out, err
+}
+
+// maxListLine bounds one line of a listing.
+const maxListLine = 64 << 10
+
+// readLines splits a listing into its non-empty lines, CRLF or LF ended.
+func readLines(r io.Reader) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxListLine)
+	for sc.Scan() {
+		if l := strings.TrimRight(sc.Text(), "\r"); l != "" {
+			out = append(out, l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("read listing: %w", err)
+	}
+	return out, nil
 }
 
 // Stat describes one path: MLST when offered, else SIZE/MDTM for a file or
@@ -360,13 +378,14 @@ func (c *Conn) Help(ctx context.Context) (string, error) {
 
 // Quota is the server's answer to SITE QUOTA.
 type Quota struct {
-	Used, Limit int64 // bytes; Limit < 0 when unlimited or not said
+	Used, Limit int64 // bytes; < 0 when not said (Limit also when unlimited)
 	Text        string
 }
 
-// Left is what remains of the quota, or -1 when there is no limit.
+// Left is what remains of the quota, or -1 when there is no limit or the
+// usage is unknown.
 func (q Quota) Left() int64 {
-	if q.Limit < 0 {
+	if q.Limit < 0 || q.Used < 0 {
 		return -1
 	}
 	return max(q.Limit-q.Used, 0)
@@ -417,7 +436,7 @@ func parseQuota(msg string) Quota {
 			left = n
 		}
 	}
-	if q.Limit < 0 && left >= 0 && q.Used >= 0 {
+	if q.Limit < 0 && left >= 0 && q.Used >= 0 && left <= math.MaxInt64-q.Used {
 		q.Limit = q.Used + left
 	}
 	return q

@@ -3,6 +3,7 @@ package client
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -136,5 +137,79 @@ func TestPyftpdlibAnonymous(t *testing.T) {
 	defer c.Quit(t.Context())
 	if e, err := c.List(t.Context(), ""); err != nil || len(e) != 1 || e[0].Name != "pub.txt" {
 		t.Fatalf("%+v %v", e, err)
+	}
+}
+
+// Regression (FuzzParseQuota "Allowed:0"): with the usage unknown (-1), Left
+// said 1 byte remained of a zero quota.
+func TestQuotaLeftIsUnknownWithoutUsage(t *testing.T) {
+	if q := parseQuota("Allowed:0"); q.Left() != -1 {
+		t.Fatalf("%+v: left %d, want -1 (unknown)", q, q.Left())
+	}
+	if q := parseQuota("Used: 8EiB\nFree: 8EiB"); q.Limit != -1 {
+		t.Fatalf("used+free past int64 became limit %d", q.Limit)
+	}
+}
+
+// Regression (FuzzParseURL "]", "::", "::%25]:"): url.Parse let hosts
+// through that do not print back as an address; ports outside 1..65535
+// were accepted too.
+func TestParseURLRefusesBadHostsAndPorts(t *testing.T) {
+	for _, raw := range []string{"]", "::", "::%25]:", "ftp://h:0/", "ftp://h:65536/", "ftp://a b/"} {
+		if tg, err := ParseURL(raw); err == nil {
+			t.Errorf("ParseURL(%q) = %+v, want an error", raw, tg)
+		}
+	}
+	if tg, err := ParseURL("ftp://[fe80::1%25eth0]:2121/x"); err != nil || tg.Host != "fe80::1%eth0" {
+		t.Fatalf("IPv6 with zone: %+v %v", tg, err)
+	}
+}
+
+// Regression: a 227 reply announcing port 0 was accepted.
+func TestPASVPortZeroRefused(t *testing.T) {
+	if ip, port, err := parsePASV("Entering Passive Mode (1,2,3,4,0,0)"); err == nil {
+		t.Fatalf("port 0 accepted: %v %d", ip, port)
+	}
+	if ip, _, err := parsePASV("(1,2,3,4,0,1)"); err != nil || len(ip) != 4 {
+		t.Fatalf("PASV address %v (%d bytes) %v, want 4 bytes", ip, len(ip), err)
+	}
+}
+
+// A hostile server's listing cannot name things outside the folder.
+func TestListingDropsNamesThatLeaveTheFolder(t *testing.T) {
+	lines, _ := readLines(strings.NewReader("" +
+		"-rw-r--r-- 1 u g 1 Jan 1 2020 ../../etc/passwd\r\n" +
+		"-rw-r--r-- 1 u g 1 Jan 1 2020 a\rb\r\n" +
+		"-rw-r--r-- 1 u g 1 Jan 1 2020 ok.txt\r\n" +
+		"drwxr-xr-x 1 u g 1 Jan 1 2020 ..\r\n"))
+	if got := listing(lines, ParseListLine); len(got) != 1 || got[0].Name != "ok.txt" {
+		t.Fatalf("LIST kept %+v", got)
+	}
+	lines, _ = readLines(strings.NewReader("type=file; /etc/passwd\r\ntype=file; sub/x\r\ntype=pdir; ..\r\ntype=file;size=2; fine\r\n"))
+	if got := listing(lines, ParseMLSx); len(got) != 1 || got[0].Name != "fine" {
+		t.Fatalf("MLSD kept %+v", got)
+	}
+}
+
+// An X-command's reply is free-form: the checksum is the field of the
+// algorithm's digest length, not the first hex-looking one (a file named
+// "deadbeef", a range).
+func TestHashReplyTakesTheDigestLengthField(t *testing.T) {
+	md5 := "d41d8cd98f00b204e9800998ecf8427e"
+	if sum, ok := parseHashReply("MD5", false, "deadbeef "+strings.ToUpper(md5)); !ok || sum != md5 {
+		t.Fatalf("XMD5: %q %v", sum, ok)
+	}
+	if sum, ok := parseHashReply("CRC32", false, "0-10 cafebabe f"); !ok || sum != "cafebabe" {
+		t.Fatalf("XCRC: %q %v", sum, ok)
+	}
+	if _, ok := parseHashReply("SHA-256", true, "SHA-256 0-3 abcd f"); ok {
+		t.Fatal("a short HASH sum accepted")
+	}
+}
+
+func TestFeatKeywordEndsAtAnySpace(t *testing.T) {
+	f := parseFeat("Features:\n\tHASH\tSHA-1;MD5\n MDTM\nEnd")
+	if f["HASH"] != "SHA-1;MD5" || !func() bool { _, ok := f["MDTM"]; return ok }() {
+		t.Fatalf("%q", f)
 	}
 }

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -38,23 +37,28 @@ func DefaultKnownServers(getenv func(string) string) string {
 
 // LookupPin returns the fingerprint pinned for hostPort in file, "" if none.
 func LookupPin(file, hostPort string) (string, error) {
-	f, err := os.Open(file)
+	data, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("read known servers: %w", err)
 	}
-	defer f.Close()
+	return lookupPin(string(data), hostPort), nil
+}
+
+// lookupPin finds hostPort's pin in the known-servers text: lines of
+// "host:port fingerprint", "#" comments; the last line wins, so re-pinning
+// appends.
+func lookupPin(data, hostPort string) string {
 	pin := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	for _, l := range strings.Split(data, "\n") {
+		fields := strings.Fields(l)
 		if len(fields) >= 2 && !strings.HasPrefix(fields[0], "#") && fields[0] == hostPort {
-			pin = fields[1] // the last line wins, so re-pinning appends
+			pin = fields[1]
 		}
 	}
-	return pin, sc.Err()
+	return pin
 }
 
 // Pin records fp for hostPort in file, replacing an older pin.
@@ -69,8 +73,21 @@ func Pin(file, hostPort, fp string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("pin certificate: %w", err)
 	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(repin(string(old), hostPort, fp)), 0o600); err != nil {
+		return fmt.Errorf("pin certificate: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return fmt.Errorf("pin certificate: %w", err)
+	}
+	return nil
+}
+
+// repin returns the known-servers text with hostPort's lines replaced by
+// one pinning fp, every other line kept.
+func repin(old, hostPort, fp string) string {
 	var keep []string
-	for _, l := range strings.Split(string(old), "\n") {
+	for _, l := range strings.Split(old, "\n") {
 		f := strings.Fields(l)
 		if l == "" || (len(f) > 0 && f[0] == hostPort) {
 			continue
@@ -78,14 +95,7 @@ func Pin(file, hostPort, fp string) error {
 		keep = append(keep, l)
 	}
 	keep = append(keep, hostPort+" "+fp)
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strings.Join(keep, "\n")+"\n"), 0o600); err != nil {
-		return fmt.Errorf("pin certificate: %w", err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		return fmt.Errorf("pin certificate: %w", err)
-	}
-	return nil
+	return strings.Join(keep, "\n") + "\n"
 }
 
 // verifyControl decides whether the control connection's certificate is

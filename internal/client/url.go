@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -60,7 +62,13 @@ func ParseURL(raw string) (*Target, error) {
 	if t.Host == "" {
 		return nil, fmt.Errorf("address %q: no host", raw)
 	}
+	if !validHost(t.Host) {
+		return nil, fmt.Errorf("address %q: bad host %q", raw, t.Host)
+	}
 	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("address %q: port must be 1 to 65535", raw)
+		}
 		t.Port = p
 	}
 	if u.User != nil {
@@ -69,6 +77,23 @@ func ParseURL(raw string) (*Target, error) {
 	}
 	t.Path = strings.TrimPrefix(u.Path, "/")
 	return t, nil
+}
+
+// validHost accepts an IP address (IPv6 with its zone) or a name, without
+// characters that would change the meaning of an address ("]", "/", "@",
+// spaces): url.Parse lets "ftp://]" through, and a host must print back
+// as the same address.
+func validHost(h string) bool {
+	if strings.ContainsFunc(h, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune("[]/@?#\\", r)
+	}) {
+		return false
+	}
+	if strings.ContainsAny(h, ":%") {
+		_, err := netip.ParseAddr(h)
+		return err == nil
+	}
+	return true
 }
 
 // ResolveLogin decides who logs in and with what password, first found:
