@@ -77,6 +77,10 @@ type Conn struct {
 	broken   error // set when the control connection can no longer be trusted
 	hash     string
 	hashSet  bool
+	// noHash holds the checksum commands ("HASH", "XSHA256") and HASH
+	// algorithms ("HASH SHA-1") FEAT offered but the server refused as not
+	// implemented; reset with the features.
+	noHash map[string]bool
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -240,6 +244,7 @@ func (c *Conn) loadFeat(ctx context.Context) {
 	}
 	c.feat = feat
 	c.hashSet = false
+	c.noHash = nil
 }
 
 // parseFeat reads a 211 FEAT reply (as textproto joins it: the lines

@@ -27,8 +27,11 @@ var xCommands = []hashMethod{
 	{"SHA-256", "XSHA256"}, {"SHA-512", "XSHA512"}, {"SHA-1", "XSHA1"}, {"MD5", "XMD5"}, {"CRC32", "XCRC"},
 }
 
+func (m hashMethod) key() string { return m.Cmd + " " + m.Algo }
+
 // bestHash picks the strongest checksum the server offers: HASH
 // (draft-bryan-ftpext-hash) first, then the X-commands, nil if none.
+// Methods the server refused as not implemented are skipped.
 func (c *Conn) bestHash() *hashMethod {
 	if v, ok := c.feat["HASH"]; ok {
 		offered := map[string]bool{}
@@ -36,20 +39,21 @@ func (c *Conn) bestHash() *hashMethod {
 			offered[strings.ToUpper(strings.TrimSuffix(strings.TrimSpace(a), "*"))] = true
 		}
 		for _, a := range hashPreference {
-			if offered[a] {
-				return &hashMethod{Algo: a, Cmd: "HASH"}
+			if m := (hashMethod{Algo: a, Cmd: "HASH"}); offered[a] && !c.noHash["HASH"] && !c.noHash[m.key()] {
+				return &m
 			}
 		}
 	}
 	for _, x := range xCommands {
-		if c.Has(x.Cmd) {
+		if c.Has(x.Cmd) && !c.noHash[x.Cmd] {
 			return &x
 		}
 	}
 	return nil
 }
 
-// HashAlgo names the checksum that Hash will use, "" when the server offers none.
+// HashAlgo names the checksum that Hash will try first, "" when the server
+// offers none.
 func (c *Conn) HashAlgo() string {
 	if m := c.bestHash(); m != nil {
 		return m.Algo
@@ -58,44 +62,62 @@ func (c *Conn) HashAlgo() string {
 }
 
 // Hash asks the server for the checksum of a whole remote file, with the
-// strongest algorithm it offers. sum is lower-case hex.
+// strongest algorithm it offers; a method FEAT listed but the server
+// refuses as not implemented (500, 502, 504) is dropped for this
+// connection and the next one tried. sum is lower-case hex; algo says which
+// checksum it is.
 func (c *Conn) Hash(ctx context.Context, name string) (algo, sum string, err error) {
-	m := c.bestHash()
-	if m == nil {
-		return "", "", fmt.Errorf("checksum of %s: server offers no HASH or X-checksum command", name)
+	for {
+		m := c.bestHash()
+		if m == nil {
+			if err == nil {
+				err = fmt.Errorf("checksum of %s: server offers no HASH or X-checksum command", name)
+			}
+			return "", "", err
+		}
+		sum, err = c.hashWith(ctx, *m, name)
+		if err == nil {
+			return m.Algo, sum, nil
+		}
+		if KindOf(err) != KindUnsupported || c.broken != nil {
+			return "", "", err
+		}
+	}
+}
+
+// hashWith runs one method. A refusal as not implemented is remembered:
+// of OPTS HASH, for that algorithm; of the command, for all its algorithms.
+func (c *Conn) hashWith(ctx context.Context, m hashMethod, name string) (string, error) {
+	refused := func(key string, err error) error {
+		if KindOf(err) == KindUnsupported {
+			if c.noHash == nil {
+				c.noHash = map[string]bool{}
+			}
+			c.noHash[key] = true
+		}
+		return err
 	}
 	if m.Cmd == "HASH" {
 		if !c.hashSet || c.hash != m.Algo {
 			if err := c.expect(ctx, 2, "OPTS HASH "+m.Algo); err != nil {
-				return "", "", fmt.Errorf("select %s: %w", m.Algo, err)
+				return "", refused(m.key(), fmt.Errorf("select %s: %w", m.Algo, err))
 			}
 			c.hash, c.hashSet = m.Algo, true
 		}
-		code, msg, err := c.cmd(ctx, "HASH "+name)
-		if err != nil {
-			return "", "", err
-		}
-		if code != 213 {
-			return "", "", &Error{Code: code, Msg: msg}
-		}
-		sum, ok := parseHashReply(m.Algo, true, msg)
-		if !ok {
-			return "", "", fmt.Errorf("HASH %s: bad reply %q", name, msg)
-		}
-		return m.Algo, sum, nil
 	}
-	code, msg, err := c.cmd(ctx, m.Cmd+" "+name)
+	line := m.Cmd + " " + name
+	code, msg, err := c.cmd(ctx, line)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	if code/100 != 2 {
-		return "", "", &Error{Code: code, Msg: msg}
+	if code/100 != 2 || m.Cmd == "HASH" && code != 213 {
+		return "", refused(m.Cmd, &Error{Code: code, Msg: msg})
 	}
-	sum, ok := parseHashReply(m.Algo, false, msg)
+	sum, ok := parseHashReply(m.Algo, m.Cmd == "HASH", msg)
 	if !ok {
-		return "", "", fmt.Errorf("%s %s: bad reply %q", m.Cmd, name, msg)
+		return "", fmt.Errorf("%s: bad reply %q", line, msg)
 	}
-	return m.Algo, sum, nil
+	return sum, nil
 }
 
 // parseHashReply finds the checksum in a reply's text: the third field of

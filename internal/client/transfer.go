@@ -298,8 +298,8 @@ func identical(ctx context.Context, c *Conn, local, remote string, size int64, l
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
 		return ""
 	}
-	if algo := c.HashAlgo(); algo != "" {
-		if _, rsum, err := c.Hash(ctx, remote); err == nil {
+	if c.HashAlgo() != "" {
+		if algo, rsum, err := c.Hash(ctx, remote); err == nil {
 			if lsum, err := FileHash(algo, local); err == nil && lsum == rsum {
 				return "identical: same size and " + algo
 			}
@@ -436,8 +436,8 @@ func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 // verify compares local and remote end to end with the strongest checksum
 // the server offers, else by size. It returns what it compared.
 func verify(ctx context.Context, c *Conn, local, remote string) (string, error) {
-	if algo := c.HashAlgo(); algo != "" {
-		_, rsum, err := c.Hash(ctx, remote)
+	if c.HashAlgo() != "" {
+		algo, rsum, err := c.Hash(ctx, remote)
 		if err == nil {
 			lsum, err := FileHash(algo, local)
 			if err != nil {
