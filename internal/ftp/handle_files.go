@@ -13,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -183,6 +184,29 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 		}
 		f.Close()
 		// Put what arrived in place, complete or not.
+		if !exists {
+			// The common case, a new file: one atomic rename that refuses
+			// to replace, instead of looking first and renaming after.
+			if nr, ok := fsys.(vfs.NoReplaceRenamer); ok {
+				err := nr.RenameNoReplace(bg, tmp, name)
+				switch {
+				case err == nil:
+					if rerr == nil && durable {
+						rerr = syncDir(bg, fsys, dir)
+					}
+					return n, uploadErr(rerr)
+				case errors.Is(err, fs.ErrExist):
+					// Another session created the file meanwhile: settle
+					// as below.
+				case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
+					// A filesystem without RENAME_NOREPLACE.
+				default:
+					fsys.Remove(bg, tmp)
+					q.Adjust(bg, -n, -1)
+					return n, errors.Join(rerr, fmt.Errorf("rename upload into place: %w", err))
+				}
+			}
+		}
 		replaced, statErr := fsys.Lstat(bg, name)
 		if err := fsys.Rename(bg, tmp, name); err != nil {
 			fsys.Remove(bg, tmp)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,6 +68,47 @@ func (l *Local) Remove(_ context.Context, name string) error {
 
 func (l *Local) Rename(_ context.Context, oldname, newname string) error {
 	return l.root.Rename(oldname, newname)
+}
+
+// RenameNoReplace implements NoReplaceRenamer with renameat2
+// (RENAME_NOREPLACE) on the parent folders opened inside the root.
+func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) error {
+	od, err := l.root.Open(path.Dir(oldname))
+	if err != nil {
+		return err
+	}
+	defer od.Close()
+	nd := od
+	if path.Dir(newname) != path.Dir(oldname) {
+		if nd, err = l.root.Open(path.Dir(newname)); err != nil {
+			return err
+		}
+		defer nd.Close()
+	}
+	ofd, err := dirFD(od)
+	if err != nil {
+		return err
+	}
+	nfd, err := dirFD(nd)
+	if err != nil {
+		return err
+	}
+	err = unix.Renameat2(ofd, path.Base(oldname), nfd, path.Base(newname), unix.RENAME_NOREPLACE)
+	if err != nil {
+		return &os.LinkError{Op: "renameat2", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
+// dirFD returns the descriptor of an open folder (valid while f is open).
+func dirFD(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	rc.Control(func(d uintptr) { fd = int(d) })
+	return fd, nil
 }
 
 func (l *Local) Chtimes(_ context.Context, name string, atime, mtime time.Time) error {

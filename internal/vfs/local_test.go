@@ -2,6 +2,8 @@ package vfs_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +133,35 @@ func BenchmarkResolve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		vfs.Resolve("/some/work/dir", "../other/./file name.bin")
+	}
+}
+
+func TestRenameNoReplaceNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	l, err := vfs.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	os.WriteFile(filepath.Join(dir, "a"), []byte("new"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b"), []byte("old"), 0o644)
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	if err := l.RenameNoReplace(ctx, "a", "b"); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("rename onto an existing file = %v, want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "b")); string(b) != "old" {
+		t.Fatalf("target replaced: %q", b)
+	}
+	if err := l.RenameNoReplace(ctx, "a", "sub/c"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub", "c")); string(b) != "new" {
+		t.Fatalf("moved file holds %q", b)
+	}
+	// A link out of the root is not a way out for the new name's folder.
+	os.Symlink(t.TempDir(), filepath.Join(dir, "out"))
+	if err := l.RenameNoReplace(ctx, "b", "out/b"); err == nil {
+		t.Fatal("renamed through a symlink leaving the root")
 	}
 }

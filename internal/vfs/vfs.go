@@ -58,6 +58,15 @@ type FS interface {
 	Close() error
 }
 
+// NoReplaceRenamer is an FS that can rename a file only if nothing has the
+// new name, atomically (the check and the rename cannot be told apart by
+// another writer). Uploads use it to put a new file in place without
+// looking first. A name that exists gives an error satisfying
+// errors.Is(err, fs.ErrExist), and nothing changes.
+type NoReplaceRenamer interface {
+	RenameNoReplace(ctx context.Context, oldname, newname string) error
+}
+
 // ErrBadPath is returned by Resolve for a client path that can never name a
 // file: it holds a NUL byte, a CR or LF, or is not valid UTF-8 (RFC 2640).
 var ErrBadPath = errors.New("invalid path")
