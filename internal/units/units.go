@@ -116,7 +116,9 @@ func ParseRate(s string) (int64, error) {
 	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "/S")
 	n, err := ParseSize(t)
 	if err != nil {
-		return 0, fmt.Errorf("parse rate %q: %w", s, errors.Unwrap(err))
+		// ParseSize's message names the size part; say which rate it was in.
+		_, why, _ := strings.Cut(err.Error(), ": ")
+		return 0, fmt.Errorf("parse rate %q: %s (want a size per second, like 10MiB/s)", s, why)
 	}
 	return n, nil
 }

@@ -2,6 +2,7 @@ package units
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +57,20 @@ func TestFormatThenParseStaysAtOrBelow(t *testing.T) {
 		back, err := ParseSize(FormatSize(n))
 		if err != nil || back > n || float64(n-back) > float64(n)*0.1 {
 			t.Errorf("FormatSize(%d) = %q reads back as %d, %v", n, FormatSize(n), back, err)
+		}
+	}
+}
+
+// Regression: a rate with an unknown unit printed "%!w(<nil>)" because the
+// size error it wrapped had nothing to unwrap.
+func TestParseRateErrorIsReadable(t *testing.T) {
+	for _, in := range []string{"10MiB/h", "abc/s", "5MB/min", ""} {
+		_, err := ParseRate(in)
+		if err == nil {
+			t.Fatalf("ParseRate(%q) accepted", in)
+		}
+		if msg := err.Error(); strings.Contains(msg, "%!") || !strings.Contains(msg, "rate") {
+			t.Errorf("ParseRate(%q): unreadable error %q", in, msg)
 		}
 	}
 }
