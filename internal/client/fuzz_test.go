@@ -373,3 +373,20 @@ func FuzzKnownServers(f *testing.F) {
 		}
 	})
 }
+
+// A 257 reply quotes the folder with inner quotes doubled (RFC 959
+// appendix II); parseQuoted must give back exactly the folder.
+func FuzzParseQuoted(f *testing.F) {
+	f.Add("/home/alice", " is the current directory.")
+	f.Add(`/a"b`, "")
+	f.Add(`""`, ` created ""x""`)
+	f.Fuzz(func(t *testing.T, dir, tail string) {
+		msg := `"` + strings.ReplaceAll(dir, `"`, `""`) + `"` + tail
+		if got := parseQuoted(msg); got != dir {
+			if strings.HasPrefix(tail, `"`) {
+				return // the quoted folder runs on into the text: ambiguous
+			}
+			t.Fatalf("parseQuoted(%q) = %q, want %q", msg, got, dir)
+		}
+	})
+}
