@@ -49,7 +49,9 @@ func (x *transfer) progress() int64 {
 // sendfile). It returns a stop function.
 func (x *transfer) watch(timeout time.Duration) (stop func()) {
 	step := max(timeout/4, 10*time.Millisecond)
-	last, _ := tcpProgress(x.raw)
+	// A new connection's counters start at zero: no getsockopt per
+	// transfer just to learn that (one-file transfers are many).
+	var last int64
 	lastMove := time.Now()
 	var t *time.Timer
 	done := make(chan struct{})
