@@ -13,6 +13,13 @@ import (
 // have influenced) sends: replies, listings, FEAT. Each target states the
 // property callers rely on, not only that nothing panics.
 
+// seed adds string inputs to a one-string fuzz target's corpus.
+func seed(f *testing.F, inputs ...string) {
+	for _, in := range inputs {
+		f.Add(in)
+	}
+}
+
 func FuzzListing(f *testing.F) {
 	for _, s := range []string{
 		"-rw-r--r--   1 ftp      ftp        1234 Mar  4  2021 report.pdf\r\n",
@@ -60,11 +67,13 @@ func FuzzListing(f *testing.F) {
 }
 
 func FuzzParseListLine(f *testing.F) {
-	f.Add("-rw-r--r--   1 ftp      ftp        1234 Mar  4  2021 report.pdf")
-	f.Add("drwxr-xr-x   2 owner group      4096 Jan 99 29:99 x")
-	f.Add("lrwxrwxrwx   1 root     root          7 Feb  1  2020 latest -> v1.2.3")
-	f.Add("crw-rw-rw-   1 root root 1, 3 Jan  1 00:00 null")
-	f.Add("99-99-99  99:99PM       <DIR>          x")
+	seed(f,
+		"-rw-r--r--   1 ftp      ftp        1234 Mar  4  2021 report.pdf",
+		"drwxr-xr-x   2 owner group      4096 Jan 99 29:99 x",
+		"lrwxrwxrwx   1 root     root          7 Feb  1  2020 latest -> v1.2.3",
+		"crw-rw-rw-   1 root root 1, 3 Jan  1 00:00 null",
+		"99-99-99  99:99PM       <DIR>          x",
+	)
 	f.Fuzz(func(t *testing.T, line string) {
 		e, ok := ParseListLine(line)
 		if !ok {
@@ -87,11 +96,13 @@ func FuzzParseListLine(f *testing.F) {
 }
 
 func FuzzParseMLSx(f *testing.F) {
-	f.Add("type=file;size=42;modify=20240102030405.123;perm=adfrw; name with spaces.txt")
-	f.Add("Type=cdir;Modify=20240101000000; /home")
-	f.Add("type=OS.unix=slink:/x;size=3; link")
-	f.Add("size=99999999999999999999;type=dir;unix.mode=0755; big")
-	f.Add("modify=20241301256161.;type=file; bad time")
+	seed(f,
+		"type=file;size=42;modify=20240102030405.123;perm=adfrw; name with spaces.txt",
+		"Type=cdir;Modify=20240101000000; /home",
+		"type=OS.unix=slink:/x;size=3; link",
+		"size=99999999999999999999;type=dir;unix.mode=0755; big",
+		"modify=20241301256161.;type=file; bad time",
+	)
 	f.Fuzz(func(t *testing.T, line string) {
 		e, ok := ParseMLSx(line)
 		if !ok {
@@ -114,12 +125,14 @@ func FuzzParseMLSx(f *testing.F) {
 }
 
 func FuzzParsePASV(f *testing.F) {
-	f.Add("Entering Passive Mode (192,168,1,20,195,80).")
-	f.Add("=10,0,0,1,4,1")
-	f.Add("Entering Passive Mode (1,2,3,4,5)")
-	f.Add("Entering Passive Mode (1,2,3,4,0,0)")
-	f.Add("(256,1,1,1,1,1) then (1,1,1,1,1,1)")
-	f.Add("(01,002,3,4,255,255)")
+	seed(f,
+		"Entering Passive Mode (192,168,1,20,195,80).",
+		"=10,0,0,1,4,1",
+		"Entering Passive Mode (1,2,3,4,5)",
+		"Entering Passive Mode (1,2,3,4,0,0)",
+		"(256,1,1,1,1,1) then (1,1,1,1,1,1)",
+		"(01,002,3,4,255,255)",
+	)
 	f.Fuzz(func(t *testing.T, msg string) {
 		ip, port, err := parsePASV(msg)
 		if err != nil {
@@ -165,12 +178,14 @@ func containsNumbers(msg string, nums []string) bool {
 }
 
 func FuzzParseEPSV(f *testing.F) {
-	f.Add("Entering Extended Passive Mode (|||6446|)")
-	f.Add("Entering Extended Passive Mode (|||99999|)")
-	f.Add("(!!!0!)")
-	f.Add("(|||+80|)")
-	f.Add("()")
-	f.Add("(\xff\xff\xff1\xff)")
+	seed(f,
+		"Entering Extended Passive Mode (|||6446|)",
+		"Entering Extended Passive Mode (|||99999|)",
+		"(!!!0!)",
+		"(|||+80|)",
+		"()",
+		"(\xff\xff\xff1\xff)",
+	)
 	f.Fuzz(func(t *testing.T, msg string) {
 		port, err := parseEPSV(msg)
 		if err != nil {
@@ -186,11 +201,13 @@ func FuzzParseEPSV(f *testing.F) {
 }
 
 func FuzzFeat(f *testing.F) {
-	f.Add("Features:\n MDTM\n MLST type*;size*;modify*;\n HASH SHA-256*;SHA-1;MD5\n XCRC\nEnd")
-	f.Add("no features")
-	f.Add("Features:\n\tHASH\tCRC32;\n XSHA1\nEnd")
-	f.Add("Features:\n HASH sha-512 \n AUTH TLS\nEnd")
-	f.Add("x\n\n\n")
+	seed(f,
+		"Features:\n MDTM\n MLST type*;size*;modify*;\n HASH SHA-256*;SHA-1;MD5\n XCRC\nEnd",
+		"no features",
+		"Features:\n\tHASH\tCRC32;\n XSHA1\nEnd",
+		"Features:\n HASH sha-512 \n AUTH TLS\nEnd",
+		"x\n\n\n",
+	)
 	f.Fuzz(func(t *testing.T, msg string) {
 		feat := parseFeat(msg)
 		for k, v := range feat {
@@ -248,10 +265,12 @@ func FuzzHashReply(f *testing.F) {
 }
 
 func FuzzParseQuota(f *testing.F) {
-	f.Add("Quota for bob:\nUser: bob\nBytes used: 300\nBytes allowed: 10MiB\nFiles used: 2\nFiles allowed: unlimited\nEnd.")
-	f.Add("Used: 5\nAvailable: 95")
-	f.Add("Used: 8EiB\nFree: 8EiB")
-	f.Add("Bytes used: unlimited\nBytes left: 5")
+	seed(f,
+		"Quota for bob:\nUser: bob\nBytes used: 300\nBytes allowed: 10MiB\nFiles used: 2\nFiles allowed: unlimited\nEnd.",
+		"Used: 5\nAvailable: 95",
+		"Used: 8EiB\nFree: 8EiB",
+		"Bytes used: unlimited\nBytes left: 5",
+	)
 	f.Fuzz(func(t *testing.T, msg string) {
 		q := parseQuota(msg)
 		if q.Text != msg || q.Used < -1 || q.Limit < -1 {
@@ -264,13 +283,15 @@ func FuzzParseQuota(f *testing.F) {
 }
 
 func FuzzParseURL(f *testing.F) {
-	f.Add("ftps://bob:p%40ss@[::1]/dir/file name.txt")
-	f.Add("example.org:2121")
-	f.Add("ftp://alice:secret@h/x")
-	f.Add("ftp://h:0/")
-	f.Add("ftp://h:99999/")
-	f.Add("ftp://[fe80::1%25eth0]:21/a%2Fb")
-	f.Add("FTP://u%20v@h/%00")
+	seed(f,
+		"ftps://bob:p%40ss@[::1]/dir/file name.txt",
+		"example.org:2121",
+		"ftp://alice:secret@h/x",
+		"ftp://h:0/",
+		"ftp://h:99999/",
+		"ftp://[fe80::1%25eth0]:21/a%2Fb",
+		"FTP://u%20v@h/%00",
+	)
 	f.Fuzz(func(t *testing.T, raw string) {
 		tg, err := ParseURL(raw)
 		if err != nil {
