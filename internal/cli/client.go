@@ -107,20 +107,23 @@ func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*se
 		opts.Trace = env.Stderr
 	}
 	interactive := isTerminal(env.Stdin) && isTerminal(env.Stderr)
-	if interactive {
-		opts.Ask = func(q string) bool {
-			fmt.Fprintf(env.Stderr, "%s [yes/no] ", q)
-			ans := strings.ToLower(strings.TrimSpace(readLine(env.Stdin)))
-			return ans == "yes" || ans == "y"
-		}
-	}
 	var askPass func(string) (string, error)
 	if interactive {
+		fd := int(env.Stdin.(*os.File).Fd())
+		opts.Ask = func(q string) bool {
+			fmt.Fprintf(env.Stderr, "%s [yes/no] ", q)
+			ans, _ := readPrompt(ctx, fd, func() (string, error) { return readLine(env.Stdin), nil })
+			ans = strings.ToLower(strings.TrimSpace(ans))
+			return ans == "yes" || ans == "y"
+		}
 		askPass = func(prompt string) (string, error) {
 			fmt.Fprint(env.Stderr, prompt)
-			b, err := term.ReadPassword(int(env.Stdin.(*os.File).Fd()))
+			pass, err := readPrompt(ctx, fd, func() (string, error) {
+				b, err := term.ReadPassword(fd)
+				return string(b), err
+			})
 			fmt.Fprintln(env.Stderr)
-			return string(b), err
+			return pass, err
 		}
 	}
 	user, pass, err := client.ResolveLogin(t, env.Getenv, askPass)
@@ -138,6 +141,32 @@ func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*se
 		return nil, clientError(err)
 	}
 	return &session{conn: c, target: t, dial: dial}, nil
+}
+
+// readPrompt runs read, a blocking read of an answer at the terminal fd,
+// until it returns or ctx ends (Ctrl-C: the signal is caught, so the read
+// would otherwise wait on). The terminal's state is put back either way:
+// a password prompt turns echo off.
+func readPrompt(ctx context.Context, fd int, read func() (string, error)) (string, error) {
+	state, _ := term.GetState(fd)
+	type answer struct {
+		s   string
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		s, err := read()
+		got <- answer{s, err}
+	}()
+	select {
+	case a := <-got:
+		return a.s, a.err
+	case <-ctx.Done():
+		if state != nil {
+			term.Restore(fd, state)
+		}
+		return "", context.Cause(ctx)
+	}
 }
 
 // readLine reads one line without buffering past it: the rest of stdin
@@ -188,9 +217,13 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := f.connect(ctx, env, args[0])
+			// Ctrl-C while connecting (at a prompt) ends the command; once
+			// the session runs, the shell decides what it means.
+			cctx, stop := interruptible(ctx)
+			s, err := f.connect(cctx, env, args[0])
+			stop()
 			if err != nil {
-				return err
+				return interrupted(cctx, err)
 			}
 			defer s.conn.Quit(context.WithoutCancel(ctx))
 			if s.target.Path != "" {

@@ -91,5 +91,8 @@ func interrupted(ctx context.Context, err error) error {
 	if errors.As(err, &ee) {
 		err = ee.Err
 	}
-	return withCode(ExitInterrupted, fmt.Errorf("%w: %w", errInterrupted, err))
+	if !errors.Is(err, errInterrupted) {
+		err = fmt.Errorf("%w: %w", errInterrupted, err)
+	}
+	return withCode(ExitInterrupted, err)
 }

@@ -102,3 +102,15 @@ func TestCtrlCExitsWith130AndKeepsThePart(t *testing.T) {
 		}
 	})
 }
+
+// Ctrl-C at the password prompt ends the command at once with 130: the
+// prompt must not swallow it and wait for a line.
+func TestCtrlCAtPasswordPromptExits130(t *testing.T) {
+	srv, _, _ := startServer(t, false)
+	sh := startScreen(t, newClientEnv(t), "ls", "ftp://alice@"+srv.Addr+"/")
+	sh.waitFor("Password for alice@127.0.0.1: ", 1)
+	sh.typ("\x03")
+	if code := sh.exit(); code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d; screen:\n%s", code, ExitInterrupted, sh.text())
+	}
+}
