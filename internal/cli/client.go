@@ -199,8 +199,15 @@ func clientError(err error) error {
 	if errors.As(err, &ee) || errors.As(err, &ue) {
 		return err
 	}
-	return withCode(clientExitCode(err), err)
+	return withCode(clientExitCode(err), printableError{err})
 }
+
+// printableError shows a client failure with the server's text (replies,
+// file names) escaped where it holds terminal control characters.
+type printableError struct{ err error }
+
+func (e printableError) Error() string { return client.PrintableText(e.err.Error()) }
+func (e printableError) Unwrap() error { return e.err }
 
 func newClientCmds(env *Env) []*cobra.Command {
 	return []*cobra.Command{newFTPCmd(env), newGetCmd(env), newPutCmd(env), newLsCmd(env)}

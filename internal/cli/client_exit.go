@@ -94,5 +94,5 @@ func interrupted(ctx context.Context, err error) error {
 	if !errors.Is(err, errInterrupted) {
 		err = fmt.Errorf("%w: %w", errInterrupted, err)
 	}
-	return withCode(ExitInterrupted, err)
+	return withCode(ExitInterrupted, printableError{err})
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Error is a reply from the server that refused what we asked. Code is the
@@ -14,7 +16,7 @@ type Error struct {
 	Msg  string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Msg) }
+func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Code, PrintableText(e.Msg)) }
 
 // Kind says what sort of failure a reply is, so callers can map it to exit
 // codes or retry policies without reading reply text.
@@ -125,4 +127,50 @@ func (e *CertError) Error() string {
 			e.HostPort, e.Pinned, e.KnownFile, e.Fingerprint, e.Fingerprint, e.KnownFile)
 	}
 	return fmt.Sprintf("unknown certificate %s for %s; to trust it, run again with --trust %s", e.Fingerprint, e.HostPort, e.Fingerprint)
+}
+
+// Printable makes text from a server safe to show at a terminal: control
+// characters (an ESC starting a sequence that recolours, retitles or
+// rewrites the screen, a CR that hides what came before, C1 codes) and
+// bytes that are not UTF-8 are shown as \x.. escapes; tabs stay. Names,
+// replies and listings are the server's to choose, the terminal is not.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r != '\t' && unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r != '\t' && unicode.IsControl(r):
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// PrintableText is Printable for each line of a message (multi-line
+// replies, the certificate warning): line breaks stay.
+func PrintableText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }

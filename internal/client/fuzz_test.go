@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Everything here parses what a server (or a file a server's operator may
@@ -408,6 +409,29 @@ func FuzzParseQuoted(f *testing.F) {
 				return // the quoted folder runs on into the text: ambiguous
 			}
 			t.Fatalf("parseQuoted(%q) = %q, want %q", msg, got, dir)
+		}
+	})
+}
+
+// Whatever a server sends, Printable leaves nothing a terminal would act
+// on, and leaves text without such characters as it is.
+func FuzzPrintable(f *testing.F) {
+	seed(f, "plain name.txt", "\x1b]0;owned\x07", "a\rb", "\xc2\x9b31m", "\xff\xfe", "tab\there", "ü\u200b", "\ufffd")
+	f.Fuzz(func(t *testing.T, s string) {
+		p := Printable(s)
+		if !utf8.ValidString(p) {
+			t.Fatalf("Printable(%q) = %q is not UTF-8", s, p)
+		}
+		for _, r := range p {
+			if r != '\t' && unicode.IsControl(r) {
+				t.Fatalf("Printable(%q) = %q keeps %U", s, p, r)
+			}
+		}
+		if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) < 0 && p != s {
+			t.Fatalf("Printable changed clean text %q to %q", s, p)
+		}
+		if pt := PrintableText(s); strings.Count(pt, "\n") != strings.Count(s, "\n") {
+			t.Fatalf("PrintableText(%q) = %q changed the lines", s, pt)
 		}
 	})
 }

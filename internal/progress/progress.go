@@ -120,6 +120,7 @@ type view struct {
 }
 
 func (pr *Progress) newBar(name string, size, already int64, isTotal bool) *file {
+	name = client.Printable(name) // a remote name may hold terminal escapes
 	f := &file{pr: pr, name: name, size: size, start: time.Now(), isTotal: isTotal}
 	f.already.Store(already)
 	f.shown.Store(f.view())

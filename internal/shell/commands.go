@@ -72,7 +72,7 @@ func cmdPwd(ctx context.Context, s *Shell, _ flags, _ []string) error {
 		return err
 	}
 	s.cwd = wd
-	fmt.Fprintln(s.cfg.Out, wd)
+	fmt.Fprintln(s.cfg.Out, client.Printable(wd))
 	return nil
 }
 
@@ -275,10 +275,10 @@ func cmdStatus(ctx context.Context, s *Shell, _ flags, _ []string) error {
 	w := s.cfg.Out
 	fmt.Fprintf(w, "server:    %s\n", c.Target().HostPort())
 	if g := strings.SplitN(c.Greeting(), "\n", 2)[0]; g != "" {
-		fmt.Fprintf(w, "greeting:  %s\n", g)
+		fmt.Fprintf(w, "greeting:  %s\n", client.Printable(g))
 	}
 	fmt.Fprintf(w, "user:      %s\n", c.User())
-	fmt.Fprintf(w, "remote:    %s\n", s.cwd)
+	fmt.Fprintf(w, "remote:    %s\n", client.Printable(s.cwd))
 	fmt.Fprintf(w, "local:     %s\n", s.lcwd)
 	if t := c.TLS(); t != "" {
 		fmt.Fprintf(w, "TLS:       %s\n", t)
@@ -320,14 +320,14 @@ func cmdHelp(ctx context.Context, s *Shell, _ flags, args []string) error {
 	}
 	var feats []string
 	for k, v := range s.c.Feat() {
-		feats = append(feats, strings.TrimSpace(k+" "+v))
+		feats = append(feats, client.Printable(strings.TrimSpace(k+" "+v)))
 	}
 	sort.Strings(feats)
 	fmt.Fprintf(w, "Server features (FEAT): %s\n", strings.Join(feats, ", "))
 	if h, err := s.c.Help(ctx); err == nil {
 		fmt.Fprintln(w, "Server help (HELP):")
 		for _, l := range strings.Split(h, "\n") {
-			fmt.Fprintln(w, "  "+strings.TrimSpace(l))
+			fmt.Fprintln(w, "  "+client.Printable(strings.TrimSpace(l)))
 		}
 	} else if s.c.Err() != nil {
 		return err

@@ -161,13 +161,13 @@ func (s *Shell) runInteractive(ctx context.Context) error {
 	return nil
 }
 
-func (s *Shell) prompt() string { return "wharf:" + s.cwd + "> " }
+func (s *Shell) prompt() string { return "wharf:" + client.Printable(s.cwd) + "> " }
 
 // Exec runs one command line, printing its output and any error.
 func (s *Shell) Exec(ctx context.Context, line string) error {
 	words, err := split(line)
 	if err != nil {
-		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
+		fmt.Fprintf(s.cfg.Err, "error: %s\n", client.PrintableText(err.Error()))
 		return err
 	}
 	if len(words) == 0 || strings.HasPrefix(words[0], "#") {
@@ -176,7 +176,7 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	cmd, ok := s.table[strings.ToLower(words[0])]
 	if !ok {
 		err := fmt.Errorf("unknown command %q (try help)", words[0])
-		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
+		fmt.Fprintf(s.cfg.Err, "error: %s\n", client.PrintableText(err.Error()))
 		return err
 	}
 	f, args, err := parseFlags(cmd, words[1:])
@@ -200,7 +200,7 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
 		fmt.Fprintf(s.cfg.Err, "interrupted: %s (a partial download stays as NAME.part; get -c resumes it)\n", cmd.name)
 	default:
-		fmt.Fprintf(s.cfg.Err, "error: %v\n", err)
+		fmt.Fprintf(s.cfg.Err, "error: %s\n", client.PrintableText(err.Error()))
 	}
 	return err
 }
@@ -231,7 +231,7 @@ func (s *Shell) reconnect(ctx context.Context) error {
 	if s.cfg.Dial == nil {
 		return fmt.Errorf("connection lost: %w", s.c.Err())
 	}
-	fmt.Fprintf(s.cfg.Err, "connection lost (%v); reconnecting\n", s.c.Err())
+	fmt.Fprintf(s.cfg.Err, "connection lost (%s); reconnecting\n", client.PrintableText(s.c.Err().Error()))
 	c, err := s.cfg.Dial(ctx)
 	if err != nil {
 		return fmt.Errorf("reconnect: %w", err)
@@ -360,7 +360,7 @@ func List(ctx context.Context, c *client.Conn, w io.Writer, dir string, long boo
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	for _, e := range entries {
-		name := e.Name
+		name := client.Printable(e.Name)
 		if e.Type == client.TypeDir {
 			name += "/"
 		}
@@ -374,7 +374,7 @@ func List(ctx context.Context, c *client.Conn, w io.Writer, dir string, long boo
 			when = e.ModTime.Local().Format("2006-01-02 15:04")
 		}
 		if e.Target != "" {
-			name += " -> " + e.Target
+			name += " -> " + client.Printable(e.Target)
 		}
 		fmt.Fprintf(w, "%s %12d  %s  %s\n", kind, e.Size, when, name)
 	}
@@ -383,7 +383,7 @@ func List(ctx context.Context, c *client.Conn, w io.Writer, dir string, long boo
 
 func formatQuota(q client.Quota) string {
 	if q.Used < 0 {
-		return strings.ReplaceAll(q.Text, "\n", " ")
+		return client.Printable(strings.ReplaceAll(q.Text, "\n", " "))
 	}
 	if q.Limit < 0 {
 		return units.FormatSize(q.Used) + " used, no limit"

@@ -173,3 +173,32 @@ func TestStaleSessionIsCheckedBeforeTheCommand(t *testing.T) {
 		t.Fatalf("ls on a stale session: %v %q %q", err, out.String(), errb.String())
 	}
 }
+
+// A name on the server is the server's to choose, the terminal is not: an
+// ESC in a listed or downloaded name would retitle, clear or recolour the
+// screen. ls, get and errors show it escaped.
+func TestServerNamesCannotDriveTheTerminal(t *testing.T) {
+	s, home, _, out, errb := newShell(t)
+	ctx := context.Background()
+	evil := "\x1b]0;owned\x07\x1b[2J.txt"
+	if err := os.WriteFile(filepath.Join(home, evil), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"ls", "ls -l", "pwd"} {
+		if err := s.Exec(ctx, line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	// wharf refuses control characters in arguments (501): the error
+	// names the file, and is shown escaped too.
+	if err := s.Exec(ctx, "mget *.txt"); err == nil {
+		t.Fatal("wharf served a name with control characters")
+	}
+	shown := out.String() + errb.String()
+	if strings.ContainsAny(shown, "\x1b\x07") {
+		t.Fatalf("terminal control characters reached the screen:\n%q", shown)
+	}
+	if !strings.Contains(out.String(), `\x1b]0;owned\x07\x1b[2J.txt`) {
+		t.Fatalf("the name is not shown escaped:\n%q", out.String())
+	}
+}
