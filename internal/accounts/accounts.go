@@ -117,8 +117,14 @@ type Usage struct {
 // concurrent sessions can never together pass the limit.
 type Quota interface {
 	// Reserve asks for room for up to want more bytes and returns what was
-	// granted: want, or less at the limit, or 0 with ErrQuotaExceeded when
-	// nothing is left. Granted bytes count as used until Commit.
+	// granted: want, or less at the limit. Granted bytes count against the
+	// limit until Commit (they are not usage). It returns 0 with
+	// ErrQuotaExceeded when committed usage leaves no room. When the room
+	// left is held by reservations in flight, a writer marked with
+	// WithWriter waits (until ctx ends) for the other writers' to be
+	// committed, then gets what is truly free; it is refused only if the
+	// rest is its own. An unmarked caller cannot be told from the holders
+	// and is refused at once.
 	Reserve(ctx context.Context, want int64) (granted int64, err error)
 	// Commit ends a reservation: written (at most reserved) bytes become
 	// usage, the rest is returned.
@@ -127,5 +133,6 @@ type Quota interface {
 	// delete (negative) or truncation. A positive files delta that would pass
 	// the file quota fails with ErrQuotaExceeded and changes nothing.
 	Adjust(ctx context.Context, bytes, files int64) error
+	// Usage returns committed usage: reservations in flight are not in it.
 	Usage(ctx context.Context) (Usage, error)
 }

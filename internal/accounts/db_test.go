@@ -622,8 +622,10 @@ func TestIdleUsersArePrunedAndComeBackWithTheirUsage(t *testing.T) {
 	if u, _ := a1.Quota().Usage(ctx); u.UsedBytes != 100 {
 		t.Fatalf("usage after coming back = %d, want 100", u.UsedBytes)
 	}
-	if _, err := a1.Quota().Reserve(ctx, 900); err != nil {
+	if g, err := a1.Quota().Reserve(ctx, 900); err != nil {
 		t.Fatal(err)
+	} else {
+		a1.Quota().Commit(ctx, g, g)
 	}
 	if _, err := a2.Quota().Reserve(ctx, 1); !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("second session does not share the account: %v", err)

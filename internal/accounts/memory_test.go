@@ -163,6 +163,7 @@ func testQuotaConcurrent(t *testing.T, login func() Session, limit int64) int64 
 		defer s.Close()
 		wg.Go(func() {
 			q := s.Quota()
+			ctx := WithWriter(ctx)
 			for n := 0; ; n++ {
 				want := int64(777 + i*13)
 				g, err := q.Reserve(ctx, want)
@@ -230,8 +231,8 @@ func TestQuotaReserveGrantsLessAtTheLimitAndAdjustChecksFiles(t *testing.T) {
 	if g2 != 400 || err != nil {
 		t.Fatalf("Reserve(600) at the limit = %d, %v; want 400", g2, err)
 	}
-	if g3, err := q.Reserve(ctx, 1); g3 != 0 || !errors.Is(err, ErrQuotaExceeded) {
-		t.Fatalf("Reserve when full = %d, %v", g3, err)
+	if u, _ := q.Usage(ctx); u.UsedBytes != 0 {
+		t.Fatalf("Usage with 1000 bytes reserved, none committed = %d; reservations are not usage", u.UsedBytes)
 	}
 	if g0, err := q.Reserve(ctx, 0); g0 != 0 || err != nil {
 		t.Fatalf("Reserve(0) when full = %d, %v; asking for nothing is never refused", g0, err)
@@ -242,6 +243,12 @@ func TestQuotaReserveGrantsLessAtTheLimitAndAdjustChecksFiles(t *testing.T) {
 	if u, _ := q.Usage(ctx); u.UsedBytes != 100 {
 		t.Fatalf("usage after commits = %d, want 100", u.UsedBytes)
 	}
+	g3, _ := q.Reserve(ctx, 900)
+	q.Commit(ctx, g3, g3)
+	if g, err := q.Reserve(ctx, 1); g != 0 || !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("Reserve when committed usage is at the limit = %d, %v", g, err)
+	}
+	q.Adjust(ctx, -900, 0)
 	if err := q.Adjust(ctx, 0, 2); err != nil {
 		t.Fatalf("Adjust files to the limit: %v", err)
 	}
@@ -353,5 +360,86 @@ func TestParsePermRoundTrips(t *testing.T) {
 	}
 	if _, err := ParsePerm("list,fly"); err == nil {
 		t.Error("ParsePerm accepted an unknown name")
+	}
+}
+
+// Regression (issue 3, false 552 far below the quota): a Reserve that found
+// the room held by other sessions' reservations failed at once, although
+// committed usage left plenty. It must wait for them and then grant only
+// what is truly free.
+func TestQuotaReserveWaitsForOthersReservationsInsteadOfRefusing(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemoryWith(testArgon2, MemoryUser{User: User{Name: "u", QuotaBytes: 1000}, AnyPassword: true})
+	s1, _ := m.Login(ctx, "u", "", local)
+	defer s1.Close()
+	s2, _ := m.Login(ctx, "u", "", local)
+	defer s2.Close()
+	g1, err := s1.Quota().Reserve(ctx, 1000)
+	if g1 != 1000 || err != nil {
+		t.Fatalf("Reserve(1000) = %d, %v", g1, err)
+	}
+	type result struct {
+		g   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		g, err := s2.Quota().Reserve(WithWriter(ctx), 800)
+		done <- result{g, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("Reserve while another session holds the room returned %d, %v; want it to wait", r.g, r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// The first upload ends after 300 bytes: 700 are truly free.
+	s1.Quota().Commit(ctx, g1, 300)
+	r := <-done
+	if r.g != 700 || r.err != nil {
+		t.Fatalf("Reserve after the holder committed 300 of 1000 = %d, %v; want 700", r.g, r.err)
+	}
+	if u, _ := s1.Quota().Usage(ctx); u.UsedBytes != 300 {
+		t.Fatalf("Usage = %d, want the 300 committed bytes", u.UsedBytes)
+	}
+
+	// Waiting follows the context (ABOR, QUIT, shutdown).
+	cctx, cancel := context.WithTimeout(WithWriter(ctx), 30*time.Millisecond)
+	defer cancel()
+	if g, err := s1.Quota().Reserve(cctx, 1); g != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Reserve with the room held and a context ending = %d, %v", g, err)
+	}
+	s2.Quota().Commit(ctx, r.g, r.g)
+	if g, err := s1.Quota().Reserve(WithWriter(ctx), 1); g != 0 || !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("Reserve with committed usage at the limit = %d, %v; want ErrQuotaExceeded at once", g, err)
+	}
+}
+
+// A writer that asks again while holding the only reservation would wait
+// for itself; it is refused at once, as is a caller that is no marked
+// writer and so cannot be told from the holders.
+func TestQuotaReserveNeverWaitsForItsOwnReservation(t *testing.T) {
+	ctx := context.Background()
+	a := &account{}
+	a.setLimits(100, 0)
+	w := WithWriter(ctx)
+	g, _ := a.Reserve(w, 60)
+	g2, _ := a.Reserve(w, 60)
+	if g+g2 != 100 {
+		t.Fatalf("grants %d + %d, want the 100 of the limit", g, g2)
+	}
+	if g3, err := a.Reserve(w, 1); g3 != 0 || !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("Reserve while holding every reservation = %d, %v", g3, err)
+	}
+	if g3, err := a.Reserve(ctx, 1); g3 != 0 || !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("unmarked Reserve with the room held = %d, %v", g3, err)
+	}
+	// Commits through a derived context still count for the writer.
+	a.Commit(context.WithoutCancel(w), g, 0)
+	a.Commit(context.WithoutCancel(w), g2, 0)
+	if len(a.held) != 0 || a.reserved != 0 {
+		t.Fatalf("after commits: held %v, reserved %d", a.held, a.reserved)
+	}
+	if g, err := a.Reserve(ctx, 100); g != 100 || err != nil {
+		t.Fatalf("Reserve after the commits = %d, %v", g, err)
 	}
 }

@@ -8,12 +8,40 @@ import (
 	"sync"
 )
 
+// writerKey marks a context as one writer's (see WithWriter).
+type writerKey struct{}
+
+// writerID identifies one writer; it has a size so that every new one has
+// an address of its own.
+type writerID struct{ _ byte }
+
+// WithWriter returns a context that makes the Reserve and Commit calls made
+// with it, or with any context derived from it (context.WithoutCancel
+// keeps it), one writer's: an upload. Reserve then knows which of the
+// reservations in flight are the caller's own, so it can wait for the room
+// other writers hold instead of refusing, and never waits for itself.
+// Without it Reserve cannot tell and refuses at once whenever the room left
+// is held by reservations.
+func WithWriter(ctx context.Context) context.Context {
+	return context.WithValue(ctx, writerKey{}, &writerID{})
+}
+
+func writerFrom(ctx context.Context) *writerID {
+	w, _ := ctx.Value(writerKey{}).(*writerID)
+	return w
+}
+
 // account is one user's quota account inside a process: every session of the
 // user draws from the same one, so the limit holds across sessions.
 //
 // Committed usage (used*) and outstanding reservations (reserved) are kept
-// apart: reservations count against the limit at once, but only committed
-// bytes are persisted. The in-memory figure is the one limits are checked
+// apart: reservations count against the limit at once, so concurrent writers
+// never together pass it, but they are not usage: Usage reports committed
+// bytes only, and only committed bytes are persisted. A Reserve that finds
+// the room held by other writers' reservations waits for them to be
+// committed rather than failing: a writer (see WithWriter) is refused
+// (ErrQuotaExceeded) only when committed usage leaves no room, or when the
+// rest is held by its own reservations. The in-memory figure is the one limits are checked
 // against, exactly and at once; the store follows it by deltas (never
 // read-modify-write). When sink is set, each applied delta is added to the
 // unsaved sums and sink is told; a usageWriter later takes the sums and
@@ -22,14 +50,20 @@ type account struct {
 	sink func(a *account) // nil: memory only; called without mu held
 
 	mu         sync.Mutex
-	limitBytes int64  // guarded by mu; 0 unlimited
-	limitFiles int64  // guarded by mu; 0 unlimited
-	usedBytes  int64  // guarded by mu; committed
-	usedFiles  int64  // guarded by mu
-	reserved   int64  // guarded by mu; granted and not yet committed
-	inflight   int    // guarded by mu; reservations not yet committed
-	pending    int    // guarded by mu; deltas applied here, not yet persisted
-	gen        uint64 // guarded by mu; bumped by every delta applied here
+	limitBytes int64 // guarded by mu; 0 unlimited
+	limitFiles int64 // guarded by mu; 0 unlimited
+	usedBytes  int64 // guarded by mu; committed
+	usedFiles  int64 // guarded by mu
+	reserved   int64 // guarded by mu; granted and not yet committed
+	inflight   int   // guarded by mu; reservations not yet committed
+	waiting    int   // guarded by mu; Reserve calls waiting for room
+	// changed is closed (and cleared) whenever room may have come back:
+	// a commit, a delete, new limits, a rescan. Reserve waits on it.
+	changed chan struct{} // guarded by mu; nil while nobody waits
+	// held is how much of reserved each marked writer holds.
+	held    map[*writerID]int64 // guarded by mu
+	pending int                 // guarded by mu; deltas applied here, not yet persisted
+	gen     uint64              // guarded by mu; bumped by every delta applied here
 
 	// unsaved* sum the deltas not yet taken by the usage writer; unsavedN
 	// counts them (pending also counts those taken but still being
@@ -44,7 +78,16 @@ var errNegativeReserve = errors.New("quota: negative reservation")
 func (a *account) setLimits(bytes, files int64) {
 	a.mu.Lock()
 	a.limitBytes, a.limitFiles = bytes, files
+	a.wake()
 	a.mu.Unlock()
+}
+
+// wake tells waiting Reserve calls to look again; mu must be held.
+func (a *account) wake() {
+	if a.changed != nil {
+		close(a.changed)
+		a.changed = nil
+	}
 }
 
 func (a *account) Reserve(ctx context.Context, want int64) (int64, error) {
@@ -54,21 +97,57 @@ func (a *account) Reserve(ctx context.Context, want int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	w := writerFrom(ctx)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	granted := want
-	// Asking for nothing is never refused (an empty upload on a full
-	// account costs no bytes; the file quota is Adjust's business).
-	if a.limitBytes > 0 && want > 0 {
-		room := a.limitBytes - a.usedBytes - a.reserved
-		if room <= 0 {
+	for {
+		// Asking for nothing is never refused (an empty upload on a full
+		// account costs no bytes; the file quota is Adjust's business).
+		if a.limitBytes <= 0 || want == 0 {
+			return a.grant(w, want), nil
+		}
+		free := a.limitBytes - a.usedBytes
+		if free <= 0 {
 			return 0, ErrQuotaExceeded
 		}
-		granted = min(want, room)
+		if room := free - a.reserved; room > 0 {
+			return a.grant(w, min(want, room)), nil
+		}
+		// The room left is held by reservations in flight. Only other
+		// writers' can come back to this one.
+		if w == nil || a.reserved-a.held[w] <= 0 {
+			return 0, ErrQuotaExceeded
+		}
+		if a.changed == nil {
+			a.changed = make(chan struct{})
+		}
+		ch := a.changed
+		a.mu.Unlock()
+		var err error
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		if err != nil {
+			return 0, err
+		}
 	}
-	a.reserved = satAdd(a.reserved, granted)
+}
+
+// grant records a reservation of n bytes by w (nil: unmarked); mu must be
+// held.
+func (a *account) grant(w *writerID, n int64) int64 {
+	a.reserved = satAdd(a.reserved, n)
 	a.inflight++
-	return granted, nil
+	if w != nil && n > 0 {
+		if a.held == nil {
+			a.held = make(map[*writerID]int64)
+		}
+		a.held[w] = satAdd(a.held[w], n)
+	}
+	return n
 }
 
 func (a *account) Commit(ctx context.Context, reserved, written int64) error {
@@ -77,9 +156,17 @@ func (a *account) Commit(ctx context.Context, reserved, written int64) error {
 	}
 	a.mu.Lock()
 	a.reserved -= min(reserved, a.reserved)
+	if w := writerFrom(ctx); w != nil {
+		if h := a.held[w] - min(reserved, a.held[w]); h > 0 {
+			a.held[w] = h
+		} else {
+			delete(a.held, w)
+		}
+	}
 	if a.inflight > 0 {
 		a.inflight--
 	}
+	a.wake()
 	// Bytes written past the reservation are on disk all the same, so they
 	// count: usage must stay true even when a caller overran.
 	if written == 0 {
@@ -104,6 +191,7 @@ func (a *account) Adjust(ctx context.Context, bytes, files int64) error {
 	// must not hand out free room. The store clamps the same way.
 	a.usedBytes = max(0, satAdd(a.usedBytes, bytes))
 	a.usedFiles = max(0, satAdd(a.usedFiles, files))
+	a.wake()
 	return a.applied(ctx, bytes, files)
 }
 
@@ -166,8 +254,10 @@ func (a *account) putBack(bytes, files int64, n int) bool {
 func (a *account) Usage(ctx context.Context) (Usage, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Reservations are room held for uploads in flight, not usage: what
+	// SITE QUOTA, AVBL and STAT show is what is stored.
 	return Usage{
-		UsedBytes: satAdd(a.usedBytes, a.reserved), QuotaBytes: a.limitBytes,
+		UsedBytes: a.usedBytes, QuotaBytes: a.limitBytes,
 		UsedFiles: a.usedFiles, QuotaFiles: a.limitFiles,
 	}, nil
 }
@@ -199,6 +289,7 @@ func (a *account) load(gen uint64, bytes, files int64) bool {
 		return false
 	}
 	a.usedBytes, a.usedFiles = bytes, files
+	a.wake()
 	return true
 }
 

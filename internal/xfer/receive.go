@@ -31,7 +31,9 @@ const probeTries = 100
 // Quota: q (nil: none) is drawn in reservations of 256 KiB doubling up to
 // 8 MiB (so a small file near the limit holds little), each committed with
 // what was written before the next is asked for, so any number of concurrent
-// Receives sharing a Quota never together pass it. When
+// Receives sharing a Quota never together pass it. Each Receive is one
+// writer (accounts.WithWriter): when the room left is held by other
+// uploads' reservations it waits for them rather than failing. When
 // the quota is used up and src still has data, Receive stores nothing more
 // and returns the count with accounts.ErrQuotaExceeded: the file then holds
 // exactly up to the quota. The byte read to detect that is dropped; the engine
@@ -82,6 +84,10 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 		chunk = min(maxStep, firstReservation)
 	}
 	zero := isKernelReader(src)
+	// One upload is one writer: its Reserve then waits for room other
+	// uploads hold rather than failing, and it commits every reservation
+	// before asking for the next, so it never waits for itself.
+	ctx = accounts.WithWriter(ctx)
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {

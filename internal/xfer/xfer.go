@@ -37,9 +37,9 @@ const bufSize = 256 << 10
 const maxChunk = 8 << 20
 
 // firstReservation is the quota an upload asks for first; each further
-// reservation doubles up to maxChunk. Reserved bytes count as used until
-// committed, so a small file near the limit must not hold megabytes that a
-// parallel upload of the same user is then refused.
+// reservation doubles up to maxChunk. Reserved bytes count against the limit
+// until committed, so a small file near the limit must not hold megabytes
+// that a parallel upload of the same user then has to wait for.
 const firstReservation = 256 << 10
 
 // bufPool holds transfer buffers. It is the package's only package-level
