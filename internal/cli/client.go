@@ -223,14 +223,14 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 (and then exits with the code of the first failing command).` + clientHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			// Ctrl-C while connecting (at a prompt) ends the command; once
-			// the session runs, the shell decides what it means.
-			cctx, stop := interruptible(ctx)
-			s, err := f.connect(cctx, env, args[0])
-			stop()
+			// Ctrl-C while connecting (at a prompt), or while a script runs,
+			// ends the command with 130; at an interactive prompt the shell
+			// decides what it means.
+			ctx, stop := interruptible(cmd.Context())
+			defer stop()
+			s, err := f.connect(ctx, env, args[0])
 			if err != nil {
-				return interrupted(cctx, err)
+				return interrupted(ctx, err)
 			}
 			defer s.conn.Quit(context.WithoutCancel(ctx))
 			if s.target.Path != "" {
@@ -249,6 +249,7 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 				term := make(chan os.Signal, 1)
 				signal.Notify(term, syscall.SIGTERM, syscall.SIGHUP)
 				defer signal.Stop(term)
+				stop() // the shell's Interrupts hear Ctrl-C now
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 				defer cancel()
@@ -269,7 +270,7 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 				Progress:    progress.Detect(env.Stdout, f.quiet),
 				Parallel:    f.parallel,
 			})
-			return clientError(sh.Run(ctx))
+			return clientError(interrupted(ctx, sh.Run(ctx)))
 		},
 	}
 	f.register(cmd, true)

@@ -39,7 +39,8 @@ func interrupt(t *testing.T, cmd *exec.Cmd) int {
 
 // Regression: get and put stopped by Ctrl-C exited 1, like any failure;
 // they exit 130 (128+SIGINT) as shells and curl do, and a download keeps
-// its .part for get -c.
+// its .part for get -c (TestKilledDownloadResumesMovingOnlyMissingBytes
+// shows -c finishing one).
 func TestCtrlCExitsWith130AndKeepsThePart(t *testing.T) {
 	bin := binary(t)
 	srv, _, _ := startServer(t, false)
@@ -70,11 +71,20 @@ func TestCtrlCExitsWith130AndKeepsThePart(t *testing.T) {
 		if _, err := os.Stat(dst); err == nil {
 			t.Fatal("the final name exists though the download was interrupted")
 		}
-		resume := exec.Command(bin, "get", "-c", base+"big.bin", dst)
-		resume.Env = e.environ()
-		out, err := resume.CombinedOutput()
-		if err != nil || fileSum(t, dst) != sum(want) {
-			t.Fatalf("get -c after Ctrl-C: %v\n%s", err, out)
+	})
+
+	t.Run("ftp script", func(t *testing.T) {
+		dir := t.TempDir()
+		var stderr strings.Builder
+		cmd := exec.Command(bin, "ftp", "-q", base)
+		cmd.Env, cmd.Dir, cmd.Stderr = e.environ(), dir, &stderr
+		cmd.Stdin = strings.NewReader("get big.bin\n")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitForSize(t, filepath.Join(dir, "big.bin.part"), 3<<19)
+		if code := interrupt(t, cmd); code != ExitInterrupted {
+			t.Fatalf("a script after Ctrl-C exited %d, want %d; stderr:\n%s", code, ExitInterrupted, stderr.String())
 		}
 	})
 
