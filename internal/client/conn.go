@@ -52,6 +52,9 @@ type Options struct {
 	Trace io.Writer
 }
 
+// maxServiceWaits bounds the "120 wait" replies before the greeting.
+const maxServiceWaits = 10
+
 // maxReply bounds one reply (textproto reads lines without limit): a
 // server that never ends its reply must not exhaust memory.
 const maxReply = 1 << 20
@@ -143,7 +146,10 @@ func (c *Conn) setup(ctx context.Context) error {
 		c.setControl(c.raw)
 	}
 	code, msg, err := c.readReply(ctx)
-	for err == nil && code == 120 { // "service ready in nnn minutes": wait for the real greeting
+	// "120 service ready in nnn minutes": wait for the real greeting, but
+	// not for ever: a server repeating 120 would hold the client without
+	// any read ever timing out.
+	for waits := 0; err == nil && code == 120 && waits < maxServiceWaits; waits++ {
 		code, msg, err = c.readReply(ctx)
 	}
 	if err != nil {

@@ -2,10 +2,12 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -432,6 +434,64 @@ func FuzzPrintable(f *testing.F) {
 		}
 		if pt := PrintableText(s); strings.Count(pt, "\n") != strings.Count(s, "\n") {
 			t.Fatalf("PrintableText(%q) = %q changed the lines", s, pt)
+		}
+	})
+}
+
+// FuzzControlConnection plays a server that answers whatever the client
+// says with the fuzzer's bytes, then hangs up: the greeting, FEAT, AUTH TLS,
+// USER/PASS, TYPE and OPTS replies all come from the input. Dial and Login
+// end promptly, with a connection or an error, never a panic or a hang.
+func FuzzControlConnection(f *testing.F) {
+	seed(f,
+		"220 hi\r\n211-Features:\r\n MLST type*;\r\n HASH SHA-256\r\n211 End\r\n331 pw\r\n230 ok\r\n200 binary\r\n211 no features\r\n",
+		"120 wait\r\n120 wait\r\n220 now\r\n500 no FEAT\r\n230 in\r\n200 I\r\n",
+		"220-multi\r\n220-line\r\n220 end\r\n211-x\r\n\tHASH\tSHA-1\r\n211 x\r\n234 go TLS\r\n",
+		"220 x\r\n211-Features\r\n AUTH TLS\r\n UTF8\r\n211 End\r\n504 no TLS\r\n331 p\r\n421 bye\r\n",
+		"999 what\r\n",
+		"220\r\n",
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
+	scripts := make(chan []byte)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			script := <-scripts
+			c.Write(script)
+			c.Close()
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	f.Fuzz(func(t *testing.T, script string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := Dial(ctx, &Target{Host: host, Port: port}, Options{Timeout: 2 * time.Second, TLS: TLSAuto})
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for k := range c.Feat() {
+				if k == "" || k != strings.ToUpper(k) || strings.IndexFunc(k, unicode.IsSpace) >= 0 {
+					t.Errorf("feature %q", k)
+				}
+			}
+			c.Login(ctx, "u", "p")
+		}()
+		scripts <- []byte(script)
+		select {
+		case <-done:
+		case <-time.After(4 * time.Second):
+			t.Fatalf("Dial and Login still running after 4s on %q", script)
 		}
 	})
 }

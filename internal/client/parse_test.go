@@ -1,6 +1,8 @@
 package client
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,5 +213,35 @@ func TestFeatKeywordEndsAtAnySpace(t *testing.T) {
 	f := parseFeat("Features:\n\tHASH\tSHA-1;MD5\n MDTM\nEnd")
 	if f["HASH"] != "SHA-1;MD5" || !func() bool { _, ok := f["MDTM"]; return ok }() {
 		t.Fatalf("%q", f)
+	}
+}
+
+// Regression: a server repeating "120 service ready in nnn minutes" held
+// Dial for ever; every reply arrived in time, so no read timed out.
+func TestEndlessServiceWaitIsRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, err := c.Write([]byte("120 ready in 1 minute\r\n")); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	start := time.Now()
+	_, err = Dial(t.Context(), &Target{Host: host, Port: port}, Options{Timeout: 5 * time.Second})
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Code != 120 || time.Since(start) > 2*time.Second {
+		t.Fatalf("Dial: %v after %v, want a 120 refusal at once", err, time.Since(start))
 	}
 }
