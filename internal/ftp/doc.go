@@ -40,13 +40,17 @@
 // together with its folder).
 //
 // A broken upload (the client vanished, ABOR, a data timeout, a TLS data
-// connection that ended without close_notify, the quota limit) still moves
-// what arrived under the target's name, replacing any previous file, and
-// answers 426 (552 for the quota): standard clients then resume with SIZE and
-// REST+STOR or APPE. Resumes and appends write in place, since the file is
-// by then known to be partial; one that would pass the quota stops exactly
-// at the limit and keeps what the file held before. A data connection that
-// never opened changes nothing.
+// connection that ended without close_notify) still moves what arrived under
+// the target's name, replacing any previous file, and answers 426: standard
+// clients then resume with SIZE and REST+STOR or APPE. The quota is
+// different, because a refusal never loses data: a new file stopped at the
+// limit keeps what arrived (exactly up to the limit, resumable once room is
+// freed) and answers 552, but an upload that would replace an existing file
+// is discarded and the original stays untouched, and a new file of which
+// nothing could be stored is not created. Resumes and appends write in
+// place, since the file is by then known to be partial; one that would pass
+// the quota stops exactly at the limit and keeps what the file held before.
+// A data connection that never opened changes nothing.
 //
 // # Quota accounting
 //

@@ -183,6 +183,18 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 			rerr = f.Sync()
 		}
 		f.Close()
+		if errors.Is(rerr, accounts.ErrQuotaExceeded) && (exists || n == 0) {
+			// A refusal never loses data: the file the upload was to
+			// replace stays as it was, and a new file of which nothing
+			// could be stored is not created.
+			fsys.Remove(bg, tmp)
+			var files int64
+			if !exists {
+				files = -1
+			}
+			q.Adjust(bg, freed-n, files)
+			return n, rerr
+		}
 		// Put what arrived in place, complete or not.
 		if !exists {
 			// The common case, a new file: one atomic rename that refuses
