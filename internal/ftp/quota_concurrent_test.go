@@ -171,4 +171,3 @@ func TestConcurrentUploadsOverTheQuotaStopAtItExactly(t *testing.T) {
 		t.Fatalf("usage %d bytes %d files, a walk of the home finds %d and %d", got.UsedBytes, got.UsedFiles, onDisk, files)
 	}
 }
-
