@@ -19,21 +19,34 @@ const homeMode = 0o750
 func (db *DB) DefaultHome(name string) string { return filepath.Join(db.dir, homesDir, name) }
 
 // checkHome validates the home of user name against the data directory and
-// the other users' homes, and returns it cleaned.
+// the other users' homes, and returns it cleaned. The comparisons are made
+// on the paths with symbolic links resolved (see realPath): a home given
+// through a link to a folder holding the data directory, or to another
+// user's home, is the same folder as the link's target, and os.Root only
+// confines what lies below the home once it is open.
 func (db *DB) checkHome(ctx context.Context, name, home string) (string, error) {
 	if !filepath.IsAbs(home) {
 		return "", invalidf("home %q: must be an absolute path", home)
 	}
 	home = filepath.Clean(home)
-	if home == string(filepath.Separator) {
+	resolved, err := realPath(home)
+	if err != nil {
+		return "", fmt.Errorf("home %s: %w", home, err)
+	}
+	if home == string(filepath.Separator) || resolved == string(filepath.Separator) {
 		return "", invalidf("home %s: the root directory cannot be a home", home)
 	}
+	dataDir, err := realPath(db.dir)
+	if err != nil {
+		return "", fmt.Errorf("data directory %s: %w", db.dir, err)
+	}
+	homes := filepath.Join(dataDir, homesDir)
 	// A home holding the data directory would let its user download or
 	// delete the account database.
-	if within(db.dir, home) {
+	if within(dataDir, resolved) {
 		return "", invalidf("home %s: it contains the data directory %s", home, db.dir)
 	}
-	if within(home, db.dir) && !within(home, filepath.Join(db.dir, homesDir)) || home == filepath.Join(db.dir, homesDir) {
+	if within(resolved, dataDir) && !within(resolved, homes) || resolved == homes {
 		return "", invalidf("home %s: inside the data directory, only folders under %s may be homes", home, filepath.Join(db.dir, homesDir))
 	}
 	users, err := db.store.ListUsers(ctx)
@@ -45,14 +58,45 @@ func (db *DB) checkHome(ctx context.Context, name, home string) (string, error) 
 			continue
 		}
 		other := filepath.Clean(o.Home)
-		if within(home, other) {
+		otherReal, err := realPath(other)
+		if err != nil {
+			return "", fmt.Errorf("home of user %s (%s): %w", o.Name, other, err)
+		}
+		if within(resolved, otherReal) {
 			return "", invalidf("home %s: inside the home of user %s (%s)", home, o.Name, other)
 		}
-		if within(other, home) {
+		if within(otherReal, resolved) {
 			return "", invalidf("home %s: holds the home of user %s (%s)", home, o.Name, other)
 		}
 	}
 	return home, nil
+}
+
+// realPath returns the absolute, clean path p with every symbolic link in
+// its existing part resolved; the part that does not exist yet (a home
+// created later) is appended as given. It fails only if the existing part
+// cannot be read (a loop, a permission error).
+func realPath(p string) (string, error) {
+	p = filepath.Clean(p)
+	var rest []string
+	for {
+		r, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			for i := len(rest) - 1; i >= 0; i-- {
+				r = filepath.Join(r, rest[i])
+			}
+			return filepath.Abs(r)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("resolve %s: %w", p, err)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return "", fmt.Errorf("resolve %s: %w", p, err)
+		}
+		rest = append(rest, filepath.Base(p))
+		p = parent
+	}
 }
 
 // AddUser creates user u with password (an empty Home means DefaultHome)
@@ -191,8 +235,10 @@ func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
 	if purge {
 		home := filepath.Clean(su.Home)
 		// checkHome refused these when the home was set; check again in
-		// case the database was edited by hand.
-		if !filepath.IsAbs(home) || home == string(filepath.Separator) || within(db.dir, home) {
+		// case the database was edited by hand or a link changed since.
+		resolved, rerr := realPath(home)
+		dataDir, derr := realPath(db.dir)
+		if !filepath.IsAbs(home) || rerr != nil || derr != nil || resolved == string(filepath.Separator) || within(dataDir, resolved) {
 			return fmt.Errorf("user %s deleted, but not purging suspicious home %s", name, home)
 		}
 		if err := os.RemoveAll(home); err != nil {
@@ -344,8 +390,16 @@ func (db *DB) Import(ctx context.Context, r io.Reader, o ImportOptions) (int, er
 			return 0, fmt.Errorf("import: user %s: %w", u.Name, err)
 		}
 		u.Home = home
+		resolved, err := realPath(home)
+		if err != nil {
+			return 0, fmt.Errorf("import: user %s: %w", u.Name, err)
+		}
 		for _, o := range users {
-			if within(home, o.Home) || within(o.Home, home) {
+			otherReal, err := realPath(o.Home)
+			if err != nil {
+				return 0, fmt.Errorf("import: user %s: %w", o.Name, err)
+			}
+			if within(resolved, otherReal) || within(otherReal, resolved) {
 				return 0, invalidf("import: user %s: home %s overlaps the home of user %s", u.Name, home, o.Name)
 			}
 		}
