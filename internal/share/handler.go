@@ -498,5 +498,33 @@ func contentDisposition(name string) string {
 		}
 		return r
 	}, name)
-	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + url.PathEscape(name)
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + extValue(name)
+}
+
+// extValue percent-encodes name as an RFC 8187 value-chars: every byte
+// outside attr-char. url.PathEscape is not that set (it keeps ':', '=',
+// '@' and others), and strict parsers drop a filename* holding them.
+func extValue(name string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if isAttrChar(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// isAttrChar is RFC 8187 section 3.2.1's attr-char.
+func isAttrChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
 }

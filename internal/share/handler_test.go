@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -767,5 +768,24 @@ func TestBigFolderIsPaged(t *testing.T) {
 	_, body = get(t, f.url+"/?from=999999")
 	if count(string(body)) != 5 {
 		t.Errorf("from past the end shows %d entries", count(string(body)))
+	}
+}
+
+// Regression: a file named "@" (or holding ':', '=', other characters
+// outside RFC 8187 attr-char) got filename*=UTF-8”@, which strict parsers
+// drop, so the download was saved under a wrong name.
+func TestContentDispositionNameWithAttrCharsOutsideRFC8187(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{"@", "a:b", "x=y.txt", "mail@host (1).txt", "ü ;,'?.bin"}
+	for _, n := range names {
+		writeFile(t, filepath.Join(dir, n), []byte("x"))
+	}
+	f := serveDir(t, dir, anon(dir, accounts.PresetReadOnly))
+	for _, n := range names {
+		resp, _ := get(t, f.url+escapePath("/"+n)+"?dl=1")
+		cd := resp.Header.Get("Content-Disposition")
+		if _, params, err := mime.ParseMediaType(cd); err != nil || params["filename"] != n {
+			t.Errorf("Content-Disposition for %q = %q, reads back as %q (%v)", n, cd, params["filename"], err)
+		}
 	}
 }
