@@ -28,7 +28,8 @@
 // command loop), commands.go (table, gate, error mapping), handle_auth.go,
 // handle_dirs.go, handle_files.go, handle_misc.go (one per command family),
 // transfer.go (data connections, PASV/EPSV/PORT/EPRT, ABOR), listing.go
-// (LIST/NLST/MLSD formatting), watchdog.go (data timeout, xferlog).
+// (LIST/NLST/MLSD formatting), watchdog.go (data timeout, xferlog),
+// recover.go (uploads left behind by a crash).
 //
 // # Upload policy
 //
@@ -51,6 +52,12 @@
 // place, since the file is by then known to be partial; one that would pass
 // the quota stops exactly at the limit and keeps what the file held before.
 // A data connection that never opened changes nothing.
+//
+// A crash mid-upload leaves the temporary file behind; its name says which
+// file it was for and whether it was to replace one, and the first login to
+// a home after the server starts settles the stale ones under these same
+// rules (recover.go): a new file is put in place (resumable), a replacement
+// is discarded, the original kept.
 //
 // # Quota accounting
 //

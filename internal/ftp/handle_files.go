@@ -162,7 +162,7 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		ran = true
 		bg := context.WithoutCancel(ctx)
-		tmp := path.Join(dir, tmpPrefix+randHex())
+		tmp := path.Join(dir, tempName(path.Base(name), exists))
 		f, err := fsys.OpenFile(ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			if !exists {

@@ -137,6 +137,7 @@ type Server struct {
 	public    netip.Addr                // immutable; PublicHost resolved, invalid when unset
 	wg        sync.WaitGroup            // one per running session
 	xferMu    sync.Mutex                // serializes Config.XferLog lines
+	recovery  *recovery                 // immutable; stale uploads settled per home
 }
 
 // banState counts recent failed logins from one address.
@@ -209,6 +210,7 @@ func NewServer(cfg Config) (*Server, error) {
 		bans:      make(map[netip.Addr]*banState),
 		commands:  commandTable(),
 		public:    public,
+		recovery:  newRecovery(),
 	}, nil
 }
 

@@ -1,0 +1,219 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/vfs"
+)
+
+// Crash recovery of uploads.
+//
+// An upload lives in a hidden temporary file until it is renamed into
+// place (see the package doc), so a process that dies mid-upload leaves
+// one behind: invisible to clients, unresumable, and charged to the user.
+// The temporary name therefore says what the upload was for:
+//
+//	.wharf-upload-<16 hex>-n-<target>  a new file <target> in the same folder
+//	.wharf-upload-<16 hex>-r-<target>  a replacement of the existing <target>
+//	.wharf-upload-<16 hex>             target unknown (its name was too long)
+//
+// The first time a session of this Server opens a home, the home is walked
+// once and every temporary file last written before the Server started
+// (so no upload of this process can be one) is settled as a broken upload
+// would have been had the process lived, under the upload policy:
+//   - a new file whose target name is still free is renamed to it: what
+//     arrived is kept and can be resumed; its bytes and file were already
+//     counted while it was written.
+//   - anything else is removed and its bytes are given back: a replacement
+//     never destroys the original (as a quota refusal), so the original's
+//     bytes, freed when the upload began, are counted again; a new file
+//     whose name was taken meanwhile also gives back its file.
+//
+// Usage figures lost in the crash itself (deltas not yet written, at most
+// 100 ms of them) are not recoverable here: `wharf user rescan` recounts a
+// home exactly once it is settled.
+
+// tempKindNew and tempKindReplace mark what an upload's temporary file is
+// for.
+const (
+	tempKindNew     = 'n'
+	tempKindReplace = 'r'
+)
+
+// staleMargin keeps recovery off temporary files written just before the
+// Server started: file timestamps come from a coarse clock and some
+// filesystems store whole (or even two) seconds.
+const staleMargin = 2 * time.Second
+
+// maxNameLen is the longest file name the filesystems wharf runs on accept
+// (NAME_MAX).
+const maxNameLen = 255
+
+// tempName returns a fresh temporary name, in the same folder, for an
+// upload to the file called base; replace says it replaces an existing one.
+func tempName(base string, replace bool) string {
+	kind := byte(tempKindNew)
+	if replace {
+		kind = tempKindReplace
+	}
+	name := tmpPrefix + randHex()
+	if full := name + "-" + string(kind) + "-" + base; len(full) <= maxNameLen {
+		return full
+	}
+	return name
+}
+
+// parseTempName reports what a temporary upload file was for; ok is false
+// when the name does not say.
+func parseTempName(name string) (target string, kind byte, ok bool) {
+	rest, found := strings.CutPrefix(name, tmpPrefix)
+	if !found || len(rest) < 16+3 || rest[16] != '-' || rest[18] != '-' {
+		return "", 0, false
+	}
+	for _, c := range rest[:16] {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return "", 0, false
+		}
+	}
+	kind, target = rest[17], rest[19:]
+	if kind != tempKindNew && kind != tempKindReplace || target == "" || target == "." || target == ".." ||
+		strings.ContainsRune(target, '/') || isTempName(target) {
+		return "", 0, false
+	}
+	return target, kind, true
+}
+
+// recovery remembers which homes this Server has settled.
+type recovery struct {
+	started time.Time // immutable: when the Server was made
+
+	mu   sync.Mutex
+	done map[string]bool // guarded by mu; by home path
+}
+
+func newRecovery() *recovery {
+	return &recovery{started: time.Now(), done: make(map[string]bool)}
+}
+
+// once runs the recovery of home unless it ran (or runs) already. The walk
+// runs on the caller's goroutine: the first login of a user after a start
+// pays for it, once.
+func (r *recovery) once(ctx context.Context, home string, fsys vfs.FS, q accounts.Quota, log *slog.Logger) {
+	r.mu.Lock()
+	if r.done[home] {
+		r.mu.Unlock()
+		return
+	}
+	r.done[home] = true
+	r.mu.Unlock()
+	cutoff := r.started.Add(-staleMargin)
+	if err := recoverDir(ctx, fsys, ".", cutoff, q, log); err != nil {
+		log.Warn("recover stale uploads", "home", home, "err", err)
+	}
+}
+
+// readDirBatch bounds the entries read from a folder at once.
+const readDirBatch = 1024
+
+// recoverDir settles the stale temporary files in dir and below. Symbolic
+// links are not followed.
+func recoverDir(ctx context.Context, fsys vfs.FS, dir string, cutoff time.Time, q accounts.Quota, log *slog.Logger) error {
+	d, err := fsys.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	var subdirs []string
+	for {
+		ents, err := d.ReadDir(readDirBatch)
+		for _, e := range ents {
+			switch {
+			case e.IsDir():
+				subdirs = append(subdirs, path.Join(dir, e.Name()))
+			case e.Type().IsRegular() && isTempName(e.Name()):
+				fi, err := e.Info()
+				if err != nil || !fi.ModTime().Before(cutoff) {
+					continue
+				}
+				settleTemp(ctx, fsys, dir, fi, q, log)
+			}
+		}
+		if errors.Is(err, io.EOF) || err == nil && len(ents) == 0 {
+			break
+		}
+		if err != nil {
+			d.Close()
+			return err
+		}
+	}
+	d.Close()
+	for _, sub := range subdirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := recoverDir(ctx, fsys, sub, cutoff, q, log); err != nil {
+			log.Warn("recover stale uploads", "dir", sub, "err", err)
+		}
+	}
+	return nil
+}
+
+// settleTemp keeps or removes one stale temporary file (see above).
+func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, q accounts.Quota, log *slog.Logger) {
+	tmp := path.Join(dir, fi.Name())
+	target, kind, ok := parseTempName(fi.Name())
+	if ok && kind == tempKindNew {
+		err := renameNoReplace(ctx, fsys, tmp, path.Join(dir, target))
+		if err == nil {
+			log.Info("recovered stale upload", "path", "/"+path.Join(dir, target), "bytes", fi.Size())
+			return
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			log.Warn("recover stale upload", "path", "/"+tmp, "err", err)
+			return
+		}
+	}
+	// The original a replacement was meant for is counted again, as it is
+	// still there.
+	var orig int64
+	if ok && kind == tempKindReplace {
+		if cur, err := fsys.Lstat(ctx, path.Join(dir, target)); err == nil && cur.Mode().IsRegular() {
+			orig = cur.Size()
+		}
+	}
+	if err := fsys.Remove(ctx, tmp); err != nil {
+		log.Warn("remove stale upload", "path", "/"+tmp, "err", err)
+		return
+	}
+	var files int64
+	if ok && kind == tempKindNew {
+		files = -1
+	}
+	if q != nil {
+		q.Adjust(ctx, orig-fi.Size(), files)
+	}
+	log.Info("removed stale upload", "path", "/"+tmp, "bytes", fi.Size())
+}
+
+// renameNoReplace renames oldname to newname unless newname exists.
+func renameNoReplace(ctx context.Context, fsys vfs.FS, oldname, newname string) error {
+	if nr, ok := fsys.(vfs.NoReplaceRenamer); ok {
+		err := nr.RenameNoReplace(ctx, oldname, newname)
+		if !errors.Is(err, syscall.ENOSYS) && !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+	}
+	if _, err := fsys.Lstat(ctx, newname); err == nil {
+		return fs.ErrExist
+	}
+	return fsys.Rename(ctx, oldname, newname)
+}
