@@ -302,9 +302,36 @@ func ValidateHash(stored string) error {
 		if cost > maxBcryptCost {
 			return fmt.Errorf("%w: bcrypt cost %d above %d", errBadHash, cost, maxBcryptCost)
 		}
-		return nil
+		return validBcryptBody(stored)
 	}
 	return fmt.Errorf("%w: want $argon2id$ or bcrypt $2a$/$2b$/$2y$", errBadHash)
+}
+
+// bcryptB64 is bcrypt's own base64 alphabet (not RFC 4648's order).
+var bcryptB64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// validBcryptBody checks what bcrypt.Cost does not read: the 22-character
+// salt and 31-character checksum after "$2x$NN$". A salt outside bcrypt's
+// alphabet makes every verification fail ("illegal base64 data") and a
+// checksum of another length or with stray low bits can never equal a
+// computed one, so such a hash would lock its user out. Parsing is cheap;
+// running bcrypt here would cost up to 2^maxBcryptCost rounds per record.
+func validBcryptBody(stored string) error {
+	const saltLen, sumLen = 22, 31
+	body := stored[len("$2a$NN$"):]
+	if len(stored) != len("$2a$NN$")+saltLen+sumLen || stored[6] != '$' {
+		return fmt.Errorf("%w: bcrypt hash must be 60 characters, $2x$NN$ then 53", errBadHash)
+	}
+	// The salt decodes leniently, as bcrypt itself reads it.
+	if _, err := bcryptB64.DecodeString(body[:saltLen]); err != nil {
+		return fmt.Errorf("%w: bcrypt salt: %v", errBadHash, err)
+	}
+	// The checksum is compared as text with what bcrypt encodes, which is
+	// always canonical: Strict refuses the ones that could never match.
+	if _, err := bcryptB64.Strict().DecodeString(body[saltLen:]); err != nil {
+		return fmt.Errorf("%w: bcrypt checksum: %v", errBadHash, err)
+	}
+	return nil
 }
 
 func parseArgon2(s string) (p Argon2Params, salt, key []byte, err error) {
