@@ -178,11 +178,13 @@ func (ss *session) handleLine(line []byte) {
 
 // clearOneShot forgets state a command consumed, whether it succeeded or
 // not: REST lasts until the next transfer (clients put PASV, TYPE or SIZE in
-// between), RANG until the next HASH, RNFR only until the next command.
+// between), RANG until the next transfer or HASH, RNFR only until the next
+// command.
 func (ss *session) clearOneShot(verb string) {
 	switch verb {
 	case "RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD":
 		ss.rest = 0
+		ss.rangSet = false
 	case "HASH":
 		ss.rangSet = false
 	}

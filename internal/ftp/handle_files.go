@@ -26,6 +26,12 @@ import (
 
 var errNotPlainFile = replyErr(ftpproto.CodeFileUnavailable, "Not a plain file.")
 var errBadRest = replyErr(ftpproto.CodeBadRestart, "Invalid REST parameter.")
+var errBadRang = replyErr(ftpproto.CodeBadRestart, "Invalid RANG parameter: start is past the end of the file.")
+
+// errRangNotForUpload refuses an upload after RANG: wharf applies a range to
+// RETR and HASH only, and writing a whole upload where a client meant a
+// range would corrupt its file.
+var errRangNotForUpload = replyErr(ftpproto.CodeBadSequence, "RANG applies to RETR and HASH only; send RANG 1 0 first.")
 
 func (ss *session) cmdRETR(arg string) error {
 	abs, name, err := ss.resolve(arg)
@@ -45,7 +51,16 @@ func (ss *session) cmdRETR(arg string) error {
 		f.Close()
 		return errNotPlainFile
 	}
-	off := ss.rest
+	off, count := ss.rest, fi.Size()-ss.rest
+	if ss.rangSet {
+		// draft-bryan-ftp-range: bytes start through end, both included;
+		// an end past the file's end stops at it.
+		if ss.rangLo >= fi.Size() {
+			f.Close()
+			return errBadRang
+		}
+		off, count = ss.rangLo, min(ss.rangHi, fi.Size()-1)-ss.rangLo+1
+	}
 	if off > fi.Size() {
 		f.Close()
 		return errBadRest
@@ -58,11 +73,16 @@ func (ss *session) cmdRETR(arg string) error {
 	}
 	lim := ss.limiter(ss.user(), false)
 	binary := ss.binary
-	what := fmt.Sprintf("%s (%d bytes)", abs, fi.Size()-off)
+	ranged := ss.rangSet
+	what := fmt.Sprintf("%s (%d bytes)", abs, count)
 	return ss.startTransfer(what, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		var src io.Reader = f // the *os.File itself, so sendfile applies
+		if ranged {
+			// A LimitedReader of the file itself: sendfile still applies.
+			src = &io.LimitedReader{R: f, N: count}
+		}
 		if !binary {
-			src = xfer.ToCRLF(f)
+			src = xfer.ToCRLF(src)
 		}
 		n, err := xfer.Send(ctx, dc, src, lim)
 		if err != nil {
@@ -76,6 +96,9 @@ func (ss *session) cmdSTOR(arg string) error { return ss.store(arg, false) }
 func (ss *session) cmdAPPE(arg string) error { return ss.store(arg, true) }
 
 func (ss *session) cmdSTOU(arg string) error {
+	if ss.rangSet {
+		return errRangNotForUpload
+	}
 	base := "file"
 	if arg != "" {
 		base = path.Base(arg)
@@ -105,6 +128,9 @@ func (ss *session) cmdSTOU(arg string) error {
 
 // store handles STOR (with or without REST) and APPE.
 func (ss *session) store(arg string, appendMode bool) error {
+	if ss.rangSet {
+		return errRangNotForUpload
+	}
 	abs, name, err := ss.resolve(arg)
 	if err != nil {
 		return err
@@ -339,6 +365,7 @@ func (ss *session) cmdREST(arg string) error {
 		return replyErr(ftpproto.CodeArgSyntaxError, "REST needs a non-negative byte offset.")
 	}
 	ss.rest = n
+	ss.rangSet = false // the last of REST and RANG applies
 	ss.reply(ftpproto.CodePending, fmt.Sprintf("Restarting at %d. Send STORE or RETRIEVE to initiate transfer.", n))
 	return nil
 }
@@ -555,20 +582,26 @@ func (ss *session) cmdAVBL(arg string) error {
 	return nil
 }
 
+// cmdRANG sets the byte range (start and end both included) of the next
+// RETR or HASH (draft-bryan-ftp-range). "RANG 1 0" resets it. RANG and REST
+// replace each other: the last one given applies.
 func (ss *session) cmdRANG(arg string) error {
 	lo, hi, ok := strings.Cut(arg, " ")
 	a, err1 := strconv.ParseInt(lo, 10, 64)
 	b, err2 := strconv.ParseInt(strings.TrimSpace(hi), 10, 64)
-	if !ok || err1 != nil || err2 != nil || a < 0 || b < a {
+	if !ok || err1 != nil || err2 != nil {
 		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax: RANG <start> <end>")
 	}
 	if a == 1 && b == 0 {
-		// draft-bryan-ftp-range: "RANG 1 0" resets the range.
 		ss.rangSet = false
 		ss.reply(ftpproto.CodePending, "Range reset.")
 		return nil
 	}
+	if a < 0 || b < a {
+		return replyErr(ftpproto.CodeArgSyntaxError, "RANG needs 0 <= start <= end (RANG 1 0 resets).")
+	}
 	ss.rangSet, ss.rangLo, ss.rangHi = true, a, b
+	ss.rest = 0
 	ss.reply(ftpproto.CodePending, fmt.Sprintf("Restarting at %d. Ending at %d.", a, b))
 	return nil
 }
@@ -579,16 +612,26 @@ func (ss *session) cmdHASH(arg string) error {
 		start, end = ss.rangLo, ss.rangHi+1 // RANG's end byte is included
 	}
 	abs, sum, start, end, err := ss.hashFile(arg, ss.hashAlgo, start, end)
+	if errors.Is(err, errNotPlainFile) {
+		// draft-bryan-ftpext-hash: a name that is no file is 553.
+		return replyErr(ftpproto.CodeBadFileName, "HASH applies to files only.")
+	}
 	if err != nil {
 		return err
 	}
-	// draft-bryan-ftpext-hash: "213 <algo> <start>-<end> <hash> <file>".
-	ss.reply(ftpproto.CodeFileStatus, fmt.Sprintf("%s %d-%d %s %s", ss.hashAlgo, start, end, sum, path.Base(abs)))
+	// draft-bryan-ftpext-hash: "213 <algo> <start>-<end> <hash> <file>",
+	// the end being the last byte hashed (inclusive, as in RANG). An empty
+	// range has no last byte; it is written start-start.
+	last := max(start, end-1)
+	ss.reply(ftpproto.CodeFileStatus, fmt.Sprintf("%s %d-%d %s %s", ss.hashAlgo, start, last, sum, path.Base(abs)))
 	return nil
 }
 
 // xhash makes the handler of an X* checksum command ("XMD5 file [start
-// [end]]", end exclusive).
+// [end]]"). These have no specification; wharf keeps the de-facto form
+// where end is exclusive (the offset just after the last byte, so "0 100"
+// is the first 100 bytes), as proftpd's mod_digest reads "XCRC path 0 100"
+// (offset 0, 100 bytes). Only HASH follows the inclusive RANG convention.
 func xhash(algo string) func(ss *session, arg string) error {
 	return func(ss *session, arg string) error {
 		file, start, end, _ := splitRangeArgs(arg)

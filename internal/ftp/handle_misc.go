@@ -143,7 +143,9 @@ func (ss *session) cmdOPTS(arg string) error {
 				return nil
 			}
 		}
-		return replyErr(ftpproto.CodeParamNotImpl, "Unknown hash algorithm.")
+		// draft-bryan-ftpext-hash: an algorithm the server does not
+		// offer is a 501.
+		return replyErr(ftpproto.CodeArgSyntaxError, "Unknown hash algorithm.")
 	}
 	return replyErr(ftpproto.CodeArgSyntaxError, "Option not understood.")
 }
