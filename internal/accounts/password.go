@@ -307,9 +307,6 @@ func ValidateHash(stored string) error {
 	return fmt.Errorf("%w: want $argon2id$ or bcrypt $2a$/$2b$/$2y$", errBadHash)
 }
 
-// bcryptB64 is bcrypt's own base64 alphabet (not RFC 4648's order).
-var bcryptB64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
-
 // validBcryptBody checks what bcrypt.Cost does not read: the 22-character
 // salt and 31-character checksum after "$2x$NN$". A salt outside bcrypt's
 // alphabet makes every verification fail ("illegal base64 data") and a
@@ -318,6 +315,8 @@ var bcryptB64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 // running bcrypt here would cost up to 2^maxBcryptCost rounds per record.
 func validBcryptBody(stored string) error {
 	const saltLen, sumLen = 22, 31
+	// bcrypt's own base64 alphabet (not RFC 4648's order), unpadded.
+	bcryptB64 := base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
 	body := stored[len("$2a$NN$"):]
 	if len(stored) != len("$2a$NN$")+saltLen+sumLen || stored[6] != '$' {
 		return fmt.Errorf("%w: bcrypt hash must be 60 characters, $2x$NN$ then 53", errBadHash)
