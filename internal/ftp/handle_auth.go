@@ -127,6 +127,7 @@ func (ss *session) resetTransferState() {
 	ss.rnfr, ss.rnfrAbs = "", ""
 	ss.epsvAll = false
 	ss.active = netip.AddrPort{}
+	ss.mlstFacts = allFacts
 }
 
 func (ss *session) cmdQUIT(string) error {

@@ -124,12 +124,9 @@ func (ss *session) list(arg string, format listFormat, verb string) error {
 	}, nil)
 }
 
-func (ss *session) facts() factSet {
-	if ss.mlstFacts == 0 {
-		return allFacts
-	}
-	return ss.mlstFacts
-}
+// facts is the OPTS MLST selection; an empty one prints no facts, only
+// names (RFC 3659 section 7.9).
+func (ss *session) facts() factSet { return ss.mlstFacts }
 
 func (ss *session) cmdMLST(arg string) error {
 	if arg == "" {

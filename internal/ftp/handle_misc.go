@@ -119,10 +119,9 @@ func (ss *session) cmdOPTS(arg string) error {
 				}
 			}
 		}
+		// An empty or unknown list selects no facts (RFC 3659 section
+		// 7.9), not all of them.
 		ss.mlstFacts = f
-		if f == 0 {
-			ss.mlstFacts = 0
-		}
 		var sel []string
 		for _, fn := range factNames {
 			if f&fn.f != 0 {

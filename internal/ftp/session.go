@@ -103,7 +103,7 @@ type session struct {
 	rnfrAbs   string
 	hashAlgo  string
 	epsvAll   bool
-	mlstFacts factSet        // OPTS MLST selection; 0: all
+	mlstFacts factSet        // OPTS MLST selection; allFacts until changed, empty: none
 	pasv      net.Listener   // open passive listener, nil when none
 	active    netip.AddrPort // PORT/EPRT target; invalid when none
 	quitting  bool
@@ -133,6 +133,7 @@ func newSession(srv *Server, c net.Conn, remote netip.AddrPort, implicit bool) *
 		cwd:      "/",
 		hashAlgo: "SHA-256",
 	}
+	ss.mlstFacts = allFacts
 	ss.setConn(c)
 	return ss
 }
