@@ -243,10 +243,15 @@ func (ss *session) replyFor(verb string, err error) (int, string) {
 		return re.code, re.text
 	}
 	code, text := errorReply(verb, err)
+	// After login the session's logger carries the user already.
+	log := ss.log
+	if !ss.loggedIn() && ss.userName != "" {
+		log = log.With("user", ss.userName)
+	}
 	if code == ftpproto.CodeLocalError || code == ftpproto.CodeFileUnavailable && !errors.Is(err, fs.ErrNotExist) {
-		ss.log.Info("command failed", "user", ss.userName, "cmd", verb, "code", code, "err", err)
+		log.Info("command failed", "cmd", verb, "code", code, "err", err)
 	} else {
-		ss.log.Debug("command failed", "user", ss.userName, "cmd", verb, "code", code, "err", err)
+		log.Debug("command failed", "cmd", verb, "code", code, "err", err)
 	}
 	return code, text
 }

@@ -106,7 +106,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 		dc, raw, err := ss.openData(ctx, pasv, active)
 		if err != nil {
 			cleanup()
-			ss.log.Info("data connection failed", "user", user, "err", err)
+			ss.log.Info("data connection failed", "err", err)
 			code, text := ftpproto.CodeCantOpenData, "Can't open data connection."
 			var re *replyError
 			if errors.As(err, &re) {
