@@ -25,7 +25,7 @@ type Kind int
 const (
 	KindOther       Kind = iota
 	KindLogin            // 530, 332: credentials refused or needed
-	KindNotFound         // 550 (and 450) about a missing file or folder
+	KindNotFound         // 550 (and 450, 501) about a missing file or folder
 	KindPermission       // 550/553 refusing by permission
 	KindQuota            // 552, or 452 about storage
 	KindTransient        // other 4xx: try again later
@@ -68,6 +68,10 @@ func (e *Error) Kind() Kind {
 		if e.Code == 450 && !mentions(e.Msg, "no such", "not found", "not exist", "doesn't exist") {
 			return KindTransient
 		}
+		return KindNotFound
+	case e.Code == 501 && mentions(e.Msg, "no such", "not found", "not exist", "doesn't exist"):
+		// pyftpdlib answers MLSD and LIST of a missing folder with "501 No
+		// such directory.": a bad parameter because it names nothing.
 		return KindNotFound
 	case e.Code == 500 || e.Code == 502 || e.Code == 504 || e.Code == 202:
 		return KindUnsupported

@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -156,18 +157,40 @@ func (c *Conn) lines(ctx context.Context, line string) ([]string, error) {
 // maxListLine bounds one line of a listing.
 const maxListLine = 64 << 10
 
+// A listing is held in memory whole (callers sort it, get -r walks it), and
+// a hostile or broken server can send one without end. These bound it far
+// above any real folder: a million names, 256 MiB of text.
+const (
+	maxListEntries = 1_000_000
+	maxListBytes   = 256 << 20
+)
+
+// ErrListingTooBig reports a listing past maxListEntries or maxListBytes.
+var ErrListingTooBig = errors.New("listing too big")
+
 // readLines splits a listing into its non-empty lines, CRLF or LF ended.
 func readLines(r io.Reader) ([]string, error) {
+	return readLinesMax(r, maxListEntries, maxListBytes)
+}
+
+func readLinesMax(r io.Reader, maxEntries int, maxBytes int64) ([]string, error) {
 	var out []string
-	sc := bufio.NewScanner(r)
+	lr := &io.LimitedReader{R: r, N: maxBytes + 1}
+	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 4096), maxListLine)
 	for sc.Scan() {
 		if l := strings.TrimRight(sc.Text(), "\r"); l != "" {
+			if len(out) == maxEntries {
+				return nil, fmt.Errorf("read listing: %w: more than %d entries", ErrListingTooBig, maxEntries)
+			}
 			out = append(out, l)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return out, fmt.Errorf("read listing: %w", err)
+	}
+	if lr.N <= 0 {
+		return nil, fmt.Errorf("read listing: %w: more than %d bytes", ErrListingTooBig, maxBytes)
 	}
 	return out, nil
 }

@@ -74,33 +74,59 @@ func (nopObserver) Begin(string, int64, int64) Tracker { return nopTracker{} }
 func (nopTracker) Add(int64)                           {}
 func (nopTracker) End(Result, error)                   {}
 
-// Get downloads remote (a file, or with Recursive a folder) to local. An
-// empty local means the remote's base name in the current folder; an
-// existing local folder receives it. Files arrive as NAME.part and are
-// renamed once verified.
+// ErrIsFolder reports a folder named where a file was expected: a folder
+// without Recursive. It is a mistake in the command, not a failure.
+var ErrIsFolder = errors.New("is a folder (use -r)")
+
+// Get downloads remote (a file, or with Recursive a folder) to local.
+//
+// A file goes to local, or into it when local is an existing folder or ends
+// in a separator; an empty local means its base name here (cp's rule).
+//
+// A folder follows rsync's explicit rule, which does not depend on what
+// exists locally, so running the same command again (-c after an
+// interruption) targets the same paths: "dir" is copied as local/dir
+// (local is created when missing), "dir/" copies dir's contents into local.
+// An empty local means ./dir either way.
+//
+// Files arrive as NAME.part and are renamed once verified.
 func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) ([]Result, error) {
+	contents := strings.HasSuffix(remote, "/")
+	if contents && strings.Trim(remote, "/") != "" {
+		remote = strings.TrimRight(remote, "/")
+	}
 	st, err := c.Stat(ctx, remote)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", remote, err)
+		if KindOf(err) != KindUnsupported || c.Err() != nil {
+			return nil, fmt.Errorf("get %s: %w", remote, err)
+		}
+		// The server has neither MLST nor SIZE, and remote is not a
+		// folder it would CWD into: all that is left is to ask for it. A
+		// missing file then fails at RETR with the server's own reply.
+		st = Entry{Name: path.Base(remote), Type: TypeFile, Size: -1}
 	}
 	base := path.Base(path.Clean("/" + remote))
 	if base == "/" {
 		base = ""
 	}
-	target := local
-	if strings.HasSuffix(local, string(filepath.Separator)) {
-		if err := os.MkdirAll(local, 0o755); err != nil {
-			return nil, fmt.Errorf("get %s: %w", remote, err)
-		}
-	}
-	if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
-		target = filepath.Join(cmpOr(local, "."), base)
-	}
 	if st.Type != TypeDir {
+		target := local
+		if strings.HasSuffix(local, string(filepath.Separator)) {
+			if err := os.MkdirAll(local, 0o755); err != nil {
+				return nil, fmt.Errorf("get %s: %w", remote, err)
+			}
+		}
+		if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
+			target = filepath.Join(cmpOr(local, "."), base)
+		}
 		return run(ctx, c, []job{{name: base, remote: remote, local: target, size: st.Size, mtime: st.ModTime}}, o, getFile)
 	}
 	if !o.Recursive {
-		return nil, fmt.Errorf("get %s: is a folder (use -r)", remote)
+		return nil, fmt.Errorf("get %s: %w", remote, ErrIsFolder)
+	}
+	target := cmpOr(local, ".")
+	if !contents {
+		target = filepath.Join(target, base)
 	}
 	var jobs []job
 	if err := walkRemote(ctx, c, remote, target, cmpOr(base, "."), &jobs); err != nil {
@@ -145,28 +171,38 @@ func walkRemote(ctx context.Context, c *Conn, remote, local, name string, jobs *
 	return nil
 }
 
-// Put uploads local (a file, or with Recursive a folder) to remote. An
-// empty remote, or one ending in "/" or naming an existing folder, receives
-// the local base name.
+// Put uploads local (a file, or with Recursive a folder) to remote.
+//
+// A file goes to remote, or into it when remote is empty, ends in "/" or
+// names an existing folder (cp's rule).
+//
+// A folder follows rsync's explicit rule, as Get does, so a second run of
+// the same command targets the same paths: "tree" is copied as
+// remote/tree (remote "" is the login folder), "tree/" copies tree's
+// contents into remote.
 func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) ([]Result, error) {
 	fi, err := os.Stat(local)
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
 	base := filepath.Base(local)
-	target := remote
-	if remote == "" || strings.HasSuffix(remote, "/") {
-		target = path.Join(remote, base)
-	} else if st, err := c.Stat(ctx, remote); err == nil && st.Type == TypeDir {
-		target = path.Join(remote, base)
-	} else if c.Err() != nil {
-		return nil, c.Err()
-	}
 	if !fi.IsDir() {
+		target := remote
+		if remote == "" || strings.HasSuffix(remote, "/") {
+			target = path.Join(remote, base)
+		} else if st, err := c.Stat(ctx, remote); err == nil && st.Type == TypeDir {
+			target = path.Join(remote, base)
+		} else if c.Err() != nil {
+			return nil, c.Err()
+		}
 		return run(ctx, c, []job{{name: base, remote: target, local: local, size: fi.Size(), mtime: fi.ModTime()}}, o, putFile)
 	}
 	if !o.Recursive {
-		return nil, fmt.Errorf("put %s: is a folder (use -r)", local)
+		return nil, fmt.Errorf("put %s: %w", local, ErrIsFolder)
+	}
+	target := remote
+	if !strings.HasSuffix(local, string(filepath.Separator)) && !strings.HasSuffix(local, "/") {
+		target = path.Join(remote, base)
 	}
 	var jobs []job
 	err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
@@ -176,6 +212,9 @@ func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) 
 		rel, _ := filepath.Rel(local, p)
 		r := path.Join(target, filepath.ToSlash(rel))
 		if d.IsDir() {
+			if r == "." || r == "/" {
+				return nil // the login folder, or the root: there already
+			}
 			if err := ensureRemoteDir(ctx, c, r); err != nil {
 				return fmt.Errorf("create %s: %w", r, err)
 			}
@@ -344,6 +383,8 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	if offset == 0 {
 		flags |= os.O_TRUNC
 	}
+	_, statErr := os.Lstat(part)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
 		return res, fmt.Errorf("get %s: %w", j.remote, err)
@@ -361,6 +402,11 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 		err = fmt.Errorf("get %s: %w", j.remote, cerr)
 	}
 	if err != nil {
+		if created && res.Moved == 0 {
+			// Refused before a byte came (a missing file on a server that
+			// could not be asked beforehand): nothing to resume.
+			os.Remove(part)
+		}
 		return res, fmt.Errorf("get %s: %w", j.remote, err)
 	}
 	if o.BeforeVerify != nil {

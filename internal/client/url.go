@@ -41,11 +41,18 @@ func (t *Target) String() string {
 // ParseURL parses ftp://[user[:password]@]host[:port]/path and ftps://...
 // (implicit TLS, port 990 unless given). A bare "host[:port][/path]" is taken
 // as ftp://.
+//
+// FTP URLs have no query or fragment (RFC 1738 section 3.2), so '?' and '#'
+// are taken as they are, part of the path or the password: a file named
+// "track#1?.mp3" is reached as typed, and %23 and %3F mean the same. Other
+// escapes are read as usual (%25 for '%', %2F for a '/' inside a name).
 func ParseURL(raw string) (*Target, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "ftp://" + raw
 	}
-	u, err := url.Parse(raw)
+	// Escaped first, so that url.Parse does not cut them off as a query or
+	// a fragment.
+	u, err := url.Parse(strings.NewReplacer("?", "%3F", "#", "%23").Replace(raw))
 	if err != nil {
 		return nil, fmt.Errorf("parse address %q: %w", raw, err)
 	}

@@ -13,6 +13,8 @@ p.add_argument("--anonymous", action="store_true")
 p.add_argument("--no-epsv", action="store_true")
 p.add_argument("--no-mlsd", action="store_true")
 p.add_argument("--masquerade", default="")
+p.add_argument("--strip", default="", help="commands to remove, comma-separated (an old server: EPSV,EPRT,MLSD,MLST,MFMT,SIZE,MDTM,FEAT)")
+p.add_argument("--endless-list", action="store_true", help="LIST and MLSD send lines until the client hangs up")
 p.add_argument("--tls-cert", default="", help="PEM with certificate and key: explicit FTPS, required")
 a = p.parse_args()
 
@@ -36,6 +38,19 @@ if a.no_epsv:
 if a.no_mlsd:
     del Handler.proto_cmds["MLSD"]
     del Handler.proto_cmds["MLST"]
+for cmd in filter(None, a.strip.upper().split(",")):
+    del Handler.proto_cmds[cmd]
+if a.endless_list:
+    class Endless:
+        # A producer pyftpdlib pulls from while the data socket is writable.
+        chunk = b"".join(b"type=file;size=1; f%d\r\n" % i for i in range(4096))
+        def more(self):
+            return self.chunk
+    def endless(self, path):
+        self.push_dtp_data(Endless(), isproducer=True, cmd="LIST")
+        return path
+    Handler.ftp_LIST = endless
+    Handler.ftp_MLSD = endless
 Handler.authorizer = auth
 Handler.auth_failed_timeout = 0.05  # keep the wrong-password test fast
 if a.masquerade:
