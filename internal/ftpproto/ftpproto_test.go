@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -27,15 +28,46 @@ func TestReaderSplitsCRLFAndBareLF(t *testing.T) {
 func TestReaderRefusesLongLinesAndRecovers(t *testing.T) {
 	in := "NOOP " + strings.Repeat("x", 100<<10) + "\r\nQUIT\r\n"
 	r := NewReader(strings.NewReader(in), 4096)
-	if _, err := r.ReadLine(); !errors.Is(err, ErrLineTooLong) {
-		t.Fatalf("long line: %v", err)
+	refused := 0
+	var line []byte
+	var err error
+	for {
+		line, err = r.ReadLine()
+		if !errors.Is(err, ErrLineTooLong) {
+			break
+		}
+		refused++
+		if cap(r.buf) > 8192 {
+			t.Fatalf("reader buffered %d bytes for a refused line", cap(r.buf))
+		}
 	}
-	if cap(r.buf) > 8192 {
-		t.Fatalf("reader buffered %d bytes for a refused line", cap(r.buf))
+	// Once per cap's worth of the line, so a server counting refusals
+	// closes a connection that keeps sending one.
+	if most := len(in) / 4098; refused < most/2 || refused > most {
+		t.Fatalf("a %d-byte line was refused %d times, want once per 4-8 KiB of it (%d-%d)", len(in), refused, most/2, most)
 	}
-	line, err := r.ReadLine()
 	if err != nil || string(line) != "QUIT" {
 		t.Fatalf("after long line: %q %v", line, err)
+	}
+}
+
+// Regression (a 1 MiB line with no CRLF got no answer until the idle
+// timeout): the line is refused as soon as it passes the cap, without
+// waiting for its end.
+func TestReaderRefusesAnUnterminatedLongLineAtOnce(t *testing.T) {
+	pr, pw := io.Pipe()
+	go pw.Write([]byte(strings.Repeat("x", 10_000))) // and never an end
+	defer pw.Close()
+	r := NewReader(pr, 4096)
+	done := make(chan error, 1)
+	go func() { _, err := r.ReadLine(); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLineTooLong) {
+			t.Fatalf("unterminated long line: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadLine waited for the end of a line already over the cap")
 	}
 }
 

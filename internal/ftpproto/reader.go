@@ -13,8 +13,12 @@ import (
 // server hold megabytes per connection.
 const DefaultMaxLine = 4096
 
-// ErrLineTooLong is returned for a line longer than the reader's cap. The
-// rest of the line has been consumed, so the next ReadLine starts fresh.
+// ErrLineTooLong is returned for a line longer than the reader's cap, as
+// soon as the cap is passed: a client that never sends the line's end must
+// not be able to make the server wait for it. ReadLine returns it once for
+// every further cap's worth of the same line, so a server counting refused
+// lines closes a connection that keeps sending one; the rest of the line, up
+// to its end, is skipped, and the line after it is read normally.
 var ErrLineTooLong = errors.New("ftpproto: command line too long")
 
 // Reader reads CRLF- (or LF-) terminated command lines, never buffering more
@@ -25,6 +29,10 @@ type Reader struct {
 	br  *bufio.Reader // nil after Release until the next ReadLine
 	max int
 	buf []byte // reused across lines; grows to at most max
+	// skip is set while the rest of a refused line is being skipped; skipped
+	// counts its bytes since the last ErrLineTooLong.
+	skip    bool
+	skipped int
 }
 
 // smallBuf keeps idle sessions cheap: a command line is usually a few dozen
@@ -82,22 +90,40 @@ func (r *Reader) ReadLine() ([]byte, error) {
 		r.br.Reset(r.src)
 	}
 	r.buf = r.buf[:0]
-	tooLong := false
+	limit := r.max + 2 // +2: the CRLF itself is free
 	for {
 		frag, err := r.br.ReadSlice('\n')
-		if !tooLong {
-			if len(r.buf)+len(frag) > r.max+2 { // +2: the CRLF itself is free
-				tooLong = true
-				r.buf = r.buf[:0]
-			} else {
-				r.buf = append(r.buf, frag...)
+		if r.skip {
+			r.skipped += len(frag)
+			switch {
+			case err == nil:
+				r.skip, r.skipped = false, 0
+				continue // the refused line is over: read the next one
+			case errors.Is(err, bufio.ErrBufferFull):
+				if r.skipped > limit {
+					r.skipped = 0
+					return nil, ErrLineTooLong
+				}
+				continue
+			default:
+				r.skip, r.skipped = false, 0
+				return nil, err
 			}
 		}
-		switch {
-		case err == nil:
-			if tooLong {
+		if len(r.buf)+len(frag) > limit {
+			r.buf = r.buf[:0]
+			if err == nil {
+				return nil, ErrLineTooLong // its end came with it
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				r.skip = true
 				return nil, ErrLineTooLong
 			}
+			return nil, err
+		}
+		r.buf = append(r.buf, frag...)
+		switch {
+		case err == nil:
 			line := r.finish()
 			if len(line) > r.max {
 				return nil, ErrLineTooLong
@@ -105,7 +131,7 @@ func (r *Reader) ReadLine() ([]byte, error) {
 			return line, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
-		case errors.Is(err, io.EOF) && len(r.buf) > 0 && !tooLong:
+		case errors.Is(err, io.EOF) && len(r.buf) > 0:
 			return nil, io.ErrUnexpectedEOF
 		default:
 			return nil, err
