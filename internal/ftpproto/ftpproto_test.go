@@ -28,26 +28,37 @@ func TestReaderSplitsCRLFAndBareLF(t *testing.T) {
 func TestReaderRefusesLongLinesAndRecovers(t *testing.T) {
 	in := "NOOP " + strings.Repeat("x", 100<<10) + "\r\nQUIT\r\n"
 	r := NewReader(strings.NewReader(in), 4096)
-	refused := 0
-	var line []byte
-	var err error
-	for {
-		line, err = r.ReadLine()
-		if !errors.Is(err, ErrLineTooLong) {
-			break
-		}
-		refused++
-		if cap(r.buf) > 8192 {
-			t.Fatalf("reader buffered %d bytes for a refused line", cap(r.buf))
-		}
+	if _, err := r.ReadLine(); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("long line: %v", err)
 	}
-	// Once per cap's worth of the line, so a server counting refusals
-	// closes a connection that keeps sending one.
-	if most := len(in) / 4098; refused < most/2 || refused > most {
-		t.Fatalf("a %d-byte line was refused %d times, want once per 4-8 KiB of it (%d-%d)", len(in), refused, most/2, most)
+	if cap(r.buf) > 8192 {
+		t.Fatalf("reader buffered %d bytes for a refused line", cap(r.buf))
 	}
+	line, err := r.ReadLine()
 	if err != nil || string(line) != "QUIT" {
 		t.Fatalf("after long line: %q %v", line, err)
+	}
+}
+
+// A line that goes on for megabytes is refused again every skipLines caps,
+// so a server counting refusals closes a connection that keeps sending one.
+func TestReaderRefusesAnEndlessLineRepeatedly(t *testing.T) {
+	in := "NOOP " + strings.Repeat("x", 1<<20) + "\r\nQUIT\r\n"
+	r := NewReader(strings.NewReader(in), 4096)
+	refused := 0
+	for {
+		line, err := r.ReadLine()
+		if errors.Is(err, ErrLineTooLong) {
+			refused++
+			continue
+		}
+		if err != nil || string(line) != "QUIT" {
+			t.Fatalf("after the long line: %q %v", line, err)
+		}
+		break
+	}
+	if most := 1 + len(in)/(skipLines*4098); refused < 3 || refused > most {
+		t.Fatalf("a 1 MiB line was refused %d times, want 3 to %d", refused, most)
 	}
 }
 

@@ -15,10 +15,11 @@ const DefaultMaxLine = 4096
 
 // ErrLineTooLong is returned for a line longer than the reader's cap, as
 // soon as the cap is passed: a client that never sends the line's end must
-// not be able to make the server wait for it. ReadLine returns it once for
-// every further cap's worth of the same line, so a server counting refused
-// lines closes a connection that keeps sending one; the rest of the line, up
-// to its end, is skipped, and the line after it is read normally.
+// not be able to make the server wait for it. The rest of the line, up to
+// its end, is skipped and the line after it is read normally; ReadLine
+// returns ErrLineTooLong again for every skipLines caps' worth of the same
+// line, so a server counting refused lines closes a connection that keeps
+// sending one.
 var ErrLineTooLong = errors.New("ftpproto: command line too long")
 
 // Reader reads CRLF- (or LF-) terminated command lines, never buffering more
@@ -34,6 +35,11 @@ type Reader struct {
 	skip    bool
 	skipped int
 }
+
+// skipLines is how many caps' worth of one over-long line count as one more
+// refused line: a single long line (a client's bug) costs one refusal,
+// megabytes without a line end (abuse) cost several.
+const skipLines = 64
 
 // smallBuf keeps idle sessions cheap: a command line is usually a few dozen
 // bytes, and longer ones are assembled in buf.
@@ -100,7 +106,7 @@ func (r *Reader) ReadLine() ([]byte, error) {
 				r.skip, r.skipped = false, 0
 				continue // the refused line is over: read the next one
 			case errors.Is(err, bufio.ErrBufferFull):
-				if r.skipped > limit {
+				if r.skipped > skipLines*limit {
 					r.skipped = 0
 					return nil, ErrLineTooLong
 				}
