@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -47,6 +48,10 @@ func commandTable() map[string]command {
 		"PBSZ": {handler: (*session).cmdPBSZ, preLogin: true, arg: argRequired, help: "PBSZ 0"},
 		"PROT": {handler: (*session).cmdPROT, preLogin: true, arg: argRequired, help: "PROT P|C"},
 		"CCC":  {handler: (*session).cmdCCC, arg: argNone, help: "CCC (refused: the control connection stays encrypted)"},
+		// RFC 959 commands wharf has no use for: known, so 502 rather
+		// than 500 (RFC 959 section 4.2).
+		"ACCT": {handler: (*session).cmdNotImplemented, preLogin: true, arg: argOptional, help: "ACCT (not implemented: USER and PASS are the whole login)"},
+		"SMNT": {handler: (*session).cmdNotImplemented, preLogin: true, arg: argOptional, help: "SMNT (not implemented: one file tree per user)"},
 
 		// Transfer parameters (4.1.2, RFC 2428, RFC 3659).
 		"PORT": {handler: (*session).cmdPORT, arg: argRequired, help: "PORT h1,h2,h3,h4,p1,p2"},
@@ -57,7 +62,7 @@ func commandTable() map[string]command {
 		"STRU": {handler: (*session).cmdSTRU, arg: argRequired, help: "STRU F"},
 		"MODE": {handler: (*session).cmdMODE, arg: argRequired, help: "MODE S"},
 		"REST": {handler: (*session).cmdREST, arg: argRequired, help: "REST <offset>"},
-		"RANG": {handler: (*session).cmdRANG, arg: argRequired, help: "RANG <start> <end> (byte range of the next HASH)"},
+		"RANG": {handler: (*session).cmdRANG, arg: argRequired, help: "RANG <start> <end> (byte range of the next RETR or HASH)"},
 		"ALLO": {handler: (*session).cmdALLO, arg: argRequired, help: "ALLO <bytes>"},
 
 		// Service commands (4.1.3).
@@ -231,6 +236,12 @@ func (e *replyError) Error() string { return e.text }
 
 func replyErr(code int, text string) error { return &replyError{code: code, text: text} }
 
+// cmdNotImplemented answers a command the table knows but wharf does not
+// do.
+func (ss *session) cmdNotImplemented(string) error {
+	return replyErr(ftpproto.CodeNotImplemented, "Command not implemented.")
+}
+
 // errPermission is a permission refusal found by a handler (the table
 // cannot know, e.g. overwrite against new upload).
 var errPermission = replyErr(ftpproto.CodeFileUnavailable, "Permission denied.")
@@ -287,8 +298,10 @@ func errorReply(verb string, err error) (int, string) {
 		return ftpproto.CodeTransferAborted, "Request canceled."
 	}
 	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		// os.Root's "path escapes from parent" and friends.
+	var le *os.LinkError
+	if errors.As(err, &pe) || errors.As(err, &le) {
+		// os.Root's "path escapes from parent" and friends (a rename
+		// reports them as a LinkError).
 		return ftpproto.CodeFileUnavailable, "Requested action not taken."
 	}
 	return ftpproto.CodeLocalError, "Local error in processing."

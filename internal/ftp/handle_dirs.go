@@ -2,11 +2,13 @@ package ftp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
@@ -66,6 +68,11 @@ func (ss *session) cmdRMD(arg string) error {
 		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
 	}
 	if err := ss.fs.Remove(ss.ctx, name); err != nil {
+		// rmdir(2) of a folder with entries is ENOTEMPTY or, as POSIX
+		// allows and some filesystems do, EEXIST.
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			return replyErr(ftpproto.CodeFileUnavailable, "Directory not empty.")
+		}
 		return err
 	}
 	ss.log.Info("rmdir", "path", abs)

@@ -367,6 +367,11 @@ func (ss *session) cmdEPSV(arg string) error {
 			return replyErr(ftpproto.CodeBadProtocol, "Network protocol not supported, use ("+want+").")
 		}
 	default:
+		if n, err := strconv.ParseUint(arg, 10, 8); err == nil && n > 0 {
+			// RFC 2428 section 3: an unknown network protocol gets 522
+			// and the list of those the host supports.
+			return replyErr(ftpproto.CodeBadProtocol, "Network protocol not supported, use (1,2).")
+		}
 		return replyErr(ftpproto.CodeArgSyntaxError, "EPSV: bad argument.")
 	}
 	ln, err := ss.listenPassive()
