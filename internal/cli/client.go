@@ -22,7 +22,9 @@ import (
 const clientHelp = `
 
 Addresses: ftp://[user[:password]@]host[:port]/path, or ftps:// for implicit
-TLS (port 990). Explicit TLS is used whenever the server offers it (--tls
+TLS (port 990). FTP addresses have no query or fragment, so '?' and '#' are
+part of the path or password as typed; percent-escapes are decoded (%25 is
+'%', %40 an '@' in a user name or password, %2F a '/' inside a name). Explicit TLS is used whenever the server offers it (--tls
 requires it, --no-tls refuses it). A certificate no authority vouches for is
 shown with its SHA256 fingerprint and, once accepted, pinned in
 known_servers; a changed one is refused.
@@ -290,9 +292,17 @@ func newGetCmd(env *Env) *cobra.Command {
 		Use:   "get URL [LOCAL]",
 		Short: "Download a file (or a folder with -r), verified end to end",
 		Long: `Downloads to NAME.part, checks it against the server's strongest checksum
-(HASH SHA-256, else XSHA256/XSHA1/XMD5/XCRC, else the size) and renames it
-when it matches. -c resumes a partial NAME.part; -r skips files already
-identical.` + clientHelp,
+(HASH SHA-256, else XSHA256/XSHA1/XMD5/XCRC, else the size; "not verified"
+when the server offers neither) and renames it when it matches. -c resumes a
+partial NAME.part; -r skips files already identical.
+
+A file goes to LOCAL, or into LOCAL when it is a folder (default: here).
+A folder (-r) follows rsync's rule, whatever exists locally, so running the
+same command again (with -c after an interruption) finishes the same copy:
+  wharf get -r URL/photos DEST    copies the folder as DEST/photos
+  wharf get -r URL/photos/ DEST   copies what is inside photos into DEST
+  wharf get -r URL/photos         copies it as ./photos
+DEST is created when missing.` + clientHelp,
 		Example: `  wharf get ftp://alice@example.org/reports/2024.pdf
   wharf get -r -P 4 ftps://alice@example.org/photos ~/Pictures
   wharf get -c ftp://example.org/pub/big.iso   # finish an interrupted download`,
@@ -336,7 +346,15 @@ func newPutCmd(env *Env) *cobra.Command {
 		Short: "Upload files (or folders with -r), verified end to end",
 		Long: `Uploads and then compares the server's checksum of what it stored with the
 local file. -c continues a partial upload (REST+STOR, or APPE); -r skips
-files already identical.` + clientHelp,
+files already identical.
+
+A file goes to the address's path, or into it when that is a folder or ends
+in "/". A folder (-r) follows rsync's rule, whatever exists on the server,
+so running the same command again (with -c after an interruption) finishes
+the same copy:
+  wharf put -r photos URL/backup    copies the folder as /backup/photos
+  wharf put -r photos/ URL/backup   copies what is inside photos into /backup
+  wharf put -r photos URL/          copies it as /photos` + clientHelp,
 		Example: `  wharf put report.pdf ftp://alice@example.org/inbox/
   wharf put -r -P 4 photos ftps://alice@example.org/`,
 		Args: cobra.MinimumNArgs(2),

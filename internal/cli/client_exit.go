@@ -20,6 +20,9 @@ func clientExitCode(err error) int {
 	if errors.Is(err, client.ErrChecksum) {
 		return ExitChecksum
 	}
+	if errors.Is(err, client.ErrIsFolder) {
+		return ExitUsage // "is a folder; use -r": the command, not the server
+	}
 	var ce *client.CertError
 	if errors.As(err, &ce) || errors.Is(err, client.ErrTLSRequired) {
 		return ExitConnection

@@ -29,10 +29,17 @@ type screen struct {
 
 func startScreen(t *testing.T, e *clientEnv, args ...string) *screen {
 	t.Helper()
+	return startScreenSize(t, e, &pty.Winsize{Rows: 40, Cols: 140}, args...)
+}
+
+// startScreenSize is startScreen on a terminal of the given size; nil
+// leaves it 0x0, as a pty nobody sized (TIOCSWINSZ never called) is.
+func startScreenSize(t *testing.T, e *clientEnv, size *pty.Winsize, args ...string) *screen {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = e.environ()
 	cmd.Dir = t.TempDir()
-	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 140})
+	f, err := pty.StartWithSize(cmd, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +200,25 @@ func TestProgressBarOnTerminal(t *testing.T) {
 	}
 	if n := strings.Count(raw, "movie.bin"); n < 3 || n > 40 {
 		t.Errorf("bar drawn %d times in ~1.5s: want redraws, but only when something changed", n)
+	}
+}
+
+// Regression: on a terminal whose size is 0x0 (a pty never sized) get
+// printed nothing at all and exited 0: mpb drew its bars zero columns
+// wide. Plain summary lines are shown instead.
+func TestProgressOnTerminalOfSizeZero(t *testing.T) {
+	srv, home, _ := startServer(t, false)
+	writeRandom(t, filepath.Join(home, "movie.bin"), 300_000)
+	e := newClientEnv(t)
+	sh := startScreenSize(t, e, nil, "get", "ftp://alice:secret@"+srv.Addr+"/movie.bin")
+	if cols, rows, err := pty.Getsize(sh.f); err != nil || cols != 0 || rows != 0 {
+		t.Fatalf("terminal is %dx%d (%v), want 0x0", cols, rows, err)
+	}
+	if code := sh.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, sh.text())
+	}
+	if text := sh.text(); !strings.Contains(text, "movie.bin") || !strings.Contains(text, "verified SHA-256") {
+		t.Fatalf("a 0x0 terminal shows %q: want the file's line with its verification", sh.raw())
 	}
 }
 

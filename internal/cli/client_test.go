@@ -179,7 +179,7 @@ func TestScriptCommandsAndExitCodes(t *testing.T) {
 		{"nobody listening", []string{"ls", "ftp://a:b@" + closedPort(t) + "/"}, ExitConnection, "connect"},
 		{"contradicting flags", []string{"ls", "--tls", "--no-tls", url}, ExitUsage, "contradict"},
 		{"TLS required but not offered", []string{"ls", "--tls", url}, ExitConnection, "AUTH TLS"},
-		{"folder without -r", []string{"get", url + "/docs", local}, ExitFailure, "-r"},
+		{"folder without -r", []string{"get", url + "/docs", local}, ExitUsage, "-r"},
 		{"local file missing", []string{"put", filepath.Join(local, "absent"), url + "/"}, ExitNotFound, "absent"},
 	} {
 		code, _, errs := e.run("", tc.args...)

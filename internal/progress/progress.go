@@ -36,13 +36,18 @@ const (
 	Quiet             // nothing
 )
 
-// Detect picks Bars when out is a terminal, Plain otherwise, Quiet when asked.
+// Detect picks Bars when out is a terminal that says how wide it is, Plain
+// otherwise, Quiet when asked. A terminal of width 0 (a pty nobody sized:
+// serial consoles, some containers and CI runners) gets Plain: mpb cuts
+// every line to the terminal's width and would show nothing at all.
 func Detect(out io.Writer, quiet bool) Mode {
 	if quiet {
 		return Quiet
 	}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return Bars
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return Bars
+		}
 	}
 	return Plain
 }
