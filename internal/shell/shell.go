@@ -319,15 +319,21 @@ func (s *Shell) local(p string) string {
 	if p == "" {
 		return s.lcwd
 	}
-	if strings.HasPrefix(p, "~/") {
+	q := p
+	if strings.HasPrefix(q, "~/") {
 		if home, err := os.UserHomeDir(); err == nil {
-			p = filepath.Join(home, p[2:])
+			q = filepath.Join(home, q[2:])
 		}
 	}
-	if filepath.IsAbs(p) {
-		return p
+	if !filepath.IsAbs(q) {
+		q = filepath.Join(s.lcwd, q)
 	}
-	return filepath.Join(s.lcwd, p)
+	if sep := string(filepath.Separator); strings.HasSuffix(p, sep) && !strings.HasSuffix(q, sep) {
+		// Join cleans the trailing separator away, but it means something:
+		// "put -r photos/" copies what is inside, "get f new/" makes new.
+		q += sep
+	}
+	return q
 }
 
 func (s *Shell) forget() { clear(s.cache) }

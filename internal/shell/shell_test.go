@@ -202,3 +202,44 @@ func TestServerNamesCannotDriveTheTerminal(t *testing.T) {
 		t.Fatalf("the name is not shown escaped:\n%q", out.String())
 	}
 }
+
+// Regression (issue 4): running "put -r tree" or "get -r tree" twice must
+// not nest a second copy, and "tree/" (kept through the shell's local path
+// handling) copies what is inside.
+func TestRecursiveTransfersTwiceDoNotNest(t *testing.T) {
+	s, home, local, _, _ := newShell(t)
+	ctx := context.Background()
+	os.MkdirAll(filepath.Join(local, "tree", "sub"), 0o755)
+	os.WriteFile(filepath.Join(local, "tree", "sub", "f.txt"), []byte("f"), 0o644)
+	for _, line := range []string{"put -r tree", "put -r tree", "mkdir inside", "put -r tree/ inside", "put -r tree/ inside"} {
+		if err := s.Exec(ctx, line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	for _, p := range []string{"tree/sub/f.txt", "inside/sub/f.txt"} {
+		if b, err := os.ReadFile(filepath.Join(home, p)); err != nil || string(b) != "f" {
+			t.Errorf("server lacks %s: %v", p, err)
+		}
+	}
+	for _, p := range []string{"tree/tree", "inside/tree"} {
+		if _, err := os.Stat(filepath.Join(home, p)); err == nil {
+			t.Errorf("server holds %s: a nested copy", p)
+		}
+	}
+	os.Mkdir(filepath.Join(local, "down"), 0o755)
+	for _, line := range []string{"lcd down", "get -r tree", "get -r -c tree", "get -r tree/ flat", "get -r tree/ flat"} {
+		if err := s.Exec(ctx, line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	for _, p := range []string{"tree/sub/f.txt", "flat/sub/f.txt"} {
+		if b, err := os.ReadFile(filepath.Join(local, "down", p)); err != nil || string(b) != "f" {
+			t.Errorf("local lacks down/%s: %v", p, err)
+		}
+	}
+	for _, p := range []string{"tree/tree", "flat/tree"} {
+		if _, err := os.Stat(filepath.Join(local, "down", p)); err == nil {
+			t.Errorf("local holds down/%s: a nested copy", p)
+		}
+	}
+}
