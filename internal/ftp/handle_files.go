@@ -466,7 +466,15 @@ func (ss *session) statFile(arg string) (abs, name string, fi fs.FileInfo, err e
 	return abs, name, fi, nil
 }
 
+// cmdSIZE reports a file's size in TYPE I only. In TYPE A the size a
+// transfer would send differs from the file's (every LF becomes CRLF) and
+// knowing it means reading the whole file, so SIZE is refused there, as
+// vsftpd and pyftpdlib do; a client resuming in TYPE A would otherwise
+// compute a wrong REST offset.
 func (ss *session) cmdSIZE(arg string) error {
+	if !ss.binary {
+		return replyErr(ftpproto.CodeFileUnavailable, "SIZE not allowed in ASCII mode.")
+	}
 	_, _, fi, err := ss.statFile(arg)
 	if err != nil {
 		return err

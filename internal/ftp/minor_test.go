@@ -62,3 +62,20 @@ func TestUnimplementedCommandsAndUnknownEpsvProtocol(t *testing.T) {
 	r.must("EPSV 1", 229)
 	r.must("NOOP", 200)
 }
+
+// Regression (SIZE in TYPE A reported the file's size, not what an ASCII
+// transfer sends): it is refused there, as vsftpd and pyftpdlib do.
+func TestSizeIsRefusedInAsciiMode(t *testing.T) {
+	srv, home := start(t, ftptest.Options{})
+	writeFile(t, filepath.Join(home, "t.txt"), []byte("a\nb\n"))
+	r := dialRaw(t, srv.Addr)
+	r.login("alice", "secret")
+	r.must("TYPE A", 200)
+	if msg := r.must("SIZE t.txt", 550); msg != "SIZE not allowed in ASCII mode." {
+		t.Errorf("SIZE in TYPE A: %q", msg)
+	}
+	r.must("TYPE I", 200)
+	if msg := r.must("SIZE t.txt", 213); msg != "4" {
+		t.Errorf("SIZE in TYPE I: %q", msg)
+	}
+}

@@ -92,6 +92,7 @@ func TestFileCommandsSizeMdtmMfmtRenameDelete(t *testing.T) {
 	writeFile(t, filepath.Join(home, "f.txt"), []byte("hello world\n"))
 	r := dialRaw(t, srv.Addr)
 	r.login("alice", "secret")
+	r.must("TYPE I", 200)
 	if msg := r.must("SIZE f.txt", 213); msg != "12" {
 		t.Errorf("SIZE %q", msg)
 	}

@@ -30,6 +30,7 @@ func TestJailHoldsAgainstDotDotAbsolutePathsAndSymlinks(t *testing.T) {
 	}
 	r := dialRaw(t, srv.Addr)
 	r.login("alice", "secret")
+	r.must("TYPE I", 200) // SIZE answers in TYPE I only
 	for _, p := range []string{"/etc/passwd", "../../../../etc/passwd", "etc/passwd", "pw", "in/../../etc/passwd", "/../etc/passwd", "%2e%2e/etc/passwd", `..\..\etc\passwd`} {
 		dataConn(t, r)
 		if code, msg := r.send("RETR " + p); code != 550 {
@@ -185,6 +186,7 @@ func TestAPanicInAHandlerDoesNotKillTheServer(t *testing.T) {
 	srv.Users.Add("alice", "secret", 0xFFFF)
 	r := dialRaw(t, srv.Addr)
 	r.login("alice", "secret")
+	r.must("TYPE I", 200) // SIZE answers in TYPE I only
 	r.tp.PrintfLine("SIZE boom")
 	if !r.closed() {
 		t.Fatal("session survived its handler's panic")
