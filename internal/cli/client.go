@@ -302,7 +302,8 @@ same command again (with -c after an interruption) finishes the same copy:
   wharf get -r URL/photos DEST    copies the folder as DEST/photos
   wharf get -r URL/photos/ DEST   copies what is inside photos into DEST
   wharf get -r URL/photos         copies it as ./photos
-DEST is created when missing.` + clientHelp,
+DEST is created when missing; an address without a path copies the login
+folder's contents into DEST.` + clientHelp,
 		Example: `  wharf get ftp://alice@example.org/reports/2024.pdf
   wharf get -r -P 4 ftps://alice@example.org/photos ~/Pictures
   wharf get -c ftp://example.org/pub/big.iso   # finish an interrupted download`,
