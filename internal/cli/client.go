@@ -24,10 +24,10 @@ const clientHelp = `
 Addresses: ftp://[user[:password]@]host[:port]/path, or ftps:// for implicit
 TLS (port 990). FTP addresses have no query or fragment, so '?' and '#' are
 part of the path or password as typed; percent-escapes are decoded (%25 is
-'%', %40 an '@' in a user name or password, %2F a '/' inside a name). Explicit TLS is used whenever the server offers it (--tls
-requires it, --no-tls refuses it). A certificate no authority vouches for is
-shown with its SHA256 fingerprint and, once accepted, pinned in
-known_servers; a changed one is refused.
+'%', %40 an '@' in a user name or password). Explicit TLS is used whenever
+the server offers it (--tls requires it, --no-tls refuses it). A
+certificate no authority vouches for is shown with its SHA256 fingerprint
+and, once accepted, pinned in known_servers; a changed one is refused.
 
 Password, first found: the address, WHARF_PASSWORD, ~/.netrc (or $NETRC),
 a prompt at a terminal. No user in the address or netrc means anonymous.

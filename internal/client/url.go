@@ -45,7 +45,7 @@ func (t *Target) String() string {
 // FTP URLs have no query or fragment (RFC 1738 section 3.2), so '?' and '#'
 // are taken as they are, part of the path or the password: a file named
 // "track#1?.mp3" is reached as typed, and %23 and %3F mean the same. Other
-// escapes are read as usual (%25 for '%', %2F for a '/' inside a name).
+// escapes are read as usual (%25 for '%', %40 for '@' in a password).
 func ParseURL(raw string) (*Target, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "ftp://" + raw
