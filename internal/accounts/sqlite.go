@@ -45,8 +45,6 @@ type sqliteStore struct {
 	addUsage *sql.Stmt // on w; guarded by wmu
 	dataVer  *sql.Stmt // on w; guarded by wmu
 
-	deep *deepStack // runs the login path's queries
-
 	// Version has a read connection of its own: logins ask it at once
 	// and concurrently, and must neither wait behind a usage write on w
 	// nor take one of the pool's connections for a whole login.
@@ -80,7 +78,7 @@ func openSQLite(ctx context.Context, file string) (*sqliteStore, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
-	s := &sqliteStore{wdb: wdb, w: w, dataVersion: -1, deep: newDeepStack(sqliteReaders + 1)}
+	s := &sqliteStore{wdb: wdb, w: w, dataVersion: -1}
 	s.vcond = sync.NewCond(&s.vmu)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -184,7 +182,6 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 }
 
 func (s *sqliteStore) Close() error {
-	s.deep.close()
 	var errs []error
 	for _, st := range []*sql.Stmt{s.getUser, s.addUsage, s.dataVer, s.verStm} {
 		if st != nil {
@@ -267,9 +264,7 @@ func settingArgs(u User) ([]any, error) {
 }
 
 func (s *sqliteStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
-	var u StoredUser
-	var err error
-	s.deep.do(func() { u, err = scanUser(s.getUser.QueryRowContext(ctx, name)) })
+	u, err := scanUser(s.getUser.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -443,8 +438,7 @@ func (s *sqliteStore) Version(ctx context.Context) (int64, bool) {
 	}
 	s.vrun, s.vnext = true, nil // later callers form the next group
 	s.vmu.Unlock()
-	var err error
-	s.deep.do(func() { err = s.verStm.QueryRowContext(context.WithoutCancel(ctx)).Scan(&g.v) })
+	err := s.verStm.QueryRowContext(context.WithoutCancel(ctx)).Scan(&g.v)
 	g.ok = err == nil
 	s.vmu.Lock()
 	s.vrun = false
@@ -460,49 +454,6 @@ type verGroup struct {
 	v    int64
 	ok   bool
 }
-
-// deepStack runs calls on a few long-lived goroutines. modernc's SQLite
-// needs tens of KiB of stack: run on a session's goroutine, which starts
-// with a few KiB, every login's query grew and copied that stack (a tenth
-// of a warm login's CPU in the harness's logins profile) and left the
-// session holding the grown stack while idle. The pool's goroutines keep
-// theirs.
-type deepStack struct {
-	jobs chan func()
-	quit chan struct{}
-	once sync.Once
-}
-
-func newDeepStack(n int) *deepStack {
-	d := &deepStack{jobs: make(chan func()), quit: make(chan struct{})}
-	for range n {
-		go func() {
-			for {
-				select {
-				case f := <-d.jobs:
-					f()
-				case <-d.quit:
-					return
-				}
-			}
-		}()
-	}
-	return d
-}
-
-// do runs f on one of the pool's goroutines and waits for it; after close
-// it runs f itself.
-func (d *deepStack) do(f func()) {
-	done := make(chan struct{})
-	select {
-	case d.jobs <- func() { f(); close(done) }:
-		<-done
-	case <-d.quit:
-		f()
-	}
-}
-
-func (d *deepStack) close() { d.once.Do(func() { close(d.quit) }) }
 
 // Changed compares PRAGMA data_version on the write connection with its
 // last value: SQLite bumps it when any other connection commits, and our
