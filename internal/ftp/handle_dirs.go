@@ -116,10 +116,23 @@ func (ss *session) cmdMLSD(arg string) error {
 // list runs a directory listing over the data connection.
 func (ss *session) list(arg string, format listFormat, verb string) error {
 	abs, name, fi, err := ss.listTarget(arg)
+	var match, prefix string
+	if errors.Is(err, fs.ErrNotExist) && format != formatMLSx {
+		if dir, pattern, ok := splitGlob(stripListOptions(arg)); ok {
+			abs, name, fi, err = ss.listTarget(dir)
+			if err == nil && !fi.IsDir() {
+				err = fs.ErrNotExist
+			}
+			match = pattern
+			if format == formatName && dir != "." {
+				prefix = strings.TrimSuffix(dir, "/") + "/"
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
-	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts()}
+	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts(), match: match, prefix: prefix}
 	fsys := ss.fs
 	return ss.startTransfer(verb+" "+abs, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		if !fi.IsDir() {
@@ -129,6 +142,30 @@ func (ss *session) list(arg string, format listFormat, verb string) error {
 		}
 		return ss.streamDir(ctx, fsys, name, l, dc)
 	}, nil)
+}
+
+// splitGlob splits a LIST or NLST argument whose last component is a
+// pattern ("*.txt", "dir/sp*", "[ab]?") into its folder and the pattern.
+// Only that last component may hold * ? or [...]: a glob is matched with
+// path.Match over one folder's entries, never across folders, so it costs
+// no more than listing the folder (classic ftp's mget sends NLST *.txt).
+// A name that exists is never taken for a pattern; list checks that first.
+func splitGlob(arg string) (dir, pattern string, ok bool) {
+	dir, pattern = path.Split(arg)
+	if !strings.ContainsAny(pattern, "*?[") || strings.ContainsAny(dir, "*?[") {
+		return "", "", false
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return "", "", false
+	}
+	switch dir {
+	case "":
+		dir = "."
+	case "/":
+	default:
+		dir = strings.TrimSuffix(dir, "/")
+	}
+	return dir, pattern, true
 }
 
 // facts is the OPTS MLST selection; an empty one prints no facts, only

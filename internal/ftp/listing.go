@@ -44,6 +44,10 @@ type lister struct {
 	dirAbs string // client-visible directory being listed
 	facts  factSet
 	buf    []byte
+	// match, when set, is a path.Match pattern an entry's name must match
+	// (LIST and NLST of a trailing glob); prefix goes before each name of
+	// an NLST, so "NLST dir/*.txt" answers paths a client can RETR.
+	match, prefix string
 }
 
 // appendEntry formats one entry.
@@ -55,8 +59,14 @@ func (l *lister) appendEntry(fi fs.FileInfo, name string) {
 // appendStat formats one entry from its stat fields; name is appended as
 // is (string or the bytes of a directory read), never kept.
 func (l *lister) appendStat(e *entry, name string) {
+	if l.match != "" {
+		if ok, _ := path.Match(l.match, name); !ok {
+			return
+		}
+	}
 	switch l.format {
 	case formatName:
+		l.buf = append(l.buf, l.prefix...)
 		l.buf = append(l.buf, name...)
 		l.buf = append(l.buf, '\r', '\n')
 	case formatLS:
