@@ -119,6 +119,12 @@ func (r *recovery) once(ctx context.Context, home string, fsys vfs.FS, q account
 	cutoff := r.started.Add(-staleMargin)
 	if err := recoverDir(ctx, fsys, ".", cutoff, q, log); err != nil {
 		log.Warn("recover stale uploads", "home", home, "err", err)
+		if ctx.Err() != nil {
+			// The session ended mid-walk: the next login finishes it.
+			r.mu.Lock()
+			delete(r.done, home)
+			r.mu.Unlock()
+		}
 	}
 }
 
