@@ -117,6 +117,10 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.store = store
+	// Take Changed's baseline now: its first call reports nothing, and if
+	// that call came from the first poll after a skipped (busy) one, a
+	// change committed in between would never be seen.
+	store.Changed(ctx)
 	// Flushing at least as often as polling keeps an account's figures
 	// from waiting on the writer longer than on the poll.
 	db.usage = newUsageWriter(store, min(usageFlushInterval, opts.PollInterval))
