@@ -229,7 +229,7 @@ func (ss *session) openData(ctx context.Context, pasv net.Listener, active netip
 		c, err = ss.acceptData(ctx, pasv, timeout)
 		pasv.Close()
 	} else {
-		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: ss.local.Addr().AsSlice()}}
+		d := net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: ss.local.Addr().AsSlice()}}
 		var nc net.Conn
 		nc, err = d.DialContext(ctx, "tcp", active.String())
 		if err == nil {
@@ -297,7 +297,10 @@ func (ss *session) listenPassive() (*net.TCPListener, error) {
 	// Plain TCP: Go listens with MPTCP by default, whose socket setup and
 	// teardown cost a one-file transfer more than its data (a data
 	// connection gains nothing from several paths).
-	var lc net.ListenConfig
+	// No TCP keep-alive either: Go sets four socket options per accepted
+	// connection for it, and a stalled data connection is the watchdog's
+	// business (Config.DataTimeout).
+	lc := net.ListenConfig{KeepAlive: -1}
 	lc.SetMultipathTCP(false)
 	listen := func(port uint16) (*net.TCPListener, error) {
 		ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(ip, port).String())
