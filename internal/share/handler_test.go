@@ -3,6 +3,7 @@ package share
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -788,4 +789,60 @@ func TestContentDispositionNameWithAttrCharsOutsideRFC8187(t *testing.T) {
 			t.Errorf("Content-Disposition for %q = %q, reads back as %q (%v)", n, cd, params["filename"], err)
 		}
 	}
+}
+
+// Regression: each upload reserved a 4 MiB chunk, so a second upload running
+// beside the first was refused with 507 while the account held plenty of
+// room; and a quota writer that reserved twice but committed once left the
+// account looking busy for good. Uploads that together fit must all land,
+// and the usage afterwards must equal the bytes on disk.
+func TestConcurrentUploadsWithinQuotaAllLand(t *testing.T) {
+	dir := t.TempDir()
+	u := anon(dir, Perms(Options{Write: true}))
+	u.User.QuotaBytes = 1 << 20
+	f := serveDir(t, dir, u)
+	const n, size = 4, 200_000
+	codes := make(chan int, n)
+	for i := range n {
+		go func() {
+			// A body that arrives in pieces keeps the uploads overlapping.
+			pr, pw := io.Pipe()
+			go func() {
+				for range 10 {
+					pw.Write(make([]byte, size/10))
+					time.Sleep(5 * time.Millisecond)
+				}
+				pw.Close()
+			}()
+			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/f%d.bin", f.url, i), pr)
+			req.ContentLength = size
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range n {
+		if c := <-codes; c != http.StatusCreated {
+			t.Errorf("an upload within the quota got %d, want 201", c)
+		}
+	}
+	sess, err := f.auth.Login(context.Background(), accounts.AnonymousUser, "", accounts.LoginInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	use, _ := sess.Quota().Usage(context.Background())
+	if use.UsedBytes != n*size || use.UsedFiles != n {
+		t.Errorf("usage %d bytes in %d files, want %d in %d", use.UsedBytes, use.UsedFiles, n*size, n)
+	}
+	// A second round still fits beside the first: nothing stayed reserved.
+	req, _ := http.NewRequest("PUT", f.url+"/more.bin", bytes.NewReader(make([]byte, 200_000)))
+	if resp, _ := do(t, req); resp.StatusCode != http.StatusCreated {
+		t.Errorf("upload after the concurrent ones = %d", resp.StatusCode)
+	}
+	assertNoTemp(t, dir)
 }

@@ -167,7 +167,7 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 	if err != nil {
 		return 0, false, err
 	}
-	qw := &quotaWriter{ctx: q.ctx, q: q.sess.Quota(), w: f}
+	qw := newQuotaWriter(q.ctx, q.sess.Quota(), f)
 	fail := func(err error) (int64, bool, error) {
 		f.Close()
 		if rmErr := h.fsys.Remove(context.WithoutCancel(q.ctx), tmp); rmErr != nil {
@@ -219,14 +219,22 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 
 // quotaWriter checks every write against the session's quota before it
 // reaches the disk, reserving room in chunks: checking only at the start
-// would let one free byte admit an upload of any size.
+// would let one free byte admit an upload of any size. Each chunk is
+// committed before the next is asked for, as the FTP engine's transfers do,
+// so the account never looks busy after the upload and concurrent uploads
+// of the same user wait for each other's room instead of being refused.
 type quotaWriter struct {
-	ctx      context.Context
-	q        accounts.Quota // nil: no quota
-	w        io.Writer
-	reserved int64
-	written  int64
-	file     bool // a file was counted by addFile
+	ctx       context.Context // marked as one writer (accounts.WithWriter)
+	q         accounts.Quota  // nil: no quota
+	w         io.Writer
+	reserved  int64 // the current chunk's reservation
+	inChunk   int64 // bytes written into the current chunk
+	committed int64 // bytes of earlier chunks, already counted as usage
+	file      bool  // a file was counted by addFile
+}
+
+func newQuotaWriter(ctx context.Context, q accounts.Quota, w io.Writer) *quotaWriter {
+	return &quotaWriter{ctx: accounts.WithWriter(ctx), q: q, w: w}
 }
 
 // addFile counts the new file against the file quota up front, so an
@@ -243,22 +251,47 @@ func (qw *quotaWriter) addFile() error {
 }
 
 func (qw *quotaWriter) Write(p []byte) (int, error) {
-	if qw.q != nil {
-		need := qw.written + int64(len(p))
-		for qw.reserved < need {
-			g, err := qw.q.Reserve(qw.ctx, max(reserveChunk, need-qw.reserved))
+	if qw.q == nil {
+		return qw.w.Write(p)
+	}
+	total := 0
+	for len(p) > 0 {
+		if qw.reserved == qw.inChunk {
+			if err := qw.commitChunk(); err != nil {
+				return total, err
+			}
+			g, err := qw.q.Reserve(qw.ctx, max(reserveChunk, int64(len(p))))
 			if err == nil && g <= 0 {
 				err = accounts.ErrQuotaExceeded
 			}
 			if err != nil {
-				return 0, err
+				return total, err
 			}
-			qw.reserved += g
+			qw.reserved = g
 		}
+		n := int(min(int64(len(p)), qw.reserved-qw.inChunk))
+		m, err := qw.w.Write(p[:n])
+		qw.inChunk += int64(m)
+		total += m
+		if err != nil {
+			return total, err
+		}
+		p = p[n:]
 	}
-	n, err := qw.w.Write(p)
-	qw.written += int64(n)
-	return n, err
+	return total, nil
+}
+
+// commitChunk turns the current chunk's written bytes into usage and gives
+// back the rest of its reservation.
+func (qw *quotaWriter) commitChunk() error {
+	if qw.reserved == 0 {
+		return nil
+	}
+	// Quota bookkeeping must finish even when the visitor has gone.
+	err := qw.q.Commit(context.WithoutCancel(qw.ctx), qw.reserved, qw.inChunk)
+	qw.committed += qw.inChunk
+	qw.reserved, qw.inChunk = 0, 0
+	return err
 }
 
 // settle ends the reservation. kept says whether the upload's file now
@@ -268,23 +301,22 @@ func (qw *quotaWriter) settle(kept, replaced bool, oldSize int64) {
 	if qw.q == nil {
 		return
 	}
-	// Quota bookkeeping must finish even when the visitor has gone.
 	ctx := context.WithoutCancel(qw.ctx)
-	var written int64
-	if kept {
-		written = min(qw.written, qw.reserved)
-	}
-	_ = qw.q.Commit(ctx, qw.reserved, written)
+	_ = qw.commitChunk()
 	var bytes, files int64
 	switch {
-	case !kept && qw.file:
-		files = -1
-	case kept && replaced:
+	case !kept:
+		// The temporary file is gone: its bytes no longer count.
+		bytes = -qw.committed
+		if qw.file {
+			files = -1
+		}
+	case replaced:
 		bytes = -oldSize
 		if qw.file {
 			files = -1
 		}
-	case kept && !qw.file:
+	case !qw.file:
 		// The file it was to replace vanished meanwhile: it is a new one.
 		files = 1
 	}
