@@ -24,7 +24,8 @@ func clientExitCode(err error) int {
 		return ExitUsage // "is a folder; use -r": the command, not the server
 	}
 	var ce *client.CertError
-	if errors.As(err, &ce) || errors.Is(err, client.ErrTLSRequired) {
+	var de *client.DowngradeError
+	if errors.As(err, &ce) || errors.As(err, &de) || errors.Is(err, client.ErrTLSRequired) {
 		return ExitConnection
 	}
 	switch client.KindOf(err) {

@@ -454,3 +454,61 @@ func TestChangedCertificateRefused(t *testing.T) {
 		t.Fatalf("changed certificate: exit %d\n%s", code, errs)
 	}
 }
+
+// Regression (QA round 2, #1): `wharf ls` listed a pinned host that had come
+// back without TLS, exit 0, password in clear. Now exit 3, a message naming
+// the pin and --no-tls, and --no-tls as the explicit way through.
+func TestPinnedHostWithoutTLSExitsConnection(t *testing.T) {
+	tlsSrv, _, _ := startServer(t, true)
+	plain, home, _ := startServer(t, false)
+	os.WriteFile(filepath.Join(home, "f"), nil, 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	target := tlsSrv.Addr
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			to := target
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go io.Copy(s, c)
+				io.Copy(c, s)
+			}()
+		}
+	}()
+	e := newClientEnv(t)
+	url := "ftp://alice:secret@" + ln.Addr().String() + "/"
+	_, _, errs := e.run("", "ls", url)
+	fp := regexp.MustCompile(`--trust (SHA256:\S+)`).FindStringSubmatch(errs)
+	if fp == nil {
+		t.Fatalf("no fingerprint offered: %q", errs)
+	}
+	if code, _, errs := e.run("", "ls", "--trust", fp[1], url); code != 0 {
+		t.Fatalf("trusting the TLS server: %s", errs)
+	}
+	mu.Lock()
+	target = plain.Addr
+	mu.Unlock()
+	code, out, errs := e.run("", "ls", "--debug", url)
+	if code != ExitConnection || out != "" || !strings.Contains(errs, "NO LONGER OFFERS TLS") ||
+		!strings.Contains(errs, "pinned:    "+fp[1]) || !strings.Contains(errs, "--no-tls") || strings.Contains(errs, "> USER") {
+		t.Fatalf("pinned host without TLS: exit %d out %q\n%s", code, out, errs)
+	}
+	if code, out, errs := e.run("", "ls", "--no-tls", url); code != 0 || out != "f\n" {
+		t.Fatalf("--no-tls override: %d %q %s", code, out, errs)
+	}
+}

@@ -160,6 +160,7 @@ func (c *Conn) setup(ctx context.Context) error {
 	}
 	c.greeting = msg
 	c.loadFeat(ctx)
+	authWhy := "FEAT does not offer AUTH TLS"
 	if !c.target.Implicit && c.opts.TLS != TLSOff {
 		offered := strings.Contains(" "+strings.ToUpper(c.feat["AUTH"])+" ", "TLS")
 		if offered || c.opts.TLS == TLSRequire {
@@ -168,6 +169,7 @@ func (c *Conn) setup(ctx context.Context) error {
 				return err
 			}
 			if code != 234 {
+				authWhy = fmt.Sprintf("AUTH TLS was refused (%d %s)", code, Printable(msg))
 				if c.opts.TLS == TLSRequire {
 					return fmt.Errorf("%w: %d %s", ErrTLSRequired, code, msg)
 				}
@@ -181,6 +183,14 @@ func (c *Conn) setup(ctx context.Context) error {
 				c.setControl(tc)
 				c.tlsDesc = describeTLS(tc.ConnectionState(), "explicit AUTH TLS")
 			}
+		}
+	}
+	if c.tlsDesc == "" && c.opts.TLS != TLSOff {
+		// Before USER: a host that was pinned spoke TLS then, so a server
+		// without it now is the downgrade a man in the middle performs by
+		// striking AUTH TLS from FEAT. Only --no-tls says clear text is meant.
+		if err := c.checkNoPin(authWhy); err != nil {
+			return err
 		}
 	}
 	if c.tlsDesc != "" {

@@ -133,6 +133,31 @@ func (e *CertError) Error() string {
 	return fmt.Sprintf("unknown certificate %s for %s; to trust it, run again with --trust %s", e.Fingerprint, e.HostPort, e.Fingerprint)
 }
 
+// DowngradeError is a server whose certificate is pinned but which no
+// longer speaks TLS. It is refused before the password is sent, as loudly
+// as a changed certificate: stripping AUTH TLS from FEAT is the cheapest
+// man-in-the-middle there is.
+type DowngradeError struct {
+	HostPort  string
+	Pinned    string // the fingerprint on file
+	KnownFile string
+	Why       string // "FEAT does not offer AUTH TLS", "AUTH TLS was refused (...)"
+}
+
+func (e *DowngradeError) Error() string {
+	return fmt.Sprintf("\n"+
+		"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
+		"@    WARNING: THE SERVER NO LONGER OFFERS TLS!           @\n"+
+		"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"+
+		"Someone could be intercepting this connection (man-in-the-middle) to read\n"+
+		"your password, or the server's TLS was switched off.\n"+
+		"  server:    %s\n  pinned:    %s (in %s)\n  now:       %s\n"+
+		"Connection refused before login. To log in without encryption anyway, run\n"+
+		"again with --no-tls (the password then crosses the network in clear), or\n"+
+		"remove its line from %s.",
+		e.HostPort, e.Pinned, e.KnownFile, e.Why, e.KnownFile)
+}
+
 // Printable makes text from a server safe to show at a terminal: control
 // characters (an ESC starting a sequence that recolours, retitles or
 // rewrites the screen, a CR that hides what came before, C1 codes) and

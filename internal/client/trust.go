@@ -158,3 +158,20 @@ func (c *Conn) verifyData(cs tls.ConnectionState) error {
 	}
 	return nil
 }
+
+// checkNoPin refuses to go on in clear with a host whose certificate is
+// pinned: why says how TLS went missing.
+func (c *Conn) checkNoPin(why string) error {
+	if c.opts.KnownServers == "" {
+		return nil
+	}
+	hp := c.target.HostPort()
+	pinned, err := LookupPin(c.opts.KnownServers, hp)
+	if err != nil {
+		return err
+	}
+	if pinned == "" {
+		return nil
+	}
+	return &DowngradeError{HostPort: hp, Pinned: pinned, KnownFile: c.opts.KnownServers, Why: why}
+}

@@ -454,3 +454,46 @@ func TestWharfOverIPv6(t *testing.T) {
 		}
 	}
 }
+
+// Regression (QA round 2, #1): a pinned host restarted without TLS was
+// logged into in clear. The downgrade must be refused before USER and PASS
+// cross the network, and only an explicit TLSOff (--no-tls) goes on.
+func TestPinnedHostWithoutTLSIsRefusedBeforeLogin(t *testing.T) {
+	tlsSrv, _, _ := wharfServer(t, ftptest.Options{TLS: true})
+	plain, _, _ := wharfServer(t, ftptest.Options{})
+	fw := newForwarder(t)
+	host, port, _ := net.SplitHostPort(fw.ln.Addr().String())
+	tg := &Target{Host: host, Port: port, User: "alice", Password: "secret", HasPassword: true}
+	known := filepath.Join(t.TempDir(), "known_servers")
+	ctx := context.Background()
+
+	fw.point(tlsSrv.Addr)
+	c, err := Connect(ctx, tg, Options{KnownServers: known, Ask: func(string) bool { return true }}, "alice", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := c.Fingerprint()
+	c.Quit(ctx)
+
+	fw.point(plain.Addr) // same host:port, no AUTH TLS in FEAT
+	var trace bytes.Buffer
+	_, err = Connect(ctx, tg, Options{KnownServers: known, Trace: &trace}, "alice", "secret")
+	var de *DowngradeError
+	if !errors.As(err, &de) || de.Pinned != fp || !strings.Contains(err.Error(), "--no-tls") || !strings.Contains(err.Error(), fp) {
+		t.Fatalf("pinned host without TLS: %v", err)
+	}
+	if strings.Contains(trace.String(), "> USER") || strings.Contains(trace.String(), "> PASS") {
+		t.Fatalf("credentials sent before the refusal:\n%s", trace.String())
+	}
+	// A host without a pin is not affected, and --no-tls is the override.
+	if c, err := Connect(ctx, tg, Options{KnownServers: filepath.Join(t.TempDir(), "none")}, "alice", "secret"); err != nil {
+		t.Fatalf("unpinned plain host: %v", err)
+	} else {
+		c.Quit(ctx)
+	}
+	if c, err := Connect(ctx, tg, Options{KnownServers: known, TLS: TLSOff}, "alice", "secret"); err != nil {
+		t.Fatalf("--no-tls to the pinned host: %v", err)
+	} else {
+		c.Quit(ctx)
+	}
+}
