@@ -12,6 +12,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Perm is a set of operations a user may perform in their home. Each is
@@ -102,6 +104,12 @@ type Session interface {
 	// Quota is the user's shared usage account: all sessions of the user
 	// draw from the same one.
 	Quota() Quota
+	// Limits returns the user's upload and download rate limiters, nil
+	// when that direction is unlimited. All sessions of the user in the
+	// process share them (RateUp and RateDown are the user's, not each
+	// session's); an admin's rate change applies to them in place, at the
+	// latest by the next Limits or User call.
+	Limits() (up, down *rate.Limiter)
 	// Close releases the session's slot in the user's session count.
 	Close() error
 }

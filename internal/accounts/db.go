@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options tune Open.
@@ -87,6 +89,7 @@ type DB struct {
 // userState is a user's live state in the process, shared by its sessions.
 type userState struct {
 	acct *account // immutable
+	lim  limits   // the user's shared rate limiters
 
 	mu        sync.RWMutex
 	user      User       // guarded by mu; settings as last read
@@ -445,6 +448,8 @@ func (s *dbSession) User() User {
 
 func (s *dbSession) Quota() Quota { return s.st.acct }
 
+func (s *dbSession) Limits() (up, down *rate.Limiter) { return s.st.lim.get(s.User()) }
+
 func (s *dbSession) Close() error {
 	s.close.Do(func() { s.db.slots.release(s.name) })
 	return nil
@@ -457,6 +462,9 @@ type anonSession struct {
 
 func (s *anonSession) User() User   { return s.db.anon.user }
 func (s *anonSession) Quota() Quota { return s.db.anon.acct }
+func (s *anonSession) Limits() (up, down *rate.Limiter) {
+	return s.db.anon.lim.get(s.User())
+}
 func (s *anonSession) Close() error {
 	s.close.Do(func() { s.db.slots.release("\x00anonymous") })
 	return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // MemoryUser is an account of a Memory authenticator.
@@ -33,6 +35,7 @@ type Memory struct {
 
 type memUser struct {
 	acct *account // immutable; the user's shared quota account
+	lim  limits   // the user's shared rate limiters
 
 	mu          sync.RWMutex
 	user        User   // guarded by mu
@@ -159,6 +162,8 @@ func (s *memSession) User() User {
 }
 
 func (s *memSession) Quota() Quota { return s.e.acct }
+
+func (s *memSession) Limits() (up, down *rate.Limiter) { return s.e.lim.get(s.User()) }
 
 func (s *memSession) Close() error {
 	s.close.Do(func() { s.m.slots.release(s.name) })

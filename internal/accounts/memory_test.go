@@ -443,3 +443,38 @@ func TestQuotaReserveNeverWaitsForItsOwnReservation(t *testing.T) {
 		t.Fatalf("Reserve after the commits = %d, %v", g, err)
 	}
 }
+
+// Regression (issue 3): the rate limiters are the user's, shared by every
+// session, and an admin's change of rate applies to them in place.
+func TestRateLimitersAreSharedByTheUsersSessionsAndFollowChanges(t *testing.T) {
+	ctx := context.Background()
+	u := User{Name: "r", Home: t.TempDir(), Perms: PresetFull, RateUp: 1 << 20, RateDown: 2 << 20}
+	m := NewMemoryWith(Argon2Params{Memory: 64, Time: 1, Threads: 1}, MemoryUser{User: u, Password: "pw"})
+	a, err := m.Login(ctx, "r", "pw", LoginInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := m.Login(ctx, "r", "pw", LoginInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	upA, downA := a.Limits()
+	upB, downB := b.Limits()
+	if upA == nil || upA != upB || downA != downB || upA == downA {
+		t.Fatalf("sessions got limiters up %p/%p down %p/%p, want one pair shared", upA, upB, downA, downB)
+	}
+	if upA.Limit() != 1<<20 || downA.Limit() != 2<<20 {
+		t.Fatalf("limits %v/%v, want the user's rates", upA.Limit(), downA.Limit())
+	}
+	u.RateUp, u.RateDown = 4<<20, 0
+	m.SetUser(u)
+	up, down := b.Limits()
+	if up != upA || up.Limit() != 4<<20 || up.Burst() != (4<<20)/8 {
+		t.Fatalf("after a rate change: limiter %p (was %p) at %v burst %d, want the same one at 4 MiB/s", up, upA, up.Limit(), up.Burst())
+	}
+	if down != nil {
+		t.Fatal("an unlimited direction has a limiter")
+	}
+}

@@ -71,7 +71,7 @@ func (ss *session) cmdRETR(arg string) error {
 			return err
 		}
 	}
-	lim := ss.limiter(ss.user(), false)
+	lim := ss.limiter(false)
 	binary := ss.binary
 	ranged := ss.rangSet
 	what := fmt.Sprintf("%s (%d bytes)", abs, count)
@@ -180,7 +180,7 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 		}
 	}
 	fsys := ss.fs
-	lim := ss.limiter(ss.user(), true)
+	lim := ss.limiter(true)
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
 	dir := path.Dir(name)
@@ -292,7 +292,7 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 		f.Close()
 		return err
 	}
-	lim := ss.limiter(ss.user(), true)
+	lim := ss.limiter(true)
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
 	fsys := ss.fs

@@ -8,12 +8,6 @@ import (
 	"github.com/wharfftp/wharf/internal/xfer"
 )
 
-// minLimiterBurst is the least burst a rate limiter gets: xfer copies in
-// chunks of at most the burst, and a chunk this small keeps the syscall count
-// sane at low rates while an eighth of the rate keeps pacing smooth (and the
-// data-timeout watchdog fed) at high ones.
-const minLimiterBurst = 16 << 10
-
 func (ss *session) cmdTYPE(arg string) error {
 	switch strings.ToUpper(strings.Join(strings.Fields(arg), " ")) {
 	case "I", "L 8":

@@ -112,9 +112,6 @@ type session struct {
 	failures   int // failed logins in this session
 	badLines   int
 	unknownPre int
-
-	upLim, downLim   *rate.Limiter // lazily made from the user's rates
-	upRate, downRate int64
 }
 
 func newSession(srv *Server, c net.Conn, remote netip.AddrPort, implicit bool) *session {
@@ -389,22 +386,14 @@ func setOOBInline(c net.Conn) {
 	})
 }
 
-// limiter returns the session's limiter for a direction, following the
-// user's current rate; nil means unlimited.
-func (ss *session) limiter(u accounts.User, upload bool) *rate.Limiter {
-	r, lim, cur := u.RateDown, &ss.downLim, &ss.downRate
+// limiter returns the user's shared limiter for a direction (nil:
+// unlimited): the rate is the user's, split among all their transfers.
+func (ss *session) limiter(upload bool) *rate.Limiter {
+	up, down := ss.acct.Limits()
 	if upload {
-		r, lim, cur = u.RateUp, &ss.upLim, &ss.upRate
+		return up
 	}
-	if r <= 0 {
-		*lim, *cur = nil, 0
-		return nil
-	}
-	if *lim == nil || *cur != r {
-		*lim = rate.NewLimiter(rate.Limit(r), int(max(r/8, minLimiterBurst)))
-		*cur = r
-	}
-	return *lim
+	return down
 }
 
 // fmtSize is strconv.FormatInt for replies.
