@@ -633,3 +633,32 @@ func TestIdleUsersArePrunedAndComeBackWithTheirUsage(t *testing.T) {
 		t.Fatalf("second session does not share the account: %v", err)
 	}
 }
+
+// Regression (issue 3) for the database: the user's sessions share one pair
+// of rate limiters, and a rate changed by another process (`wharf user
+// set`) reaches them in place within the poll interval.
+func TestDBRateLimitersAreSharedAndFollowChangesElsewhere(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	server := openTestDB(t, dir, Options{PollInterval: 50 * time.Millisecond})
+	admin := openTestDB(t, dir, Options{MustExist: true})
+	if err := admin.AddUser(ctx, User{Name: "u", Perms: PresetFull, RateDown: 1 << 20}, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	a, b := mustLogin(t, server, "u", "pw"), mustLogin(t, server, "u", "pw")
+	upA, downA := a.Limits()
+	upB, downB := b.Limits()
+	if upA != nil || upB != nil || downA == nil || downA != downB || downA.Limit() != 1<<20 {
+		t.Fatalf("limiters up %p/%p down %p/%p, want no upload limit and one shared download limiter", upA, upB, downA, downB)
+	}
+	u, _ := admin.GetUser(ctx, "u")
+	u.RateDown, u.RateUp = 64<<10, 32<<10
+	if err := admin.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(server.opts.PollInterval + 10*time.Millisecond)
+	up, down := a.Limits()
+	if down != downA || down.Limit() != 64<<10 || down.Burst() != 16<<10 || up == nil || up.Limit() != 32<<10 {
+		t.Fatalf("after the change: down %p (was %p) at %v burst %d, up %v", down, downA, down.Limit(), down.Burst(), up)
+	}
+}
