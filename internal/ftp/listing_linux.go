@@ -23,6 +23,10 @@ import (
 // ReadDir reads 8 KiB at a time).
 const direntBufSize = 64 << 10
 
+// firstDirentBatch is the first getdents of a listing (about 250
+// entries): the only one no statting runs beside.
+const firstDirentBatch = 8 << 10
+
 // direntBufs pools the getdents buffers; they exist only while a listing
 // runs, so idle sessions hold none.
 var direntBufs = sync.Pool{New: func() any { b := make([]byte, direntBufSize); return &b }}
@@ -88,7 +92,9 @@ func streamDirFD(ctx context.Context, f *os.File, fsys vfs.FS, dirName string, l
 		return nil
 	}
 	cur := 0
-	more, err := readBatch(fd, bufs[cur], &recs[cur])
+	// A small first batch: statting starts after a short getdents instead
+	// of a full one, which nothing overlaps.
+	more, err := readBatch(fd, bufs[cur][:firstDirentBatch], &recs[cur])
 	for {
 		if err != nil {
 			return total, &fs.PathError{Op: "getdents", Path: dirName, Err: err}, true
