@@ -367,19 +367,12 @@ the same copy:
 				return interrupted(ctx, err)
 			}
 			defer s.conn.Quit(context.WithoutCancel(ctx))
-			remote := s.target.Path
-			if len(args) > 2 && remote != "" && !strings.HasSuffix(remote, "/") {
-				remote += "/" // several sources go into a folder
-			}
+			// All sources are one job list: -P runs across them and the
+			// progress shows one total.
 			pr := progress.New(env.Stdout, progress.Detect(env.Stdout, f.quiet))
-			var errs []error
-			for _, local := range args[:len(args)-1] {
-				if _, err := client.Put(ctx, s.conn, local, remote, f.transferOptions(s, pr)); err != nil {
-					errs = append(errs, err)
-				}
-			}
+			_, err = client.PutAll(ctx, s.conn, args[:len(args)-1], s.target.Path, f.transferOptions(s, pr))
 			pr.Wait()
-			return clientError(interrupted(ctx, errors.Join(errs...)))
+			return clientError(interrupted(ctx, err))
 		},
 	}
 	f.register(cmd, true)

@@ -6,10 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/creack/pty"
 
@@ -282,5 +284,122 @@ func TestPasswordPromptWithoutEcho(t *testing.T) {
 	}
 	if !strings.Contains(sh.text(), "visible.txt") || strings.Contains(sh.text(), "secret") {
 		t.Fatalf("screen:\n%s", sh.text())
+	}
+}
+
+// screenLines replays the output as a terminal would (the subset mpb and
+// readline use: CR, LF, cursor up/down/left/right/column, erase line and
+// erase below) and returns the rows on the screen, trailing spaces cut.
+// Redraws land on top of what they replace, so a bar drawn twice into one
+// row shows as the person saw it.
+func (s *screen) screenLines() []string {
+	raw := s.raw()
+	var rows [][]rune
+	r, c := 0, 0
+	row := func() []rune {
+		for len(rows) <= r {
+			rows = append(rows, nil)
+		}
+		return rows[r]
+	}
+	put := func(ch rune) {
+		line := row()
+		for len(line) <= c {
+			line = append(line, ' ')
+		}
+		line[c] = ch
+		rows[r] = line
+		c++
+	}
+	seq := regexp.MustCompile(`^\x1b\[([0-9;?]*)([A-Za-z])`)
+	for i := 0; i < len(raw); {
+		if m := seq.FindStringSubmatch(raw[i:]); m != nil {
+			i += len(m[0])
+			n := 1
+			if v, err := strconv.Atoi(m[1]); err == nil && v > 0 {
+				n = v
+			}
+			switch m[2] {
+			case "A":
+				r = max(r-n, 0)
+			case "B":
+				r += n
+			case "C":
+				c += n
+			case "D":
+				c = max(c-n, 0)
+			case "G":
+				c = n - 1
+			case "K":
+				line := row()
+				if m[1] == "2" {
+					rows[r] = nil
+				} else if c < len(line) {
+					rows[r] = line[:c]
+				}
+			case "J":
+				line := row()
+				if c < len(line) {
+					rows[r] = line[:c]
+				}
+				rows = rows[:r+1]
+			}
+			continue
+		}
+		ch, size := utf8.DecodeRuneInString(raw[i:])
+		i += size
+		switch ch {
+		case '\r':
+			c = 0
+		case '\n':
+			r++
+			c = 0
+			row()
+		case '\x1b', '\a', '\b':
+			if ch == '\b' {
+				c = max(c-1, 0)
+			}
+		default:
+			put(ch)
+		}
+	}
+	out := make([]string, len(rows))
+	for i, l := range rows {
+		out[i] = strings.TrimRight(string(l), " ")
+	}
+	return out
+}
+
+// Regression (QA round 2, #3): after get -r the total bar was drawn empty
+// at 100% ("100% [------] 6B / 6B") and its rate printed twice.
+func TestTotalBarIsFilledAndShowsOneRate(t *testing.T) {
+	srv, home, _ := startServer(t, false)
+	for _, n := range []string{"a", "b", "c"} {
+		writeRandom(t, filepath.Join(home, "tree", n+".bin"), 50_000)
+	}
+	e := newClientEnv(t)
+	sh := startScreen(t, e, "get", "-r", "ftp://alice:secret@"+srv.Addr+"/tree")
+	if code := sh.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, sh.text())
+	}
+	lines := sh.screenLines()
+	total := ""
+	for _, l := range lines {
+		if strings.HasPrefix(l, "total (3 files)") {
+			if total != "" {
+				t.Fatalf("two total lines on the screen:\n%s", strings.Join(lines, "\n"))
+			}
+			total = l
+		}
+	}
+	if total == "" {
+		t.Fatalf("no total line on the screen:\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.Contains(total, "100%") || strings.Contains(total, "-]") || strings.Contains(total, "[-") ||
+		!strings.Contains(total, "3 verified SHA-256") {
+		t.Fatalf("total line: %q, want a full bar at 100%% and 3 verified", total)
+	}
+	if n := len(regexp.MustCompile(`[0-9.]+(B|KiB|MiB|GiB)/s`).FindAllString(total, -1)); n != 1 {
+		t.Fatalf("total line shows %d rates, want 1: %q", n, total)
 	}
 }

@@ -512,3 +512,61 @@ func TestPinnedHostWithoutTLSExitsConnection(t *testing.T) {
 		t.Fatalf("--no-tls override: %d %q %s", code, out, errs)
 	}
 }
+
+// maxOverlap is the most transfers the server had running at one moment,
+// from its TransferDone events (each ends at Time, after Duration).
+func maxOverlap(evs []ftp.Event) int {
+	most := 0
+	for _, a := range evs {
+		n := 0
+		for _, b := range evs {
+			if b.Time.Add(-b.Duration).Before(a.Time) && !b.Time.Before(a.Time) {
+				n++ // b was running when a ended
+			}
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// Regression (QA round 2, #2): `put -P 3 a b c URL/` sent the files one
+// after the other, one Put per file; and without -r no total was shown.
+// The server's own events prove three uploads ran at once, from three
+// sessions, under a per-user rate limit (so timing alone proves nothing).
+func TestPutSeveralFilesRunsParallelWithOneTotal(t *testing.T) {
+	srv, _, ev := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "slow", Perms: accounts.PresetFull, RateUp: 192 << 10}, "pw")
+	dir := t.TempDir()
+	var args []string
+	sums := map[string]string{}
+	for _, n := range []string{"a.bin", "b.bin", "c.bin"} {
+		sums[n] = sum(writeRandom(t, filepath.Join(dir, n), 64<<10))
+		args = append(args, filepath.Join(dir, n))
+	}
+	os.MkdirAll(filepath.Join(u.Home, "in"), 0o755)
+	e := newClientEnv(t)
+	code, out, errs := e.run("", append(append([]string{"put", "-P", "3"}, args...), "ftp://slow:pw@"+srv.Addr+"/in")...)
+	if code != 0 {
+		t.Fatalf("put -P 3: %d %s", code, errs)
+	}
+	for n, s := range sums {
+		if fileSum(t, filepath.Join(u.Home, "in", n)) != s {
+			t.Fatalf("%s differs on the server", n)
+		}
+	}
+	var ups []ftp.Event
+	sessions := map[string]bool{}
+	for _, x := range ev.transfers() {
+		if x.Upload && !x.Listing && x.Err == nil {
+			ups = append(ups, x)
+			sessions[x.Remote.String()] = true
+		}
+	}
+	if len(ups) != 3 || len(sessions) != 3 || maxOverlap(ups) != 3 {
+		t.Fatalf("%d uploads from %d sessions, at most %d at once: want 3, 3, 3", len(ups), len(sessions), maxOverlap(ups))
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[3], "total  3 files") {
+		t.Fatalf("want 3 file lines and a total:\n%s", out)
+	}
+}

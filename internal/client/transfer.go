@@ -45,6 +45,10 @@ type Result struct {
 	Elapsed  time.Duration // time spent moving them
 	Verified string        // "SHA-256", "size", ... or "" when nothing could be checked
 	Skipped  string        // why nothing was moved ("identical: same size and SHA-256"), or ""
+	// Unchecked says why no checksum was compared when Verified is "size"
+	// or "": "" when the server offers none, else what the server refused
+	// ("the server refused HASH: 550 ...").
+	Unchecked string
 }
 
 // TransferOptions shape Get and Put.
@@ -91,6 +95,40 @@ var ErrIsFolder = errors.New("is a folder (use -r)")
 //
 // Files arrive as NAME.part and are renamed once verified.
 func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) ([]Result, error) {
+	jobs, err := planGet(ctx, c, remote, local, o)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, c, jobs, o, getFile)
+}
+
+// GetAll downloads several remotes (files, or folders with Recursive) into
+// the folder local ("" is here) as one job list, so Parallel applies across
+// all of them and a Planner sees one total. A remote that cannot be planned
+// (missing, a folder without Recursive) is reported in the joined error and
+// the others still move.
+func GetAll(ctx context.Context, c *Conn, remotes []string, local string, o TransferOptions) ([]Result, error) {
+	if len(remotes) > 1 && local != "" && !strings.HasSuffix(local, string(filepath.Separator)) {
+		local += string(filepath.Separator) // several files go into a folder
+	}
+	var jobs []job
+	var errs []error
+	for _, r := range remotes {
+		js, err := planGet(ctx, c, r, local, o)
+		if err != nil {
+			if c.Err() != nil {
+				return nil, err
+			}
+			errs = append(errs, err)
+			continue
+		}
+		jobs = append(jobs, js...)
+	}
+	res, err := run(ctx, c, jobs, o, getFile)
+	return res, errors.Join(append(errs, err)...)
+}
+
+func planGet(ctx context.Context, c *Conn, remote, local string, o TransferOptions) ([]job, error) {
 	contents := strings.HasSuffix(remote, "/")
 	if contents && strings.Trim(remote, "/") != "" {
 		remote = strings.TrimRight(remote, "/")
@@ -119,7 +157,7 @@ func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) 
 		if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
 			target = filepath.Join(cmpOr(local, "."), base)
 		}
-		return run(ctx, c, []job{{name: base, remote: remote, local: target, size: st.Size, mtime: st.ModTime}}, o, getFile)
+		return []job{{name: base, remote: remote, local: target, size: st.Size, mtime: st.ModTime}}, nil
 	}
 	if !o.Recursive {
 		return nil, fmt.Errorf("get %s: %w", remote, ErrIsFolder)
@@ -132,7 +170,7 @@ func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) 
 	if err := walkRemote(ctx, c, remote, target, cmpOr(base, "."), &jobs); err != nil {
 		return nil, err
 	}
-	return run(ctx, c, jobs, o, getFile)
+	return jobs, nil
 }
 
 func cmpOr(s, def string) string {
@@ -181,6 +219,37 @@ func walkRemote(ctx context.Context, c *Conn, remote, local, name string, jobs *
 // remote/tree (remote "" is the login folder), "tree/" copies tree's
 // contents into remote.
 func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) ([]Result, error) {
+	jobs, err := planPut(ctx, c, local, remote, o)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, c, jobs, o, putFile)
+}
+
+// PutAll uploads several locals (files, or folders with Recursive) into the
+// folder remote ("" is the current one) as one job list, as GetAll does.
+func PutAll(ctx context.Context, c *Conn, locals []string, remote string, o TransferOptions) ([]Result, error) {
+	if len(locals) > 1 && remote != "" && !strings.HasSuffix(remote, "/") {
+		remote += "/" // several files go into a folder
+	}
+	var jobs []job
+	var errs []error
+	for _, l := range locals {
+		js, err := planPut(ctx, c, l, remote, o)
+		if err != nil {
+			if c.Err() != nil {
+				return nil, err
+			}
+			errs = append(errs, err)
+			continue
+		}
+		jobs = append(jobs, js...)
+	}
+	res, err := run(ctx, c, jobs, o, putFile)
+	return res, errors.Join(append(errs, err)...)
+}
+
+func planPut(ctx context.Context, c *Conn, local, remote string, o TransferOptions) ([]job, error) {
 	fi, err := os.Stat(local)
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
@@ -195,7 +264,7 @@ func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) 
 		} else if c.Err() != nil {
 			return nil, c.Err()
 		}
-		return run(ctx, c, []job{{name: base, remote: target, local: local, size: fi.Size(), mtime: fi.ModTime()}}, o, putFile)
+		return []job{{name: base, remote: target, local: local, size: fi.Size(), mtime: fi.ModTime()}}, nil
 	}
 	if !o.Recursive {
 		return nil, fmt.Errorf("put %s: %w", local, ErrIsFolder)
@@ -233,7 +302,7 @@ func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", local, err)
 	}
-	return run(ctx, c, jobs, o, putFile)
+	return jobs, nil
 }
 
 func ensureRemoteDir(ctx context.Context, c *Conn, dir string) error {
@@ -412,7 +481,7 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	if o.BeforeVerify != nil {
 		o.BeforeVerify(part, j.remote)
 	}
-	res.Verified, err = verify(ctx, c, part, j.remote)
+	res.Verified, res.Unchecked, err = verify(ctx, c, part, j.remote)
 	if fi, serr := os.Stat(part); serr == nil {
 		res.Size = fi.Size()
 	}
@@ -470,7 +539,7 @@ func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	if o.BeforeVerify != nil {
 		o.BeforeVerify(j.local, j.remote)
 	}
-	if res.Verified, err = verify(ctx, c, j.local, j.remote); err != nil {
+	if res.Verified, res.Unchecked, err = verify(ctx, c, j.local, j.remote); err != nil {
 		return res, fmt.Errorf("put %s: %w", j.local, err)
 	}
 	if !j.mtime.IsZero() {
@@ -480,39 +549,45 @@ func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 }
 
 // verify compares local and remote end to end with the strongest checksum
-// the server offers, else by size. It returns what it compared.
-func verify(ctx context.Context, c *Conn, local, remote string) (string, error) {
+// the server offers, else by size. It returns what it compared and, when
+// that is not a checksum although the server offers one, what it refused.
+func verify(ctx context.Context, c *Conn, local, remote string) (algo, unchecked string, err error) {
 	if c.HashAlgo() != "" {
 		algo, rsum, err := c.Hash(ctx, remote)
 		if err == nil {
 			lsum, err := FileHash(algo, local)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if lsum != rsum {
-				return algo, fmt.Errorf("%w: %s is %s here but %s on the server", ErrChecksum, algo, lsum, rsum)
+				return algo, "", fmt.Errorf("%w: %s is %s here but %s on the server", ErrChecksum, algo, lsum, rsum)
 			}
-			return algo, nil
+			return algo, "", nil
 		}
 		if c.Err() != nil {
-			return "", err
+			return "", "", err
 		}
-		// Offered but refused (a server limit on hashing big files): size
-		// is still worth checking.
+		// Offered but refused (a server limit on hashing big files, a user
+		// without read rights): size is still worth checking.
+		unchecked = "the server refused its checksum"
+		var fe *Error
+		if errors.As(err, &fe) {
+			unchecked = fmt.Sprintf("the server refused its checksum: %d %s", fe.Code, Printable(strings.SplitN(fe.Msg, "\n", 2)[0]))
+		}
 	}
 	rsize, err := c.Size(ctx, remote)
 	if err != nil {
 		if c.Err() != nil {
-			return "", err
+			return "", "", err
 		}
-		return "", nil
+		return "", unchecked, nil
 	}
 	fi, err := os.Stat(local)
 	if err != nil {
-		return "", fmt.Errorf("verify: %w", err)
+		return "", "", fmt.Errorf("verify: %w", err)
 	}
 	if fi.Size() != rsize {
-		return "size", fmt.Errorf("%w: %d bytes here but %d on the server", ErrChecksum, fi.Size(), rsize)
+		return "size", "", fmt.Errorf("%w: %d bytes here but %d on the server", ErrChecksum, fi.Size(), rsize)
 	}
-	return "size", nil
+	return "size", unchecked, nil
 }

@@ -211,11 +211,11 @@ func (f *file) End(r client.Result, err error) {
 	case r.Skipped != "":
 		f.result = "skipped, " + r.Skipped
 	case r.Verified == "size":
-		f.result = "verified size only (server offers no checksum)"
+		f.result = "verified size only (" + cmpOr(r.Unchecked, "server offers no checksum") + ")"
 	case r.Verified != "":
 		f.result = "verified " + r.Verified
 	default:
-		f.result = "not verified (server offers no checksum or size)"
+		f.result = "not verified (" + cmpOr(r.Unchecked, "server offers no checksum or size") + ")"
 	}
 	pr.mu.Lock()
 	pr.ended++
@@ -319,10 +319,20 @@ func (pr *Progress) Wait() {
 		close(pr.stop)
 		<-pr.done
 		if t := pr.total; t != nil {
-			t.result = pr.summary()
+			t.result = pr.summary(false) // the rate has its own column
 			t.ended.Store(true)
-			t.shown.Store(t.view())
-			t.bar.SetTotal(-1, true)
+			v := t.view()
+			t.shown.Store(v)
+			// The bar is filled to what it counted before it is completed:
+			// completing alone would draw "100%" over an empty bar.
+			if t.size > 0 {
+				t.bar.SetCurrent(min(v.cur, t.size))
+			}
+			if t.size > 0 && v.cur < t.size {
+				t.bar.Abort(false) // some failed: leave it showing how far it got
+			} else {
+				t.bar.SetTotal(-1, true)
+			}
 		}
 		pr.mu.Lock()
 		for _, f := range pr.files {
@@ -335,16 +345,26 @@ func (pr *Progress) Wait() {
 		return
 	}
 	if pr.mode == Plain && pr.ended > 1 {
-		fmt.Fprintf(pr.out, "total  %d files  %s moved  %s\n", pr.ended, units.FormatSize(pr.moved), pr.summary())
+		fmt.Fprintf(pr.out, "total  %d files  %s moved  %s\n", pr.ended, units.FormatSize(pr.moved), pr.summary(true))
 	}
 }
 
-func (pr *Progress) summary() string {
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// summary is what the total says after the files: the average rate when
+// withRate (plain lines have no rate column), how many were verified how,
+// skipped and failed.
+func (pr *Progress) summary(withRate bool) string {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	el := time.Since(pr.started)
 	var parts []string
-	if el > 0 && pr.moved > 0 {
+	if withRate && el > 0 && pr.moved > 0 {
 		parts = append(parts, units.FormatRate(int64(float64(pr.moved)/el.Seconds())))
 	}
 	for algo, n := range pr.verified {

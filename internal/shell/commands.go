@@ -2,7 +2,6 @@ package shell
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -171,18 +170,13 @@ func cmdMget(ctx context.Context, s *Shell, f flags, args []string) error {
 			return fmt.Errorf("mget %s: nothing matches", pat)
 		}
 	}
-	var errs []error
-	err := s.withProgress(func(o client.Observer) error {
+	// One job list for every match: -P runs across them, one total shows.
+	return s.withProgress(func(o client.Observer) error {
 		opts := s.transferOptions(f)
 		opts.Observer = o
-		for _, n := range names {
-			if _, err := client.Get(ctx, s.c, n, s.lcwd, opts); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		_, err := client.GetAll(ctx, s.c, names, s.lcwd+string(filepath.Separator), opts)
+		return err
 	})
-	return err
 }
 
 func cmdMput(ctx context.Context, s *Shell, f flags, args []string) error {
@@ -202,16 +196,11 @@ func cmdMput(ctx context.Context, s *Shell, f flags, args []string) error {
 		}
 	}
 	defer s.forget()
-	var errs []error
 	return s.withProgress(func(o client.Observer) error {
 		opts := s.transferOptions(f)
 		opts.Observer = o
-		for _, n := range names {
-			if _, err := client.Put(ctx, s.c, n, "", opts); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		_, err := client.PutAll(ctx, s.c, names, "", opts)
+		return err
 	})
 }
 
