@@ -183,12 +183,16 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 	lim := ss.limiter(true)
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
+	recovery := ss.srv.recovery
 	dir := path.Dir(name)
 	ran := false
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		ran = true
 		bg := context.WithoutCancel(ctx)
-		tmp := path.Join(dir, tempName(path.Base(name), exists))
+		tmpBase := tempName(path.Base(name), exists)
+		tmp := path.Join(dir, tmpBase)
+		// Every path below renames or removes tmp before returning.
+		defer recovery.own(tmpBase)()
 		f, err := fsys.OpenFile(ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			if !exists {

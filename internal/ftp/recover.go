@@ -28,9 +28,15 @@ import (
 //	.wharf-upload-<16 hex>             target unknown (its name was too long)
 //
 // The first time a session of this Server opens a home, the home is walked
-// once and every temporary file last written before the Server started
-// (so no upload of this process can be one) is settled as a broken upload
-// would have been had the process lived, under the upload policy:
+// once and every temporary file no upload of this process owns (uploads
+// register their temporary name before creating it) is settled as a broken
+// upload would have been had the process lived, under the upload policy.
+// Age is no test: a server restarted a moment after a crash finds
+// temporary files written a moment ago, and skipping them (as an earlier
+// version did, by a margin of 2 s) left them hidden, unresumable and
+// charged until the next restart. A file written after this Server started
+// is skipped all the same: no crashed predecessor wrote it, so another live
+// process (a `wharf share` of the same folder) owns it.
 //   - a new file whose target name is still free is renamed to it: what
 //     arrived is kept and can be resumed; its bytes and file were already
 //     counted while it was written.
@@ -49,11 +55,6 @@ const (
 	tempKindNew     = 'n'
 	tempKindReplace = 'r'
 )
-
-// staleMargin keeps recovery off temporary files written just before the
-// Server started: file timestamps come from a coarse clock and some
-// filesystems store whole (or even two) seconds.
-const staleMargin = 2 * time.Second
 
 // maxNameLen is the longest file name the filesystems wharf runs on accept
 // (NAME_MAX).
@@ -93,16 +94,43 @@ func parseTempName(name string) (target string, kind byte, ok bool) {
 	return target, kind, true
 }
 
-// recovery remembers which homes this Server has settled.
+// recovery remembers which homes this Server has settled, and which
+// temporary files belong to its uploads in flight.
 type recovery struct {
 	started time.Time // immutable: when the Server was made
 
 	mu   sync.Mutex
-	done map[string]bool // guarded by mu; by home path
+	done map[string]bool     // guarded by mu; by home path
+	live map[string]struct{} // guarded by mu; temporary names of uploads in flight
 }
 
 func newRecovery() *recovery {
-	return &recovery{started: time.Now(), done: make(map[string]bool)}
+	return &recovery{started: time.Now(), done: make(map[string]bool), live: make(map[string]struct{})}
+}
+
+// own registers the temporary file name (a base name: its 64 random bits
+// make it unique) as an upload of this process until release is called.
+// Register before creating the file and release after it is renamed or
+// removed, so a recovery walk that sees the file also sees it owned.
+func (r *recovery) own(name string) (release func()) {
+	r.mu.Lock()
+	r.live[name] = struct{}{}
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.live, name)
+		r.mu.Unlock()
+	}
+}
+
+// stale reports whether the temporary file fi is left over from a crash:
+// no upload of this process owns it, and it was last written before this
+// Server started.
+func (r *recovery) stale(fi fs.FileInfo) bool {
+	r.mu.Lock()
+	_, owned := r.live[fi.Name()]
+	r.mu.Unlock()
+	return !owned && fi.ModTime().Before(r.started)
 }
 
 // once runs the recovery of home unless it ran (or runs) already. The walk
@@ -116,8 +144,7 @@ func (r *recovery) once(ctx context.Context, home string, fsys vfs.FS, q account
 	}
 	r.done[home] = true
 	r.mu.Unlock()
-	cutoff := r.started.Add(-staleMargin)
-	if err := recoverDir(ctx, fsys, ".", cutoff, q, log); err != nil {
+	if err := r.recoverDir(ctx, fsys, ".", q, log); err != nil {
 		log.Warn("recover stale uploads", "home", home, "err", err)
 		if ctx.Err() != nil {
 			// The session ended mid-walk: the next login finishes it.
@@ -133,7 +160,7 @@ const readDirBatch = 1024
 
 // recoverDir settles the stale temporary files in dir and below. Symbolic
 // links are not followed.
-func recoverDir(ctx context.Context, fsys vfs.FS, dir string, cutoff time.Time, q accounts.Quota, log *slog.Logger) error {
+func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, q accounts.Quota, log *slog.Logger) error {
 	d, err := fsys.Open(ctx, dir)
 	if err != nil {
 		return err
@@ -147,7 +174,7 @@ func recoverDir(ctx context.Context, fsys vfs.FS, dir string, cutoff time.Time, 
 				subdirs = append(subdirs, path.Join(dir, e.Name()))
 			case e.Type().IsRegular() && isTempName(e.Name()):
 				fi, err := e.Info()
-				if err != nil || !fi.ModTime().Before(cutoff) {
+				if err != nil || !r.stale(fi) {
 					continue
 				}
 				settleTemp(ctx, fsys, dir, fi, q, log)
@@ -166,7 +193,7 @@ func recoverDir(ctx context.Context, fsys vfs.FS, dir string, cutoff time.Time, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := recoverDir(ctx, fsys, sub, cutoff, q, log); err != nil {
+		if err := r.recoverDir(ctx, fsys, sub, q, log); err != nil {
 			log.Warn("recover stale uploads", "dir", sub, "err", err)
 		}
 	}
