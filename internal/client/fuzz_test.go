@@ -273,14 +273,19 @@ func FuzzParseQuota(f *testing.F) {
 		"Used: 5\nAvailable: 95",
 		"Used: 8EiB\nFree: 8EiB",
 		"Bytes used: unlimited\nBytes left: 5",
+		"Files used: 2\nFiles allowed: 2\nPercent used: 40.0% of bytes, 100.0% of files",
+		"Files used: 9223372036854775807\nFiles left: 9",
 	)
 	f.Fuzz(func(t *testing.T, msg string) {
 		q := parseQuota(msg)
-		if q.Text != msg || q.Used < -1 || q.Limit < -1 {
+		if q.Text != msg || q.Used < -1 || q.Limit < -1 || q.Files < -1 || q.FileLimit < -1 {
 			t.Fatalf("%+v from %q", q, msg)
 		}
 		if left := q.Left(); left < -1 || q.Limit >= 0 && left > q.Limit {
 			t.Fatalf("left %d of %+v", left, q)
+		}
+		if left := q.FilesLeft(); left < -1 || q.FileLimit >= 0 && left > q.FileLimit {
+			t.Fatalf("files left %d of %+v", left, q)
 		}
 	})
 }

@@ -320,21 +320,51 @@ func (c *Conn) Mkdir(ctx context.Context, dir string) error {
 	return c.expect(ctx, 2, "MKD "+dir)
 }
 
-// MkdirAll creates dir and its missing parents.
+// ErrNotFolder reports a path that exists but is not a folder where a
+// folder is needed (mkdir -p through a file).
+var ErrNotFolder = errors.New("exists and is not a folder")
+
+// MkdirAll creates dir and its missing parents. A file in the way (dir
+// itself or a parent) fails with ErrNotFolder: it is no folder to put
+// things in. A symbolic link is taken as the server presents it.
 func (c *Conn) MkdirAll(ctx context.Context, dir string) error {
 	dir = path.Clean(dir)
 	if dir == "." || dir == "/" {
 		return nil
 	}
-	if _, err := c.Stat(ctx, dir); err == nil {
-		return nil
+	if st, err := c.Stat(ctx, dir); err == nil {
+		if st.Type == TypeDir || st.Type == TypeLink {
+			return nil
+		}
+		return fmt.Errorf("%s %w", dir, ErrNotFolder)
 	} else if c.broken != nil {
 		return err
 	}
 	if err := c.MkdirAll(ctx, path.Dir(dir)); err != nil {
 		return err
 	}
-	return c.Mkdir(ctx, dir)
+	merr := c.Mkdir(ctx, dir)
+	if merr == nil || c.broken != nil {
+		return merr
+	}
+	// A server that cannot Stat (no MLST nor SIZE, and CWD into a file
+	// fails like CWD into nothing) still shows what is in the way.
+	parent := path.Dir(dir)
+	if parent == "." {
+		parent = ""
+	}
+	if entries, err := c.List(ctx, parent); err == nil {
+		for _, e := range entries {
+			if e.Name != path.Base(dir) {
+				continue
+			}
+			if e.Type == TypeDir || e.Type == TypeLink {
+				return nil // made by someone else meanwhile
+			}
+			return fmt.Errorf("%s %w", dir, ErrNotFolder)
+		}
+	}
+	return merr
 }
 
 // Rmdir removes an empty remote folder.
@@ -402,7 +432,19 @@ func (c *Conn) Help(ctx context.Context) (string, error) {
 // Quota is the server's answer to SITE QUOTA.
 type Quota struct {
 	Used, Limit int64 // bytes; < 0 when not said (Limit also when unlimited)
-	Text        string
+	// Files and FileLimit count files the same way: < 0 when not said,
+	// FileLimit also when unlimited.
+	Files, FileLimit int64
+	Text             string
+}
+
+// FilesLeft is how many more files the quota allows, or -1 when there is no
+// limit or the count is unknown.
+func (q Quota) FilesLeft() int64 {
+	if q.FileLimit < 0 || q.Files < 0 {
+		return -1
+	}
+	return max(q.FileLimit-q.Files, 0)
 }
 
 // Left is what remains of the quota, or -1 when there is no limit or the
@@ -417,7 +459,8 @@ func (q Quota) Left() int64 {
 // SiteQuota asks SITE QUOTA. Servers word the reply freely; the numbers are
 // read from "Key: value" lines whose key says bytes used, allowed (limit,
 // quota) or left (free, available), values being byte counts or sizes
-// ("10MiB", "unlimited"). File-count lines are ignored. Text keeps the reply
+// ("10MiB", "unlimited"); "Files ..." lines the same way for the file
+// count; percent lines are skipped, as derived. Text keeps the reply
 // for showing as is.
 func (c *Conn) SiteQuota(ctx context.Context) (Quota, error) {
 	code, msg, err := c.cmd(ctx, "SITE QUOTA")
@@ -431,18 +474,29 @@ func (c *Conn) SiteQuota(ctx context.Context) (Quota, error) {
 }
 
 func parseQuota(msg string) Quota {
-	q := Quota{Used: -1, Limit: -1, Text: msg}
-	left := int64(-1)
+	q := Quota{Used: -1, Limit: -1, Files: -1, FileLimit: -1, Text: msg}
+	left, filesLeft := int64(-1), int64(-1)
 	for _, line := range strings.Split(msg, "\n") {
 		key, val, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
 		key, val = strings.ToLower(key), strings.TrimSpace(val)
-		if strings.Contains(key, "file") || strings.Contains(key, "percent") {
-			continue
+		if strings.Contains(key, "percent") || strings.Contains(val, "%") {
+			continue // derived, and worded every which way: the counts say it
 		}
-		n, err := units.ParseSize(val)
+		files := strings.Contains(key, "file")
+		var n int64
+		var err error
+		if files {
+			num, _, _ := strings.Cut(val, " ") // "2", "2 files"
+			n, err = strconv.ParseInt(num, 10, 64)
+			if err == nil && n < 0 {
+				continue
+			}
+		} else {
+			n, err = units.ParseSize(val)
+		}
 		if err != nil {
 			if strings.EqualFold(val, "unlimited") || strings.EqualFold(val, "none") {
 				n = -1
@@ -450,14 +504,21 @@ func parseQuota(msg string) Quota {
 				continue
 			}
 		}
+		used, limit, rest := &q.Used, &q.Limit, &left
+		if files {
+			used, limit, rest = &q.Files, &q.FileLimit, &filesLeft
+		}
 		switch {
 		case strings.Contains(key, "used"):
-			q.Used = n
+			*used = n
 		case strings.Contains(key, "allowed") || strings.Contains(key, "limit") || strings.Contains(key, "quota") || strings.Contains(key, "max"):
-			q.Limit = n
+			*limit = n
 		case strings.Contains(key, "left") || strings.Contains(key, "free") || strings.Contains(key, "avail") || strings.Contains(key, "remaining"):
-			left = n
+			*rest = n
 		}
+	}
+	if q.FileLimit < 0 && filesLeft >= 0 && q.Files >= 0 && filesLeft <= math.MaxInt64-q.Files {
+		q.FileLimit = q.Files + filesLeft
 	}
 	if q.Limit < 0 && left >= 0 && q.Used >= 0 && left <= math.MaxInt64-q.Used {
 		q.Limit = q.Used + left

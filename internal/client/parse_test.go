@@ -245,3 +245,22 @@ func TestEndlessServiceWaitIsRefused(t *testing.T) {
 		t.Fatalf("Dial: %v after %v, want a 120 refusal at once", err, time.Since(start))
 	}
 }
+
+// Regression (QA round 2, #5): the file quota was thrown away, so status
+// showed "no limit" to a user allowed two files. Percent lines in any
+// wording are skipped, not misread as counts.
+func TestParseQuotaReadsTheFileCount(t *testing.T) {
+	for _, msg := range []string{
+		"Quota for bob:\nUser: bob\nHome: /\nBytes used: 4\nBytes allowed: unlimited\nFiles used: 2\nFiles allowed: 2\nPercent used: 0%\nEnd.",
+		"Bytes used: 4\nFiles used: 2 files\nFiles allowed: 2\nPercent used: 0.0% of bytes, 100.0% of files",
+		"Bytes used: 4\nFiles used: 2\nFiles left: 0\nPercent of files used: 100",
+	} {
+		q := parseQuota(msg)
+		if q.Used != 4 || q.Limit != -1 || q.Files != 2 || q.FileLimit != 2 || q.FilesLeft() != 0 {
+			t.Errorf("%q: %+v", msg, q)
+		}
+	}
+	if q := parseQuota("Files used: 3\nFiles allowed: unlimited"); q.Files != 3 || q.FileLimit != -1 || q.FilesLeft() != -1 {
+		t.Errorf("unlimited files: %+v", q)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/ftptest"
 )
 
 // oldServer strips what QA's oldsrv.py strips: pyftpdlib without FEAT,
@@ -130,5 +132,38 @@ func TestParseURLKeepsQuestionMarkAndHashInPathAndPassword(t *testing.T) {
 	}
 	if _, err := ParseURL("ftp://h?x/"); err == nil {
 		t.Error("a '?' in the host was accepted")
+	}
+}
+
+// Regression (QA round 2, #6): mkdir -p through an existing file succeeded
+// silently: MkdirAll took "it exists" for "it is a folder". Against wharf's
+// server (MLST) and the old one (no MLST, SIZE nor FEAT: Stat falls back to
+// CWD) alike.
+func TestMkdirAllThroughAFileFails(t *testing.T) {
+	_, wtg, whome := wharfServer(t, ftptest.Options{})
+	odir := t.TempDir()
+	for name, tc := range map[string]struct {
+		tg   *Target
+		home string
+	}{"wharf": {wtg, whome}, "old": {oldServer(t, odir), odir}} {
+		t.Run(name, func(t *testing.T) {
+			os.WriteFile(filepath.Join(tc.home, "f"), []byte("x"), 0o644)
+			c := login(t, tc.tg, Options{})
+			ctx := context.Background()
+			for _, p := range []string{"f", "f/sub", "f/sub/deeper"} {
+				if err := c.MkdirAll(ctx, p); !errors.Is(err, ErrNotFolder) || !strings.Contains(err.Error(), "f exists and is not a folder") {
+					t.Errorf("MkdirAll(%q) through a file: %v", p, err)
+				}
+			}
+			if fi, err := os.Stat(filepath.Join(tc.home, "f")); err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("the file changed: %v %v", fi, err)
+			}
+			if err := c.MkdirAll(ctx, "d/e"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.MkdirAll(ctx, "d/e"); err != nil {
+				t.Fatalf("MkdirAll of an existing folder: %v", err)
+			}
+		})
 	}
 }
