@@ -334,3 +334,123 @@ func TestBrowserDeletesWhenAllowed(t *testing.T) {
 		t.Errorf("kept.txt gone: %v", err)
 	}
 }
+
+// TestBrowserPhoneLongNamesCutInTheMiddleDeepPathKeepsCurrentFolder pins QA
+// round 2 (issue #5): on a 390 px phone, names cut at the end made
+// file_with_a_rather_long_name_number_1/10/11 look the same, and in a deep
+// folder the breadcrumb hid the current folder's name. Names now keep their
+// end and extension, and the breadcrumb folds its middle instead.
+func TestBrowserPhoneLongNamesCutInTheMiddleDeepPathKeepsCurrentFolder(t *testing.T) {
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "Family archive", "Photos from the old computer", "2019 summer holidays", "Day trips and excursions")
+	for _, n := range []string{"1", "10", "11", "2"} {
+		writeFile(t, filepath.Join(deep, "file_with_a_rather_long_name_number_"+n+".txt"), []byte(n))
+	}
+	writeFile(t, filepath.Join(deep, "short.txt"), nil)
+	fsys, err := vfs.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	auth := accounts.NewMemoryWith(cheapArgon, anon(dir, Perms(Options{})))
+	srv := httptest.NewServer(Handler(fsys, HandlerOptions{Auth: auth}))
+	defer srv.Close()
+
+	ctx := browserContext(t)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait),
+		chromedp.Navigate(srv.URL+"/Family%20archive/Photos%20from%20the%20old%20computer/2019%20summer%20holidays/Day%20trips%20and%20excursions/"),
+		chromedp.WaitVisible(chromedp.CSS("table.list")),
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	// What a visitor sees of each name: the text that is not hidden by
+	// the cut. Each long name must show its distinct end and extension.
+	type shown struct {
+		Name    string `json:"name"`
+		Tail    string `json:"tail"`
+		TailCut bool   `json:"tailCut"`
+		HeadCut bool   `json:"headCut"`
+		Inside  bool   `json:"inside"`
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]shown](`Array.from(document.querySelectorAll("tbody tr.file .c-name .n")).map(n => {
+		const h = n.querySelector(".h"), t = n.querySelector(".t");
+		const cell = n.closest("td").getBoundingClientRect(), r = t.getBoundingClientRect();
+		return {name: n.textContent, tail: t.textContent,
+			tailCut: t.scrollWidth > t.clientWidth + 1, headCut: h.scrollWidth > h.clientWidth + 1,
+			inside: r.width > 0 && r.right <= cell.right + 1 && r.left >= cell.left};
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tails := map[string]string{}
+	for _, r := range rows {
+		if r.Name == "short.txt" {
+			if r.HeadCut || r.Tail != "" {
+				t.Errorf("short.txt was split or cut: %+v", r)
+			}
+			continue
+		}
+		if !r.HeadCut {
+			t.Errorf("%s: expected the head to be cut on a 390 px phone: %+v", r.Name, r)
+		}
+		if r.TailCut || !r.Inside || !strings.HasSuffix(r.Name, r.Tail) || !strings.HasSuffix(r.Tail, ".txt") {
+			t.Errorf("%s: end of the name not fully shown: %+v", r.Name, r)
+		}
+		if other, dup := tails[r.Tail]; dup {
+			t.Errorf("%s and %s both show as …%s", other, r.Name, r.Tail)
+		}
+		tails[r.Tail] = r.Name
+	}
+	if len(tails) != 4 {
+		t.Errorf("long names seen: %v (rows %+v)", tails, rows)
+	}
+
+	// The breadcrumb: the current folder's name whole and on screen.
+	type crumbState struct {
+		Texts   []string `json:"texts"`
+		Visible bool     `json:"visible"`
+		Cut     bool     `json:"cut"`
+	}
+	cs, err := chromedp.Run(ctx, chromedp.Evaluate[crumbState](`(() => {
+		const nav = document.querySelector(".crumbs"), cur = nav.querySelector('a[aria-current="page"]');
+		const n = nav.getBoundingClientRect(), c = cur.getBoundingClientRect();
+		return {texts: Array.from(nav.querySelectorAll("a")).map(a => a.textContent),
+			visible: c.left >= n.left - 1 && c.right <= n.right + 1 && c.right <= window.innerWidth,
+			cut: cur.scrollWidth > cur.clientWidth + 1 || cur.scrollHeight > cur.clientHeight + 1};
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cs.Texts, "/"); got != "Home/…/2019 summer holidays/Day trips and excursions" {
+		t.Errorf("breadcrumbs %q", got)
+	}
+	if !cs.Visible || cs.Cut {
+		t.Errorf("current folder in the breadcrumb: visible %v, cut %v", cs.Visible, cs.Cut)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+		`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
+	if err != nil || overflow {
+		t.Errorf("page wider than the phone: %v, %v", overflow, err)
+	}
+
+	shots := filepath.Join("testdata", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shots, "phone-long-names-deep-390x844.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -149,7 +149,7 @@ func TestListingShowsFoldersFirstSortedAndSizes(t *testing.T) {
 		t.Helper()
 		last := -1
 		for _, n := range names {
-			i := strings.Index(page, `<span class="n">`+n+`</span>`)
+			i := strings.Index(page, `<span class="h">`+n+`</span>`)
 			if i < 0 {
 				t.Fatalf("%q not listed", n)
 			}

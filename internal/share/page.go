@@ -75,11 +75,17 @@ func loadPage() (*page, error) {
 
 type crumb struct {
 	Name, Href string
-	Current    bool // the folder shown
+	Title      string // the full path
+	Folded     bool   // stands for several folders ("…")
+	Current    bool   // the folder shown
 }
 
 type entry struct {
 	Name    string
+	// Head and Tail split Name for display: a narrow screen cuts Head, never
+	// Tail, so names that differ only at their end (photo_10.jpg,
+	// photo_11.jpg) stay told apart and the extension stays readable.
+	Head, Tail string
 	Href    string
 	IsDir   bool
 	Size    int64
@@ -225,6 +231,7 @@ func (h *handler) entry(q *request, de fs.DirEntry) (entry, bool) {
 		return entry{}, false
 	}
 	e := entry{Name: name, IsDir: fi.IsDir(), ModTime: fi.ModTime()}
+	e.Head, e.Tail = splitName(name)
 	child := path.Join(q.abs, name)
 	if e.IsDir {
 		e.Href = escapePath(child + "/")
@@ -293,14 +300,63 @@ func columns(key string, desc bool) []column {
 	return cols
 }
 
+// Name display: names up to shortName runes are never split; a longer one
+// keeps its last tailRunes runes plus its extension whole.
+const (
+	shortName = 16
+	tailRunes = 9
+	maxExt    = 10 // longer "extensions" are just part of the name
+	wordReach = 6  // how far back the tail may grow to start at a word
+)
+
+// splitName cuts name into a head, which may be cut with an ellipsis, and a
+// tail, which stays whole: the end of the name with its extension.
+func splitName(name string) (head, tail string) {
+	r := []rune(name)
+	if len(r) <= shortName {
+		return name, ""
+	}
+	n := tailRunes
+	if ext := []rune(path.Ext(name)); len(ext) > 1 && len(ext) <= maxExt {
+		n += len(ext)
+	}
+	at := len(r) - min(n, len(r)/2)
+	// Start the tail at a word when one starts a little earlier, so it
+	// reads "phone screen.mp4" rather than "ne screen.mp4".
+	const seps = " _-."
+	if strings.ContainsRune(seps, r[at]) {
+		at++
+	} else {
+		for k := 0; k <= wordReach && at-k > len(r)/3; k++ {
+			if strings.ContainsRune(seps, r[at-k-1]) {
+				at -= k
+				break
+			}
+		}
+	}
+	return string(r[:at]), string(r[at:])
+}
+
+// maxCrumbs is how many breadcrumbs are shown before the middle ones fold
+// into one "…": a deep path must not push the folder shown off a phone's
+// screen.
+const maxCrumbs = 4
+
 func crumbs(abs string) []crumb {
 	cs := []crumb{{Name: "Home", Href: "/"}}
 	if abs != "/" {
 		cur := ""
 		for _, part := range strings.Split(strings.Trim(abs, "/"), "/") {
 			cur += "/" + part
-			cs = append(cs, crumb{Name: part, Href: escapePath(cur + "/")})
+			cs = append(cs, crumb{Name: part, Href: escapePath(cur + "/"), Title: cur})
 		}
+	}
+	if len(cs) > maxCrumbs {
+		// Home, then "…" for the folders between, leading to the last of
+		// them, then the parent and the folder shown.
+		folded := cs[len(cs)-3]
+		folded.Name, folded.Folded = "…", true
+		cs = []crumb{cs[0], folded, cs[len(cs)-2], cs[len(cs)-1]}
 	}
 	cs[len(cs)-1].Current = true
 	return cs

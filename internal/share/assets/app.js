@@ -18,10 +18,6 @@
   }
   localTimes(document);
 
-  // On a narrow screen a deep path scrolls; show its end, the folder shown.
-  var crumbBar = document.querySelector(".crumbs");
-  if (crumbBar) crumbBar.scrollLeft = crumbBar.scrollWidth;
-
   // Refresh the listing in place after a change, so messages on the page
   // stay visible; a full reload is the fallback.
   function refreshList() {
