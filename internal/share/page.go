@@ -81,15 +81,15 @@ type crumb struct {
 }
 
 type entry struct {
-	Name    string
+	Name string
 	// Head and Tail split Name for display: a narrow screen cuts Head, never
 	// Tail, so names that differ only at their end (photo_10.jpg,
 	// photo_11.jpg) stay told apart and the extension stays readable.
 	Head, Tail string
-	Href    string
-	IsDir   bool
-	Size    int64
-	ModTime time.Time
+	Href       string
+	IsDir      bool
+	Size       int64
+	ModTime    time.Time
 }
 
 type column struct {
