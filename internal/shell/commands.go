@@ -54,6 +54,7 @@ func cmdLs(ctx context.Context, s *Shell, f flags, args []string) error {
 }
 
 func cmdCd(ctx context.Context, s *Shell, _ flags, args []string) error {
+	defer s.forget() // relative names mean another folder now
 	if err := s.c.Cwd(ctx, args[0]); err != nil {
 		return fmt.Errorf("cd %s: %w", args[0], err)
 	}
@@ -277,8 +278,10 @@ func cmdStatus(ctx context.Context, s *Shell, _ flags, _ []string) error {
 	}
 	if a := c.HashAlgo(); a != "" {
 		fmt.Fprintf(w, "checksum:  %s\n", a)
-	} else {
+	} else if c.Has("SIZE") {
 		fmt.Fprintf(w, "checksum:  none offered: transfers are checked by size only\n")
+	} else {
+		fmt.Fprintf(w, "checksum:  none offered, nor SIZE: transfers are not verified\n")
 	}
 	q, err := c.SiteQuota(ctx)
 	switch {

@@ -14,10 +14,11 @@ import (
 
 // Do implements readline.AutoCompleter: commands in first position, then
 // remote or local paths as the command's table row says. It returns the
-// candidates' remaining text and how many runes of the word they complete.
+// candidates' remaining text, escaped so that split reads back the very
+// name, and how many runes of the word as typed they complete.
 func (s *Shell) Do(line []rune, pos int) ([][]rune, int) {
 	before := string(line[:pos])
-	words, word := completionWords(before)
+	words, word, quote, typed := completionWords(before)
 	var cands []string
 	if len(words) == 0 {
 		for _, n := range s.names {
@@ -25,7 +26,7 @@ func (s *Shell) Do(line []rune, pos int) ([][]rune, int) {
 				cands = append(cands, n+" ")
 			}
 		}
-		return suffixes(cands, word)
+		return suffixes(cands, word, quote, typed)
 	}
 	cmd, ok := s.table[strings.ToLower(words[0])]
 	if !ok || len(cmd.remote) == 0 {
@@ -43,56 +44,96 @@ func (s *Shell) Do(line []rune, pos int) ([][]rune, int) {
 	} else {
 		cands = s.completeLocal(word)
 	}
-	return suffixes(cands, word)
+	return suffixes(cands, word, quote, typed)
 }
 
-// completionWords splits what is before the cursor into finished words and
-// the word being typed (backslash-escaped spaces stay in the word).
-func completionWords(before string) ([]string, string) {
-	var words []string
+// completionWords splits what is before the cursor as split does: the
+// finished words, the word being typed (unescaped, unquoted), the quote it
+// is still inside (0 for none) and how many runes it takes as typed.
+func completionWords(before string) (words []string, word string, quote rune, typed int) {
 	var cur strings.Builder
-	esc := false
+	inWord, esc := false, false
 	for _, r := range before {
 		switch {
 		case esc:
 			cur.WriteRune(r)
 			esc = false
-		case r == '\\':
-			esc = true
-		case r == ' ':
-			if cur.Len() > 0 {
+		case r == '\\' && quote != '\'':
+			esc, inWord = true, true
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '"' || r == '\'':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
+				inWord = false
 			}
+			typed = -1
 		default:
 			cur.WriteRune(r)
+			inWord = true
 		}
+		typed++
 	}
-	return words, cur.String()
+	return words, cur.String(), quote, typed
 }
 
-func escape(s string) string { return strings.ReplaceAll(s, " ", `\ `) }
+// wordSpecial is every character split gives a meaning to outside quotes.
+const wordSpecial = " \t'\"\\"
 
-// suffixes turns full candidates into what readline inserts: the part
-// after the typed word, escaped, and the typed word's length.
-func suffixes(cands []string, word string) ([][]rune, int) {
+// escapeIn writes s so that split, reading it inside quote (0: none),
+// gives s back.
+func escapeIn(s string, quote rune) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case quote == '\'' && r == '\'':
+			b.WriteString(`'\''`) // close, an escaped quote, reopen
+		case quote == '"' && (r == '"' || r == '\\'),
+			quote == 0 && strings.ContainsRune(wordSpecial, r):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// suffixes turns full candidates into what readline inserts after the
+// typed word: the rest, escaped for the quote the word is in; a finished
+// word also closes that quote before its separator.
+func suffixes(cands []string, word string, quote rune, typed int) ([][]rune, int) {
 	sort.Strings(cands)
 	out := make([][]rune, 0, len(cands))
 	for _, c := range cands {
 		rest := c[len(word):]
 		if strings.HasSuffix(rest, " ") { // the separator after a finished word stays a separator
-			rest = escape(rest[:len(rest)-1]) + " "
+			rest = escapeIn(rest[:len(rest)-1], quote)
+			if quote != 0 {
+				rest += string(quote)
+			}
+			rest += " "
 		} else {
-			rest = escape(rest)
+			rest = escapeIn(rest, quote)
 		}
 		out = append(out, []rune(rest))
 	}
-	return out, len([]rune(escape(word)))
+	return out, typed
 }
 
 func (s *Shell) completeRemote(word string) []string {
 	dir, prefix := path.Split(word)
-	entries, ok := s.cache[dir]
+	// Keyed by the folder the listing was made in too: "a/" after cd is
+	// another folder, even if forget was missed.
+	key := s.cwd + "\x00" + dir
+	entries, ok := s.cache[key]
 	if !ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -101,7 +142,7 @@ func (s *Shell) completeRemote(word string) []string {
 		if err != nil {
 			return nil
 		}
-		s.cache[dir] = entries
+		s.cache[key] = entries
 	}
 	var out []string
 	for _, e := range entries {

@@ -238,6 +238,7 @@ func (s *Shell) reconnect(ctx context.Context) error {
 	}
 	s.c.Close()
 	s.c = c
+	s.forget()
 	if s.cwd != "" {
 		if err := c.Cwd(ctx, s.cwd); err != nil {
 			s.cwd, _ = c.Pwd(ctx)
@@ -388,11 +389,23 @@ func List(ctx context.Context, c *client.Conn, w io.Writer, dir string, long boo
 }
 
 func formatQuota(q client.Quota) string {
-	if q.Used < 0 {
+	if q.Used < 0 && q.Files < 0 {
 		return client.Printable(strings.ReplaceAll(q.Text, "\n", " "))
 	}
-	if q.Limit < 0 {
-		return units.FormatSize(q.Used) + " used, no limit"
+	var parts []string
+	switch {
+	case q.Used < 0:
+	case q.Limit < 0:
+		parts = append(parts, units.FormatSize(q.Used)+" used, no limit")
+	default:
+		parts = append(parts, fmt.Sprintf("%s used of %s, %s left", units.FormatSize(q.Used), units.FormatSize(q.Limit), units.FormatSize(q.Left())))
 	}
-	return fmt.Sprintf("%s used of %s, %s left", units.FormatSize(q.Used), units.FormatSize(q.Limit), units.FormatSize(q.Left()))
+	switch {
+	case q.Files < 0:
+	case q.FileLimit < 0:
+		parts = append(parts, fmt.Sprintf("%d files, no limit", q.Files))
+	default:
+		parts = append(parts, fmt.Sprintf("%d of %d files, %d left", q.Files, q.FileLimit, q.FilesLeft()))
+	}
+	return strings.Join(parts, "; ")
 }

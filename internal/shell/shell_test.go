@@ -3,17 +3,20 @@ package shell
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/client"
+	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
 	"github.com/wharfftp/wharf/internal/progress"
 )
@@ -241,5 +244,194 @@ func TestRecursiveTransfersTwiceDoNotNest(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(local, "down", p)); err == nil {
 			t.Errorf("local holds down/%s: a nested copy", p)
 		}
+	}
+}
+
+// newShellFor is newShell for a user set up as u, on a server whose
+// transfers are reported to ev.
+func newShellFor(t *testing.T, u accounts.User, parallel int, ev func(ftp.Event)) (*Shell, accounts.User, string, *bytes.Buffer) {
+	t.Helper()
+	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) { c.Events = ev }})
+	u = srv.Users.Set(u, "pw")
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	tg := &client.Target{Host: host, Port: port}
+	dial := func(ctx context.Context) (*client.Conn, error) {
+		return client.Connect(ctx, tg, client.Options{}, u.Name, "pw")
+	}
+	c, err := dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	local := t.TempDir()
+	var out bytes.Buffer
+	s := New(Config{Conn: c, Dial: dial, Out: &out, Err: &out, Progress: progress.Plain, LocalDir: local, Parallel: parallel})
+	s.cwd, _ = c.Pwd(context.Background())
+	return s, u, local, &out
+}
+
+// Regression (QA round 2, #2): mget and mput called Get/Put once per
+// file, so -P never ran two files at once and no total was shown. The
+// server's events show three transfers running together from three
+// sessions, under a per-user rate limit.
+func TestMgetMputRunParallelWithOneTotal(t *testing.T) {
+	var mu sync.Mutex
+	var evs []ftp.Event
+	rec := func(e ftp.Event) {
+		if e.Kind == ftp.TransferDone && !e.Listing && e.Err == nil {
+			mu.Lock()
+			evs = append(evs, e)
+			mu.Unlock()
+		}
+	}
+	s, u, local, out := newShellFor(t, accounts.User{Name: "slow", Perms: accounts.PresetFull, RateUp: 192 << 10, RateDown: 192 << 10}, 3, rec)
+	ctx := context.Background()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+	for _, n := range []string{"a.bin", "b.bin", "c.bin"} {
+		os.WriteFile(filepath.Join(local, n), payload, 0o644)
+	}
+	check := func(what string, upload bool) {
+		t.Helper()
+		mu.Lock()
+		var got []ftp.Event
+		for _, e := range evs {
+			if e.Upload == upload {
+				got = append(got, e)
+			}
+		}
+		evs = nil
+		mu.Unlock()
+		sessions := map[string]bool{}
+		for _, e := range got {
+			sessions[e.Remote.String()] = true
+		}
+		most := 0
+		for _, a := range got {
+			n := 0
+			for _, b := range got {
+				if b.Time.Add(-b.Duration).Before(a.Time) && !b.Time.Before(a.Time) {
+					n++
+				}
+			}
+			most = max(most, n)
+		}
+		if len(got) != 3 || len(sessions) != 3 || most != 3 {
+			t.Fatalf("%s: %d transfers from %d sessions, at most %d at once; want 3, 3, 3", what, len(got), len(sessions), most)
+		}
+		if !strings.Contains(out.String(), "total  3 files") {
+			t.Fatalf("%s: no total:\n%s", what, out.String())
+		}
+		out.Reset()
+	}
+	if err := s.Exec(ctx, "mput *.bin"); err != nil {
+		t.Fatal(err)
+	}
+	check("mput", true)
+	os.Mkdir(filepath.Join(local, "down"), 0o755)
+	if err := s.Exec(ctx, "lcd down"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Exec(ctx, "mget *.bin"); err != nil {
+		t.Fatal(err)
+	}
+	check("mget", false)
+	for _, n := range []string{"a.bin", "b.bin", "c.bin"} {
+		if b, _ := os.ReadFile(filepath.Join(local, "down", n)); !bytes.Equal(b, payload) {
+			t.Fatalf("down/%s differs", n)
+		}
+		if b, _ := os.ReadFile(filepath.Join(u.Home, n)); !bytes.Equal(b, payload) {
+			t.Fatalf("server's %s differs", n)
+		}
+	}
+}
+
+// Regression (QA round 2, #4): after cd, Tab offered the old folder's
+// names (the listing cache was keyed by the relative folder and cd kept it).
+func TestCompletionAfterCdListsTheNewFolder(t *testing.T) {
+	s, home, _, _, _ := newShell(t)
+	os.MkdirAll(filepath.Join(home, "a"), 0o755)
+	os.MkdirAll(filepath.Join(home, "b"), 0o755)
+	os.WriteFile(filepath.Join(home, "a", "x1.txt"), nil, 0o644)
+	os.WriteFile(filepath.Join(home, "b", "y1.txt"), nil, 0o644)
+	ctx := context.Background()
+	if got := complete(s, "get "); !reflect.DeepEqual(got, []string{"a/", "b/"}) {
+		t.Fatalf("at the root: %q", got)
+	}
+	for _, tc := range []struct{ cd, want string }{{"a", "x1.txt "}, {"/b", "y1.txt "}, {"/a", "x1.txt "}} {
+		if err := s.Exec(ctx, "cd "+tc.cd); err != nil {
+			t.Fatal(err)
+		}
+		if got := complete(s, "get "); !reflect.DeepEqual(got, []string{tc.want}) {
+			t.Fatalf("after cd %s: %q, want %q", tc.cd, got, tc.want)
+		}
+	}
+}
+
+// Regression (QA round 2, #4): names with quotes or backslashes completed
+// to lines the shell's own parser refused or read as another name. Every
+// completion, typed bare, in "double" or in 'single' quotes, and cut
+// before or after the special character, parses back to the very name.
+func TestCompletionRoundTripsSpecialNames(t *testing.T) {
+	s, home, local, _, _ := newShell(t)
+	names := []string{"it's.txt", `dq"x.txt`, `back\slash.txt`, "sp ace.txt", "ta\tb.txt", `qu'o"te\ all.txt`}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(home, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(local, n), nil, 0o644)
+	}
+	for _, n := range names {
+		for _, cut := range []int{2, 3} {
+			for _, q := range []rune{0, '"', '\''} {
+				for _, cmd := range []string{"get ", "put "} {
+					typed := cmd
+					if q != 0 {
+						typed += string(q)
+					}
+					typed += escapeIn(n[:cut], q)
+					cands := complete(s, typed)
+					if len(cands) != 1 {
+						t.Errorf("%q: candidates %q, want one", typed, cands)
+						continue
+					}
+					line := typed + cands[0]
+					words, err := split(line)
+					if err != nil || len(words) != 2 || words[1] != n {
+						t.Errorf("%q completes to %q, which parses as %q (%v), want %q", typed, line, words, err, n)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Regression (QA round 2, #5): status showed "4B used, no limit" to a user
+// allowed two files: the file quota was left out.
+func TestStatusShowsTheFileQuota(t *testing.T) {
+	s, _, local, out := newShellFor(t, accounts.User{Name: "few", Perms: accounts.PresetFull, QuotaFiles: 2}, 1, nil)
+	ctx := context.Background()
+	for _, n := range []string{"a", "b"} {
+		os.WriteFile(filepath.Join(local, n), []byte("xy"), 0o644)
+		if err := s.Exec(ctx, "put "+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out.Reset()
+	if err := s.Exec(ctx, "status"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "quota:     4B used, no limit; 2 of 2 files, 0 left\n") {
+		t.Fatalf("status:\n%s", out.String())
+	}
+}
+
+// Regression (QA round 2, #6): mkdir -p through a file said nothing and
+// succeeded.
+func TestMkdirPThroughAFileFails(t *testing.T) {
+	s, home, _, _, errb := newShell(t)
+	os.WriteFile(filepath.Join(home, "f"), []byte("x"), 0o644)
+	err := s.Exec(context.Background(), "mkdir -p f/sub")
+	if !errors.Is(err, client.ErrNotFolder) || !strings.Contains(errb.String(), "error: mkdir f/sub: f exists and is not a folder") {
+		t.Fatalf("mkdir -p f/sub: %v %q", err, errb.String())
 	}
 }
