@@ -1,7 +1,9 @@
 package share
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"sync"
 	"time"
@@ -56,11 +58,16 @@ type Event struct {
 	Err      error // non-nil: the operation failed or the transfer was cut short
 }
 
-// Totals is what the share has moved so far. Transfers cut short count
-// their bytes but not as files.
+// Totals is what the share has moved so far. Files and bytes count only
+// completed transfers, together, so the summary never claims bytes that are
+// not in a file anyone has: an upload cut short, or refused at the end
+// because its name was taken meanwhile, is counted apart as incomplete.
 type Totals struct {
 	FilesSent, BytesSent         int64
 	FilesReceived, BytesReceived int64
+	// IncompleteSent and IncompleteReceived count transfers that started
+	// but did not complete (cut, cancelled, or refused when finishing).
+	IncompleteSent, IncompleteReceived int64
 	// Visitors counts the distinct addresses that logged in, over both
 	// protocols (an FTP client opening many sessions is one visitor).
 	Visitors int64
@@ -93,15 +100,19 @@ func (t *tally) add(e Event) {
 			}
 		}
 	case EventDownload:
+		if e.Err != nil {
+			t.t.IncompleteSent++
+			return
+		}
+		t.t.FilesSent++
 		t.t.BytesSent += e.Bytes
-		if e.Err == nil {
-			t.t.FilesSent++
-		}
 	case EventUpload:
-		t.t.BytesReceived += e.Bytes
-		if e.Err == nil {
-			t.t.FilesReceived++
+		if e.Err != nil {
+			t.t.IncompleteReceived++
+			return
 		}
+		t.t.FilesReceived++
+		t.t.BytesReceived += e.Bytes
 	}
 }
 
@@ -136,7 +147,12 @@ func FormatEvent(e Event) string {
 			line += fmt.Sprintf(", %s/s", HumanBytes(int64(float64(e.Bytes)/secs)))
 		}
 		line += ")"
-		if e.Err != nil {
+		switch {
+		case e.Err == nil:
+		case e.Kind == EventUpload && errors.Is(e.Err, fs.ErrExist):
+			// Two uploads of one name raced and the other one won.
+			line += " NOT KEPT (name already taken)"
+		default:
 			line += " INCOMPLETE"
 		}
 		return line

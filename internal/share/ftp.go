@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 
 	"github.com/wharfftp/wharf/internal/accounts"
@@ -34,8 +35,20 @@ func (s *Share) ftpEvent(fe ftp.Event) {
 	switch fe.Kind {
 	case ftp.Login:
 		e.Kind = EventLogin
-	case ftp.LoginFailed, ftp.Banned:
+	case ftp.LoginFailed:
 		e.Kind = EventLoginFailed
+		// Counted in the share's ban list too, so FTP failures ban the
+		// address from the web page as well (the engine's own list is
+		// private to it). A refusal of an already banned address adds
+		// nothing.
+		if !errors.Is(fe.Err, errBanned) {
+			s.guard.failed(fe.Remote.Addr().Unmap(), fe.Time)
+		}
+	case ftp.Banned:
+		// The engine banned the address on its own count: so does the
+		// web page. Its LoginFailed event was already shown.
+		s.guard.ban(fe.Remote.Addr().Unmap(), fe.Time)
+		return
 	case ftp.SessionEnd:
 		if fe.User == "" {
 			return // never logged in: nothing to say
@@ -45,7 +58,7 @@ func (s *Share) ftpEvent(fe ftp.Event) {
 		e.Kind = EventDownload
 		if fe.Upload {
 			e.Kind = EventUpload
-		} else if s.isDir(fe.Path) {
+		} else if fe.Listing || s.isDir(fe.Path) {
 			// The engine reports listings (LIST, NLST, MLSD) as transfers
 			// too, with the folder as path; they are not files served.
 			return

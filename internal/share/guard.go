@@ -1,9 +1,15 @@
 package share
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/accounts"
 )
 
 // HTTP login throttling defaults: the FTP engine's, so a password is as hard
@@ -92,5 +98,76 @@ func (g *guard) prune(now time.Time) {
 	}
 	if len(g.addrs) >= maxTrackedAddrs {
 		clear(g.addrs)
+	}
+}
+
+// ban bans ip for the guard's span from now, whatever its count: another
+// protocol's engine decided it.
+func (g *guard) ban(ip netip.Addr, now time.Time) {
+	if g.after <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.addrs[ip]
+	if f == nil {
+		if len(g.addrs) >= maxTrackedAddrs {
+			g.prune(now)
+		}
+		f = &failures{first: now}
+		g.addrs[ip] = f
+	}
+	if f.until.IsZero() || f.until.Before(now) {
+		f.until = now.Add(g.span)
+	}
+}
+
+// errBanned refuses a login from an address the share's guard banned.
+var errBanned = fmt.Errorf("address banned after repeated failed logins: %w", accounts.ErrAddressRefused)
+
+// guardedAuth refuses every login from a banned address before asking the
+// accounts, so a ban earned on one protocol holds on the other: the FTP
+// engine keeps its own ban list, which the share cannot reach, but every
+// login of both protocols goes through this one Authenticator.
+type guardedAuth struct {
+	accounts.Authenticator
+	g *guard
+}
+
+func (a guardedAuth) Login(ctx context.Context, name, password string, info accounts.LoginInfo) (accounts.Session, error) {
+	if a.g.banned(info.Remote.Unmap(), time.Now()) {
+		return nil, errBanned
+	}
+	return a.Authenticator.Login(ctx, name, password, info)
+}
+
+// banRefusal is what a banned address reads when it opens an FTP
+// connection: the engine's own words for its own bans.
+const banRefusal = "421 Too many failed logins from your address; try again later.\r\n"
+
+// guardedListener turns away FTP connections from banned addresses at
+// accept, before the engine sees them, as the engine does for its own bans.
+type guardedListener struct {
+	net.Listener
+	g *guard
+}
+
+func (l guardedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return c, err
+		}
+		ap, perr := netip.ParseAddrPort(c.RemoteAddr().String())
+		if perr != nil || !l.g.banned(ap.Addr().Unmap(), time.Now()) {
+			return c, nil
+		}
+		// A short write with a deadline, off the accept loop, so a flood
+		// from a banned address costs little.
+		go func() {
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			io.WriteString(c, banRefusal)
+			c.Close()
+		}()
 	}
 }

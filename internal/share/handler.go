@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,12 @@ type handler struct {
 // Every URL path is cleaned by vfs.Resolve and every file reached through
 // fsys, so nothing outside its root is reachable.
 func Handler(fsys vfs.FS, opts HandlerOptions) http.Handler {
+	return newHandler(fsys, opts, nil)
+}
+
+// newHandler is Handler with the ban list g shared with another protocol;
+// nil makes one from opts.
+func newHandler(fsys vfs.FS, opts HandlerOptions, g *guard) *handler {
 	if opts.Auth == nil {
 		panic("share.Handler: nil Authenticator")
 	}
@@ -108,7 +115,10 @@ func Handler(fsys vfs.FS, opts HandlerOptions) http.Handler {
 	if span <= 0 {
 		span = defaultBanFor
 	}
-	h.guard = newGuard(after, span)
+	h.guard = g
+	if h.guard == nil {
+		h.guard = newGuard(after, span)
+	}
 	if h.realm == "" {
 		h.realm = "wharf share"
 	}
@@ -187,8 +197,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // already answered and returns ok false.
 func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.AddrPort) (accounts.Session, accounts.User, bool) {
 	if h.guard.banned(remote.Addr(), time.Now()) {
-		w.Header().Set("Retry-After", "900")
-		http.Error(w, "429 too many failed logins; try again later", http.StatusTooManyRequests)
+		h.refuseBanned(w)
 		return nil, accounts.User{}, false
 	}
 	name, pass, hasCreds := r.BasicAuth()
@@ -201,6 +210,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 		Remote: remote.Addr(),
 		TLS:    r.TLS != nil,
 	})
+	if errors.Is(err, errBanned) {
+		// Banned by the other protocol since the check above.
+		h.refuseBanned(w)
+		return nil, accounts.User{}, false
+	}
 	if err != nil {
 		h.log.Info("http login refused", "user", name, "remote", remote.String(), "err", err)
 		if hasCreds && errors.Is(err, accounts.ErrBadCredentials) {
@@ -239,6 +253,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 	user := sess.User()
 	h.announce(remote, user.Name)
 	return sess, user, true
+}
+
+func (h *handler) refuseBanned(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(h.guard.span.Seconds())))
+	http.Error(w, "429 too many failed logins; try again later", http.StatusTooManyRequests)
 }
 
 // announce emits EventLogin the first time a visitor (address and user) is
@@ -398,14 +417,17 @@ func (h *handler) download(q *request) {
 	q.w.Header().Set("Cache-Control", "no-cache")
 	cw := &countingWriter{ResponseWriter: q.w}
 	http.ServeContent(cw, q.r, path.Base(q.abs), fi.ModTime(), f)
-	if q.r.Method == http.MethodHead || cw.status == http.StatusNotModified || cw.status == http.StatusPreconditionFailed {
+	if q.r.Method == http.MethodHead || cw.status == http.StatusNotModified || cw.status >= 400 {
+		// Not a transfer: a refused range (416) or precondition (412)
+		// sends only its status text, which is no part of the file.
 		return
 	}
 	ev := Event{Kind: EventDownload, Remote: q.remote, User: q.user.Name, Path: q.abs, Bytes: cw.n, Duration: time.Since(start)}
 	if err := q.ctx.Err(); err != nil {
 		ev.Err = err
-	} else if cw.status >= 400 {
-		ev.Err = errors.New(http.StatusText(cw.status))
+	} else if cl, err := strconv.ParseInt(q.w.Header().Get("Content-Length"), 10, 64); err == nil && cw.n < cl {
+		// The socket failed before the visitor's cancellation showed.
+		ev.Err = io.ErrUnexpectedEOF
 	}
 	h.emit(ev)
 }

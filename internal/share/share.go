@@ -95,6 +95,7 @@ type Share struct {
 	log      *slog.Logger
 	events   func(Event)
 	tally    tally
+	guard    *guard // failed logins and bans of both protocols
 
 	ftpLn, httpLn net.Listener
 	ftpSrv        ftpServer
@@ -168,7 +169,10 @@ func New(o Options) (_ *Share, err error) {
 		}
 		mu.User.Name, mu.Password = o.User, s.password
 	}
-	auth := accounts.NewMemory(mu)
+	// One ban list for both protocols: ten wrong passwords over either
+	// one, or both together, lock the address out of both.
+	s.guard = newGuard(defaultBanAfter, defaultBanFor)
+	auth := guardedAuth{Authenticator: accounts.NewMemory(mu), g: s.guard}
 
 	if s.ftpLn, err = listen(o.Listen, o.FTPPort, DefaultFTPPort, o.FixedFTPPort); err != nil {
 		return nil, fmt.Errorf("ftp: %w", err)
@@ -204,12 +208,12 @@ func New(o Options) (_ *Share, err error) {
 	if s.httpFS, err = vfs.OpenLocal(dir); err != nil {
 		return nil, err
 	}
-	h := Handler(s.httpFS, HandlerOptions{
+	h := newHandler(s.httpFS, HandlerOptions{
 		Auth:   auth,
 		Realm:  "wharf share",
 		Logger: s.log.With("proto", "http"),
 		Events: s.record,
-	})
+	}, s.guard)
 	s.httpSrv = &http.Server{
 		// http.Server.Close does not wait for handlers; counting them lets
 		// Run keep the folder open until cut uploads have cleaned up.
@@ -375,7 +379,7 @@ func hostsFor(listen string, machine []netip.Addr) []string {
 // cancellation.
 func (s *Share) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() { errc <- s.ftpSrv.Serve(s.ftpLn) }()
+	go func() { errc <- s.ftpSrv.Serve(guardedListener{Listener: s.ftpLn, g: s.guard}) }()
 	go func() {
 		if s.httpSrv.TLSConfig != nil {
 			errc <- s.httpSrv.ServeTLS(s.httpLn, "", "")
