@@ -40,24 +40,32 @@
 // is sent only once the file is in place (and, with Config.Durable, fsynced
 // together with its folder).
 //
-// A broken upload (the client vanished, ABOR, a data timeout, a TLS data
-// connection that ended without close_notify) still moves what arrived under
-// the target's name, replacing any previous file, and answers 426: standard
-// clients then resume with SIZE and REST+STOR or APPE. The quota is
-// different, because a refusal never loses data: a new file stopped at the
-// limit keeps what arrived (exactly up to the limit, resumable once room is
-// freed) and answers 552, but an upload that would replace an existing file
-// is discarded and the original stays untouched, and a new file of which
-// nothing could be stored is not created. Resumes and appends write in
-// place, since the file is by then known to be partial; one that would pass
-// the quota stops exactly at the limit and keeps what the file held before.
-// A data connection that never opened changes nothing.
+// A broken upload (the client vanished or reset the connection, ABOR, a data
+// timeout, a TLS data connection that ended without close_notify) answers
+// 426. What arrived is kept only when its uploader may finish it, that is
+// has PermAppend or PermOverwrite on the target: it is then moved under the
+// target's name, replacing any previous file, and standard clients resume
+// with SIZE and REST+STOR or APPE (or upload it again). For anyone else (an
+// upload-only drop box) a partial file would only pass for a complete one
+// that can never be finished or replaced, so it is discarded, any previous
+// file stays untouched, and its room is given back. (In plain stream mode a
+// client that closes the data connection normally has ended the file: only
+// a reset, a timeout or TLS without close_notify tells a broken upload.)
+// The quota is different, because a refusal never loses data: a new file
+// stopped at the limit keeps what arrived (exactly up to the limit,
+// resumable once room is freed, under the same permission rule) and answers
+// 552, but an upload that would replace an existing file is discarded and
+// the original stays untouched, and a new file of which nothing could be
+// stored is not created. Resumes and appends write in place, since the file
+// is by then known to be partial; one that would pass the quota stops
+// exactly at the limit and keeps what the file held before. A data
+// connection that never opened changes nothing.
 //
 // A crash mid-upload leaves the temporary file behind; its name says which
 // file it was for and whether it was to replace one, and the first login to
-// a home after the server starts settles the stale ones under these same
-// rules (recover.go): a new file is put in place (resumable), a replacement
-// is discarded, the original kept.
+// a home after the server starts settles every one that no upload of this
+// process owns under these same rules (recover.go): a new file its user may
+// resume is put in place, anything else is discarded, an original kept.
 //
 // # Quota accounting
 //

@@ -56,7 +56,7 @@ func (ss *session) cmdPASS(arg string) error {
 		ss.log.Error("open home failed", "user", name, "err", err)
 		return replyErr(ftpproto.CodeNotLoggedIn, "Login failed: home folder unavailable.")
 	}
-	ss.srv.recovery.once(ss.ctx, u.Home, fsys, acct.Quota(), ss.log.With("user", name))
+	ss.srv.recovery.once(ss.ctx, u, fsys, acct.Quota(), ss.log.With("user", name))
 	ss.acct, ss.fs, ss.cwd = acct, fsys, "/"
 	ss.failures = 0
 	ss.unknownPre = 0

@@ -184,6 +184,7 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
 	recovery := ss.srv.recovery
+	resumable := mayResume(ss.user().PermsFor(abs))
 	dir := path.Dir(name)
 	ran := false
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
@@ -213,17 +214,20 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 			rerr = f.Sync()
 		}
 		f.Close()
-		if errors.Is(rerr, accounts.ErrQuotaExceeded) && (exists || n == 0) {
+		if rerr != nil && (!resumable || errors.Is(rerr, accounts.ErrQuotaExceeded) && (exists || n == 0)) {
 			// A refusal never loses data: the file the upload was to
 			// replace stays as it was, and a new file of which nothing
-			// could be stored is not created.
+			// could be stored is not created. A partial its uploader
+			// could never finish (an upload-only drop box) would only
+			// pass for a complete file: it is dropped and its room given
+			// back.
 			fsys.Remove(bg, tmp)
 			var files int64
 			if !exists {
 				files = -1
 			}
 			q.Adjust(bg, freed-n, files)
-			return n, rerr
+			return n, uploadErr(rerr)
 		}
 		// Put what arrived in place, complete or not.
 		if !exists {
@@ -281,6 +285,14 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 		}
 	}
 	return ss.startTransfer(what, abs, true, fn, cleanup)
+}
+
+// mayResume reports whether perms (those of an upload's target) let a user
+// finish a partial upload: with REST+STOR or APPE, or by uploading it again
+// over itself. A partial is worth keeping only then; to anyone else it
+// would only pass for a complete file.
+func mayResume(perms accounts.Perm) bool {
+	return perms.Has(accounts.PermAppend) || perms.Has(accounts.PermOverwrite)
 }
 
 // resumeUpload writes in place from off (REST+STOR, APPE): the file is by
@@ -341,7 +353,10 @@ func uploadErr(err error) error {
 		return nil
 	case errors.Is(err, accounts.ErrQuotaExceeded):
 		return err
-	case errors.Is(err, xfer.ErrTruncated), isNetErr(err), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+	case errors.Is(err, xfer.ErrTruncated), isNetErr(err), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled),
+		// splice(2) reports a reset peer as an error of the file write,
+		// not as a *net.OpError.
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ETIMEDOUT):
 		return fmt.Errorf("%w: %w", errDataBroken, err)
 	}
 	return err

@@ -37,9 +37,9 @@ import (
 // charged until the next restart. A file written after this Server started
 // is skipped all the same: no crashed predecessor wrote it, so another live
 // process (a `wharf share` of the same folder) owns it.
-//   - a new file whose target name is still free is renamed to it: what
-//     arrived is kept and can be resumed; its bytes and file were already
-//     counted while it was written.
+//   - a new file whose target name is still free, of a user who may resume
+//     it there, is renamed to it: what arrived is kept and can be resumed;
+//     its bytes and file were already counted while it was written.
 //   - anything else is removed and its bytes are given back: a replacement
 //     never destroys the original (as a quota refusal), so the original's
 //     bytes, freed when the upload began, are counted again; a new file
@@ -136,7 +136,8 @@ func (r *recovery) stale(fi fs.FileInfo) bool {
 // once runs the recovery of home unless it ran (or runs) already. The walk
 // runs on the caller's goroutine: the first login of a user after a start
 // pays for it, once.
-func (r *recovery) once(ctx context.Context, home string, fsys vfs.FS, q accounts.Quota, log *slog.Logger) {
+func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.FS, q accounts.Quota, log *slog.Logger) {
+	home := u.Home
 	r.mu.Lock()
 	if r.done[home] {
 		r.mu.Unlock()
@@ -144,7 +145,7 @@ func (r *recovery) once(ctx context.Context, home string, fsys vfs.FS, q account
 	}
 	r.done[home] = true
 	r.mu.Unlock()
-	if err := r.recoverDir(ctx, fsys, ".", q, log); err != nil {
+	if err := r.recoverDir(ctx, fsys, ".", u, q, log); err != nil {
 		log.Warn("recover stale uploads", "home", home, "err", err)
 		if ctx.Err() != nil {
 			// The session ended mid-walk: the next login finishes it.
@@ -160,7 +161,7 @@ const readDirBatch = 1024
 
 // recoverDir settles the stale temporary files in dir and below. Symbolic
 // links are not followed.
-func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, q accounts.Quota, log *slog.Logger) error {
+func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u accounts.User, q accounts.Quota, log *slog.Logger) error {
 	d, err := fsys.Open(ctx, dir)
 	if err != nil {
 		return err
@@ -177,7 +178,7 @@ func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, q ac
 				if err != nil || !r.stale(fi) {
 					continue
 				}
-				settleTemp(ctx, fsys, dir, fi, q, log)
+				settleTemp(ctx, fsys, dir, fi, u, q, log)
 			}
 		}
 		if errors.Is(err, io.EOF) || err == nil && len(ents) == 0 {
@@ -193,7 +194,7 @@ func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, q ac
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.recoverDir(ctx, fsys, sub, q, log); err != nil {
+		if err := r.recoverDir(ctx, fsys, sub, u, q, log); err != nil {
 			log.Warn("recover stale uploads", "dir", sub, "err", err)
 		}
 	}
@@ -201,10 +202,10 @@ func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, q ac
 }
 
 // settleTemp keeps or removes one stale temporary file (see above).
-func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, q accounts.Quota, log *slog.Logger) {
+func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, u accounts.User, q accounts.Quota, log *slog.Logger) {
 	tmp := path.Join(dir, fi.Name())
 	target, kind, ok := parseTempName(fi.Name())
-	if ok && kind == tempKindNew {
+	if ok && kind == tempKindNew && mayResume(u.PermsFor("/"+path.Join(dir, target))) {
 		err := renameNoReplace(ctx, fsys, tmp, path.Join(dir, target))
 		if err == nil {
 			log.Info("recovered stale upload", "path", "/"+path.Join(dir, target), "bytes", fi.Size())

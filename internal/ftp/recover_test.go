@@ -189,3 +189,27 @@ func TestRecoveryLeavesUploadsInFlightAlone(t *testing.T) {
 		t.Fatal("big.bin does not hold the upload")
 	}
 }
+
+// Recovery follows the upload policy: a crash-left partial of a user who
+// could never finish it (upload-only) is removed, not put in place.
+func TestRecoveryDropsAPartialItsUploaderCannotResume(t *testing.T) {
+	home := t.TempDir()
+	p := filepath.Join(home, ".wharf-upload-0123456789abcdef-n-partial.bin")
+	writeFile(t, p, randomBytes(t, 3000))
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	srv := ftptest.Start(t, ftptest.Options{Users: []accounts.MemoryUser{{
+		User: accounts.User{Name: "v", Home: home, Perms: accounts.PresetUploadOnly | accounts.PermList,
+			UsedBytes: 3000, UsedFiles: 1},
+		Password: "pw",
+	}}})
+	login(t, srv.Addr, "v", "pw")
+	if ents, _ := os.ReadDir(home); len(ents) != 0 {
+		t.Fatalf("home holds %v after recovery, want nothing", ents)
+	}
+	if got := usage(t, srv, "v", "pw"); got.UsedBytes != 0 || got.UsedFiles != 0 {
+		t.Errorf("usage %+v, want nothing", got)
+	}
+}
