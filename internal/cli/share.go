@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -96,7 +95,9 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 		Password:      password,
 		TLS:           o.tls,
 		TLSDir:        shareTLSDir(env),
-		Logger:        slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Only errors, shaped like the event lines: the engines' warnings
+		// (a failed login, a ban) are already events on stdout.
+		Logger: share.TerminalLogger(env.Stderr),
 		Events: func(e share.Event) {
 			fmt.Fprintln(&out, share.FormatEvent(e))
 		},
@@ -112,12 +113,28 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 	if err := s.Run(ctx); err != nil {
 		return err
 	}
-	t := s.Totals()
-	fmt.Fprintf(&out, "\nStopped. Sent %d file%s (%s), received %d file%s (%s); %d visitor%s.\n",
-		t.FilesSent, plural(t.FilesSent), share.HumanBytes(t.BytesSent),
-		t.FilesReceived, plural(t.FilesReceived), share.HumanBytes(t.BytesReceived),
-		t.Visitors, plural(t.Visitors))
+	fmt.Fprintln(&out, "\n"+shareSummary(s.Totals()))
 	return nil
+}
+
+// shareSummary is the line printed at Ctrl-C. Files and bytes are those of
+// completed transfers; ones cut short are counted apart, without bytes, as
+// their bytes are in no file a visitor has.
+func shareSummary(t share.Totals) string {
+	line := fmt.Sprintf("Stopped. Sent %d file%s (%s), received %d file%s (%s)",
+		t.FilesSent, plural(t.FilesSent), share.HumanBytes(t.BytesSent),
+		t.FilesReceived, plural(t.FilesReceived), share.HumanBytes(t.BytesReceived))
+	var cut []string
+	if t.IncompleteSent > 0 {
+		cut = append(cut, fmt.Sprintf("%d download%s", t.IncompleteSent, plural(t.IncompleteSent)))
+	}
+	if t.IncompleteReceived > 0 {
+		cut = append(cut, fmt.Sprintf("%d upload%s", t.IncompleteReceived, plural(t.IncompleteReceived)))
+	}
+	if len(cut) > 0 {
+		line += "; incomplete: " + strings.Join(cut, ", ")
+	}
+	return line + fmt.Sprintf("; %d visitor%s.", t.Visitors, plural(t.Visitors))
 }
 
 // printShare tells the person at the terminal what to give visitors.

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/share"
 )
 
 // syncBuffer collects a command's output written from several goroutines.
@@ -238,5 +241,68 @@ func TestShareCommandExitCodes(t *testing.T) {
 		if code != tc.code || !strings.Contains(out.String(), tc.msg) {
 			t.Errorf("wharf %s = %d %q, want %d with %q", strings.Join(tc.args, " "), code, out.String(), tc.code, tc.msg)
 		}
+	}
+}
+
+// TestShareCommandSummaryLeavesOutCutTransfersAndEngineWarnings pins QA
+// round 2 (issue #5): the Ctrl-C summary counted the bytes of cut uploads,
+// and a raw slog WARN line of the FTP engine (a failed login) was mixed into
+// the share's output.
+func TestShareCommandSummaryLeavesOutCutTransfersAndEngineWarnings(t *testing.T) {
+	dir := t.TempDir()
+	out, stop := startShareCmd(t, dir, "--ftp-port", "0", "--http-port", "0", "--write", "--listen", "127.0.0.1", "--no-qr")
+	text := out.String()
+	port := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("no %s in:\n%s", re, text)
+		}
+		return m[1]
+	}
+	ftpPort, httpPort := port(`ftp://127\.0\.0\.1:(\d+)/`), port(`http://127\.0\.0\.1:(\d+)/`)
+
+	// A failed FTP login: the engine logs a warning about it.
+	c, err := net.Dial("tcp", "127.0.0.1:"+ftpPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "USER bob\r\nPASS wrong\r\nQUIT\r\n")
+	io.Copy(io.Discard, c)
+	c.Close()
+
+	// An upload cut after 3 MiB of 10.
+	c, err = net.Dial("tcp", "127.0.0.1:"+httpPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "PUT /cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n")
+	c.Write(make([]byte, 3<<20))
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "INCOMPLETE") || !strings.Contains(out.String(), "login refused") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no cut upload or failed login shown:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	text = out.String()
+	if want := "Stopped. Sent 0 files (0 B), received 0 files (0 B); incomplete: 1 upload; 1 visitor."; !strings.Contains(text, want) {
+		t.Errorf("summary lacks %q:\n%s", want, text)
+	}
+	if strings.Contains(text, "WARN") || strings.Contains(text, "level=") {
+		t.Errorf("raw log lines in the share's output:\n%s", text)
+	}
+}
+
+func TestShareSummaryCountsCutTransfersApart(t *testing.T) {
+	got := shareSummary(share.Totals{FilesSent: 2, BytesSent: 3 << 20, FilesReceived: 1, BytesReceived: 50_000,
+		IncompleteSent: 1, IncompleteReceived: 3, Visitors: 2})
+	want := "Stopped. Sent 2 files (3.0 MiB), received 1 file (48.8 KiB); incomplete: 1 download, 3 uploads; 2 visitors."
+	if got != want {
+		t.Errorf("summary = %q, want %q", got, want)
 	}
 }
