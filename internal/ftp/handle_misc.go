@@ -160,25 +160,49 @@ func (ss *session) cmdSITE(arg string) error {
 	return replyErr(ftpproto.CodeNotImplemented, "SITE command not recognized: try SITE HELP.")
 }
 
-// quotaText describes the user's usage, for SITE QUOTA and STAT.
+// quotaText describes the user's usage, for SITE QUOTA and STAT: one
+// "Key: value" line per figure, so clients can parse it (the wharf client
+// reads the used/allowed/left lines and skips the percent ones). Percent is
+// given for each limited figure, and "Percent used" is the larger, since
+// either limit full refuses the next upload.
 func (ss *session) quotaText() (string, error) {
 	u := ss.user()
 	use, err := ss.acct.Quota().Usage(ss.ctx)
 	if err != nil {
 		return "", err
 	}
-	limit := func(n int64) string {
-		if n <= 0 {
-			return "unlimited"
+	var b strings.Builder
+	fmt.Fprintf(&b, "User: %s\nHome: /", u.Name)
+	type figure struct {
+		name        string
+		used, quota int64
+	}
+	figs := []figure{{"Bytes", use.UsedBytes, use.QuotaBytes}, {"Files", use.UsedFiles, use.QuotaFiles}}
+	for _, f := range figs {
+		fmt.Fprintf(&b, "\n%s used: %d", f.name, f.used)
+		if f.quota <= 0 {
+			fmt.Fprintf(&b, "\n%s allowed: unlimited", f.name)
+			continue
 		}
-		return fmtSize(n)
+		fmt.Fprintf(&b, "\n%s allowed: %d\n%s left: %d", f.name, f.quota, f.name, max(f.quota-f.used, 0))
 	}
-	pct := "0%"
-	if use.QuotaBytes > 0 {
-		pct = fmt.Sprintf("%.1f%%", 100*float64(use.UsedBytes)/float64(use.QuotaBytes))
+	most, which := -1.0, ""
+	for _, f := range figs {
+		if f.quota <= 0 {
+			continue
+		}
+		p := 100 * float64(f.used) / float64(f.quota)
+		fmt.Fprintf(&b, "\nPercent of %s used: %.1f%%", strings.ToLower(f.name), p)
+		if p > most {
+			most, which = p, strings.ToLower(f.name)
+		}
 	}
-	return fmt.Sprintf("User: %s\nHome: /\nBytes used: %d\nBytes allowed: %s\nFiles used: %d\nFiles allowed: %s\nPercent used: %s",
-		u.Name, use.UsedBytes, limit(use.QuotaBytes), use.UsedFiles, limit(use.QuotaFiles), pct), nil
+	if most < 0 {
+		b.WriteString("\nPercent used: 0% (no limits)")
+	} else {
+		fmt.Fprintf(&b, "\nPercent used: %.1f%% (%s)", most, which)
+	}
+	return b.String(), nil
 }
 
 func (ss *session) cmdSTAT(arg string) error {

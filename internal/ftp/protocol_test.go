@@ -252,3 +252,47 @@ func TestREINLogsOutAndKeepsTheConnection(t *testing.T) {
 	r.login("alice", "secret")
 	r.must("USER bob", 530) // can't change user without REIN
 }
+
+// Regression (SITE QUOTA said "Percent used: 0%" with the file quota full):
+// percent is reported for bytes and for files, the overall figure is the
+// larger, and files used, allowed and left each have their line.
+func TestSiteQuotaPercentCountsAFullFileQuota(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 1 << 20, QuotaFiles: 2}, "pw")
+	c := login(t, srv.Addr, "q", "pw")
+	for _, name := range []string{"a", "b"} {
+		if err := c.Stor(name, strings.NewReader("data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := dialRaw(t, srv.Addr)
+	r.login("q", "pw")
+	msg := r.must("SITE QUOTA", 200)
+	for _, want := range []string{"Files used: 2", "Files allowed: 2", "Files left: 0",
+		"Bytes used: 8", "Bytes left: 1048568", "Percent of bytes used: 0.0%",
+		"Percent of files used: 100.0%", "Percent used: 100.0% (files)"} {
+		if !hasLine(msg, want) {
+			t.Errorf("SITE QUOTA lacks %q:\n%s", want, msg)
+		}
+	}
+	srv.Users.Set(accounts.User{Name: "u", Perms: accounts.PresetFull}, "pw")
+	r = dialRaw(t, srv.Addr)
+	r.login("u", "pw")
+	msg = r.must("SITE QUOTA", 200)
+	for _, want := range []string{"Bytes allowed: unlimited", "Files allowed: unlimited", "Percent used: 0% (no limits)"} {
+		if !hasLine(msg, want) {
+			t.Errorf("SITE QUOTA without limits lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+// hasLine reports whether the multi-line reply text has a line that is want
+// (continuation lines are indented).
+func hasLine(text, want string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.TrimSpace(l) == want {
+			return true
+		}
+	}
+	return false
+}
