@@ -403,3 +403,47 @@ func TestTotalBarIsFilledAndShowsOneRate(t *testing.T) {
 		t.Fatalf("total line shows %d rates, want 1: %q", n, total)
 	}
 }
+
+// Regression (QA round 2, #7): Ctrl-C during a shell get left the bar
+// drawn twice into one row ("f1f1 48% [...] failed").
+func TestCtrlCLeavesOneBarOnTheScreen(t *testing.T) {
+	srv, _, _ := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "slow", Perms: accounts.PresetFull, RateDown: 1 << 20}, "pw")
+	writeRandom(t, filepath.Join(u.Home, "f1"), 3<<20)
+	e := newClientEnv(t)
+	sh := startScreen(t, e, "ftp", "ftp://slow:pw@"+srv.Addr+"/")
+	sh.waitFor("wharf:/> ", 1)
+	sh.typ("get f1\r")
+	part := filepath.Join(sh.cmd.Dir, "f1.part")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if fi, err := os.Stat(part); err == nil && fi.Size() > 3<<19 {
+			break
+		}
+	}
+	sh.typ("\x03")
+	sh.waitFor("interrupted: get", 1)
+	sh.waitFor("wharf:/> ", 2)
+	sh.typ("quit\r")
+	sh.exit()
+	lines := sh.screenLines()
+	bars := 0
+	for _, l := range lines {
+		if strings.Contains(l, "%") {
+			bars++
+			if !strings.HasPrefix(l, "f1 ") || strings.Count(l, "f1") != 1 || !strings.HasSuffix(l, "failed") {
+				t.Errorf("bar row %q: want one bar, \"f1 ... failed\"", l)
+			}
+		}
+	}
+	// mpb moves up over its rows from the start of the row below them:
+	// anything echoed there (the terminal's "^C") shifts every redraw.
+	if m := regexp.MustCompile(`[^\n]\x1b\[[0-9]*A`).FindString(sh.raw()); m != "" {
+		t.Errorf("a redraw began away from the start of a row: %q", m)
+	}
+	if bars != 1 {
+		t.Errorf("%d bar rows on the screen, want 1:\n%s", bars, strings.Join(lines, "\n"))
+	}
+	if t.Failed() || os.Getenv("SHOWRAW") != "" {
+		t.Logf("raw:\n%q", sh.raw())
+	}
+}

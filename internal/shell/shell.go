@@ -210,6 +210,9 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 func (s *Shell) runCmd(ctx context.Context, cmd *command, f flags, args []string) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if s.cfg.Interactive {
+		defer quietTerminal(s.cfg.In)()
+	}
 	if s.cfg.Interrupts != nil {
 		for len(s.cfg.Interrupts) > 0 { // stale: typed while nothing ran
 			<-s.cfg.Interrupts
