@@ -368,7 +368,7 @@ func newUserSetCmd(env *Env, open userOpenDB) *cobra.Command {
 		},
 	}
 	f.register(cmd, true)
-	cmd.Flags().BoolVar(&disable, "disable", false, "refuse new logins (open sessions lose nothing but new logins)")
+	cmd.Flags().BoolVar(&disable, "disable", false, "refuse new logins; open sessions are closed (421) at their next command")
 	cmd.Flags().BoolVar(&enable, "enable", false, "allow logins again")
 	return cmd
 }
