@@ -3,8 +3,10 @@
 // phones, with downloads, resumable ranges and, when allowed, uploads).
 //
 // It owns the HTTP handler and its embedded page, the share's throwaway
-// accounts (anonymous, or one named user), the choice of ports and the
-// addresses printed for visitors, and the running tally of transfers.
+// accounts (anonymous, or one named user), one ban list for failed logins of
+// both protocols, the choice of ports and the addresses printed for
+// visitors, the running tally of completed and cut transfers, and the
+// terminal logger that keeps engine diagnostics out of the share's lines.
 //
 // It must never reach a file except through a vfs.FS (so the os.Root jail
 // holds for HTTP exactly as for FTP), never decide a permission other than
