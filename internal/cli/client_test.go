@@ -570,3 +570,24 @@ func TestPutSeveralFilesRunsParallelWithOneTotal(t *testing.T) {
 		t.Fatalf("want 3 file lines and a total:\n%s", out)
 	}
 }
+
+// Regression (QA round 2, #7): an upload-only user's put said "server
+// offers no checksum or size" although the server offers HASH: it refused
+// it to this user, and the line must say so.
+func TestPutByUploadOnlyUserSaysTheChecksumWasRefused(t *testing.T) {
+	srv, _, _ := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "drop", Perms: accounts.PresetUploadOnly}, "pw")
+	local := filepath.Join(t.TempDir(), "r.bin")
+	want := writeRandom(t, local, 10_000)
+	e := newClientEnv(t)
+	code, out, errs := e.run("", "put", local, "ftp://drop:pw@"+srv.Addr+"/")
+	if code != 0 {
+		t.Fatalf("put: %d %s", code, errs)
+	}
+	if fileSum(t, filepath.Join(u.Home, "r.bin")) != sum(want) {
+		t.Fatal("uploaded file differs")
+	}
+	if strings.Contains(out, "offers no checksum") || !strings.Contains(out, "(the server refused its checksum: 550") {
+		t.Fatalf("put by an upload-only user: %q", out)
+	}
+}

@@ -1,11 +1,13 @@
 package shell
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -433,5 +435,58 @@ func TestMkdirPThroughAFileFails(t *testing.T) {
 	err := s.Exec(context.Background(), "mkdir -p f/sub")
 	if !errors.Is(err, client.ErrNotFolder) || !strings.Contains(errb.String(), "error: mkdir f/sub: f exists and is not a folder") {
 		t.Fatalf("mkdir -p f/sub: %v %q", err, errb.String())
+	}
+}
+
+// pyftpdOld starts pyftpdlib (the client package's interop server) without
+// FEAT, SIZE, MDTM and MLST: a server that can verify nothing.
+func pyftpdOld(t *testing.T, dir string) *client.Target {
+	t.Helper()
+	py := "" // the system's python3 first: apt installs pyftpdlib for it
+	for _, cand := range []string{"/usr/bin/python3", "python3"} {
+		if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "-c", "import pyftpdlib").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("pyftpdlib is required in CI")
+		}
+		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
+	}
+	script, _ := filepath.Abs("../client/testdata/pyftpd.py")
+	cmd := exec.Command(py, script, "--dir", dir, "--strip", "EPSV,EPRT,MLSD,MLST,MFMT,SIZE,MDTM,FEAT")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "PORT ") {
+		t.Fatalf("pyftpdlib did not start: %q %v", line, err)
+	}
+	return &client.Target{Host: "127.0.0.1", Port: strings.TrimSpace(strings.TrimPrefix(line, "PORT "))}
+}
+
+// Regression (QA round 2, #7): status said "checked by size only" on a
+// server without SIZE, where nothing is checked at all.
+func TestStatusWithoutSIZESaysNotVerified(t *testing.T) {
+	tg := pyftpdOld(t, t.TempDir())
+	c, err := client.Connect(context.Background(), tg, client.Options{}, "alice", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out bytes.Buffer
+	s := New(Config{Conn: c, Out: &out, Err: &out, Progress: progress.Plain, LocalDir: t.TempDir()})
+	if err := s.Exec(context.Background(), "status"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "size only") || !strings.Contains(out.String(), "checksum:  none offered, nor SIZE: transfers are not verified") {
+		t.Fatalf("status:\n%s", out.String())
 	}
 }
