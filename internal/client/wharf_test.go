@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -495,5 +496,65 @@ func TestPinnedHostWithoutTLSIsRefusedBeforeLogin(t *testing.T) {
 		t.Fatalf("--no-tls to the pinned host: %v", err)
 	} else {
 		c.Quit(ctx)
+	}
+}
+
+// refusingAuthProxy stands between client and server as an attacker
+// would, turning the server's "234" to AUTH TLS into a refusal, so the
+// client is asked to go on in clear with a server that does offer TLS.
+func refusingAuthProxy(t *testing.T, server string) *Target {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", server)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { io.Copy(s, c); s.Close() }() // the client left: so does the server's side
+				r := bufio.NewReader(s)
+				for {
+					line, err := r.ReadString('\n')
+					if strings.HasPrefix(line, "234") {
+						line = "534 TLS not available.\r\n"
+					}
+					if _, werr := io.WriteString(c, line); werr != nil || err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	return &Target{Host: host, Port: port}
+}
+
+// Regression (QA round 2, #1), the other half: AUTH TLS offered but
+// refused is a downgrade too, for a pinned host.
+func TestPinnedHostRefusingAUTHTLSIsRefusedBeforeLogin(t *testing.T) {
+	srv, _, _ := wharfServer(t, ftptest.Options{TLS: true})
+	tg := refusingAuthProxy(t, srv.Addr)
+	known := filepath.Join(t.TempDir(), "known_servers")
+	if err := Pin(known, tg.HostPort(), "SHA256:pinnedbefore"); err != nil {
+		t.Fatal(err)
+	}
+	var trace bytes.Buffer
+	_, err := Connect(context.Background(), tg, Options{KnownServers: known, Trace: &trace}, "alice", "secret")
+	var de *DowngradeError
+	if !errors.As(err, &de) || !strings.Contains(de.Why, "AUTH TLS was refused (534") || !strings.Contains(err.Error(), "SHA256:pinnedbefore") {
+		t.Fatalf("AUTH TLS refused by a pinned host: %v\n%s", err, trace.String())
+	}
+	if strings.Contains(trace.String(), "> USER") {
+		t.Fatalf("USER sent after the refusal:\n%s", trace.String())
 	}
 }
