@@ -12,8 +12,10 @@ package progress
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,8 +369,8 @@ func (pr *Progress) summary(withRate bool) string {
 	if withRate && el > 0 && pr.moved > 0 {
 		parts = append(parts, units.FormatRate(int64(float64(pr.moved)/el.Seconds())))
 	}
-	for algo, n := range pr.verified {
-		parts = append(parts, fmt.Sprintf("%d verified %s", n, algo))
+	for _, algo := range slices.Sorted(maps.Keys(pr.verified)) { // the same order every time
+		parts = append(parts, fmt.Sprintf("%d verified %s", pr.verified[algo], algo))
 	}
 	if pr.skipped > 0 {
 		parts = append(parts, fmt.Sprintf("%d skipped", pr.skipped))

@@ -89,3 +89,42 @@ func TestBarsRedrawOnlyWhenWhatTheyShowChanges(t *testing.T) {
 		}
 	}
 }
+
+// Regression (QA round 2, #7): a checksum the server offers but refused to
+// this user was reported as "server offers no checksum or size".
+func TestResultSaysWhatTheServerRefused(t *testing.T) {
+	var out bytes.Buffer
+	pr := New(&out, Plain)
+	why := "the server refused its checksum: 550 Permission denied."
+	pr.Begin("a", 1, 0).End(client.Result{Name: "a", Size: 1, Unchecked: why}, nil)
+	pr.Begin("b", 1, 0).End(client.Result{Name: "b", Size: 1, Verified: "size", Unchecked: why}, nil)
+	pr.Begin("c", 1, 0).End(client.Result{Name: "c", Size: 1}, nil)
+	pr.Wait()
+	for _, want := range []string{
+		"a  1B  -  not verified (" + why + ")\n",
+		"b  1B  -  verified size only (" + why + ")\n",
+		"c  1B  -  not verified (server offers no checksum or size)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// Regression (QA round 2, #3): the bars' total printed the rate twice (its
+// rate column and again in the summary); plain lines keep the one rate
+// they have.
+func TestSummaryRateOnlyWhereThereIsNoRateColumn(t *testing.T) {
+	pr := New(&bytes.Buffer{}, Plain)
+	for _, n := range []string{"a", "b"} {
+		tr := pr.Begin(n, 1000, 0)
+		tr.Add(1000)
+		tr.End(client.Result{Name: n, Size: 1000, Moved: 1000, Elapsed: time.Second, Verified: "SHA-256"}, nil)
+	}
+	if s := pr.summary(false); s != "2 verified SHA-256" {
+		t.Errorf("summary for the bar: %q", s)
+	}
+	if s := pr.summary(true); !strings.HasSuffix(s, "/s, 2 verified SHA-256") {
+		t.Errorf("summary for the plain line: %q", s)
+	}
+}
