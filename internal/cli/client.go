@@ -27,7 +27,9 @@ part of the path or password as typed; percent-escapes are decoded (%25 is
 '%', %40 an '@' in a user name or password). Explicit TLS is used whenever
 the server offers it (--tls requires it, --no-tls refuses it). A
 certificate no authority vouches for is shown with its SHA256 fingerprint
-and, once accepted, pinned in known_servers; a changed one is refused.
+and, once accepted, pinned in known_servers; a changed one is refused, and
+so is a pinned server that no longer offers TLS (before the password is
+sent; --no-tls is the explicit way to log in in clear).
 
 Password, first found: the address, WHARF_PASSWORD, ~/.netrc (or $NETRC),
 a prompt at a terminal. No user in the address or netrc means anonymous.
