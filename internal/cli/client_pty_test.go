@@ -371,36 +371,46 @@ func (s *screen) screenLines() []string {
 }
 
 // Regression (QA round 2, #3): after get -r the total bar was drawn empty
-// at 100% ("100% [------] 6B / 6B") and its rate printed twice.
+// at 100% ("100% [------] 6B / 6B") and its rate printed twice; put of
+// several named files showed no total at all.
 func TestTotalBarIsFilledAndShowsOneRate(t *testing.T) {
 	srv, home, _ := startServer(t, false)
+	src := t.TempDir()
+	var names []string
 	for _, n := range []string{"a", "b", "c"} {
 		writeRandom(t, filepath.Join(home, "tree", n+".bin"), 50_000)
+		writeRandom(t, filepath.Join(src, n+".up"), 50_000)
+		names = append(names, filepath.Join(src, n+".up"))
 	}
 	e := newClientEnv(t)
-	sh := startScreen(t, e, "get", "-r", "ftp://alice:secret@"+srv.Addr+"/tree")
-	if code := sh.exit(); code != 0 {
-		t.Fatalf("exit %d:\n%s", code, sh.text())
-	}
-	lines := sh.screenLines()
-	total := ""
-	for _, l := range lines {
-		if strings.HasPrefix(l, "total (3 files)") {
-			if total != "" {
-				t.Fatalf("two total lines on the screen:\n%s", strings.Join(lines, "\n"))
-			}
-			total = l
+	for _, args := range [][]string{
+		{"get", "-r", "ftp://alice:secret@" + srv.Addr + "/tree"},
+		append(append([]string{"put"}, names...), "ftp://alice:secret@"+srv.Addr+"/"),
+	} {
+		sh := startScreen(t, e, args...)
+		if code := sh.exit(); code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", args[0], code, sh.text())
 		}
-	}
-	if total == "" {
-		t.Fatalf("no total line on the screen:\n%s", strings.Join(lines, "\n"))
-	}
-	if !strings.Contains(total, "100%") || strings.Contains(total, "-]") || strings.Contains(total, "[-") ||
-		!strings.Contains(total, "3 verified SHA-256") {
-		t.Fatalf("total line: %q, want a full bar at 100%% and 3 verified", total)
-	}
-	if n := len(regexp.MustCompile(`[0-9.]+(B|KiB|MiB|GiB)/s`).FindAllString(total, -1)); n != 1 {
-		t.Fatalf("total line shows %d rates, want 1: %q", n, total)
+		lines := sh.screenLines()
+		total := ""
+		for _, l := range lines {
+			if strings.HasPrefix(l, "total (3 files)") {
+				if total != "" {
+					t.Fatalf("%s: two total lines on the screen:\n%s", args[0], strings.Join(lines, "\n"))
+				}
+				total = l
+			}
+		}
+		if total == "" {
+			t.Fatalf("%s: no total line on the screen:\n%s", args[0], strings.Join(lines, "\n"))
+		}
+		if !strings.Contains(total, "100%") || strings.Contains(total, "-]") || strings.Contains(total, "[-") ||
+			!strings.Contains(total, "3 verified SHA-256") {
+			t.Fatalf("%s: total line %q, want a full bar at 100%% and 3 verified", args[0], total)
+		}
+		if n := len(regexp.MustCompile(`[0-9.]+(B|KiB|MiB|GiB)/s`).FindAllString(total, -1)); n != 1 {
+			t.Fatalf("%s: total line shows %d rates, want 1: %q", args[0], n, total)
+		}
 	}
 }
 
