@@ -35,6 +35,11 @@ func (l *limits) get(u User) (up, down *rate.Limiter) {
 
 func follow(lim **rate.Limiter, bps int64) *rate.Limiter {
 	if bps <= 0 {
+		if *lim != nil {
+			// Transfers already running hold it: let them go free too.
+			// It is kept for a later limit to reuse.
+			(*lim).SetLimit(rate.Inf)
+		}
 		return nil
 	}
 	if *lim == nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // testArgon2 keeps the suite fast; the hash format and code path are the
@@ -476,5 +478,13 @@ func TestRateLimitersAreSharedByTheUsersSessionsAndFollowChanges(t *testing.T) {
 	}
 	if down != nil {
 		t.Fatal("an unlimited direction has a limiter")
+	}
+	if downA.Limit() != rate.Inf {
+		t.Fatalf("a download already running keeps %v after the limit was lifted", downA.Limit())
+	}
+	u.RateDown = 1 << 20
+	m.SetUser(u)
+	if _, down := a.Limits(); down != downA || down.Limit() != 1<<20 {
+		t.Fatalf("a limit set again: limiter %p (was %p) at %v", down, downA, down.Limit())
 	}
 }

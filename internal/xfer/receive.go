@@ -71,17 +71,20 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 	if err != nil {
 		return 0, err
 	}
-	maxStep := int64(maxChunk)
-	if lim != nil && lim.Limit() != rate.Inf {
-		burst := lim.Burst()
-		if burst < 1 {
-			return 0, ErrBadLimiter
+	// maxStep reads the burst afresh for every chunk: the limiter is the
+	// user's, and an admin's rate change resizes it while transfers run.
+	maxStep := func() int64 {
+		if lim == nil || lim.Limit() == rate.Inf {
+			return maxChunk
 		}
-		maxStep = min(maxStep, int64(burst))
+		return min(maxChunk, int64(max(lim.Burst(), 1)))
 	}
-	chunk := maxStep
+	if lim != nil && lim.Limit() != rate.Inf && lim.Burst() < 1 {
+		return 0, ErrBadLimiter
+	}
+	chunk := maxStep()
 	if q != nil {
-		chunk = min(maxStep, firstReservation)
+		chunk = min(chunk, firstReservation)
 	}
 	zero := isKernelReader(src)
 	// One upload is one writer: its Reserve then waits for room other
@@ -93,6 +96,7 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
+		chunk = min(chunk, maxStep())
 		want, reserved := chunk, int64(0)
 		if q != nil {
 			granted, err := q.Reserve(ctx, chunk)
@@ -134,11 +138,11 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 			return total, guard.check()
 		}
 		if lim != nil && lim.Limit() != rate.Inf {
-			if err := lim.WaitN(ctx, int(n)); err != nil {
-				return total, fmt.Errorf("rate limit: %w", err)
+			if err := pay(ctx, lim, n); err != nil {
+				return total, err
 			}
 		}
-		chunk = min(2*chunk, maxStep)
+		chunk = min(2*chunk, maxStep())
 	}
 }
 

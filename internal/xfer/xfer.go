@@ -78,11 +78,9 @@ func Send(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Limiter) 
 		}
 		return bufferedCopy(ctx, dst, src, -1)
 	}
-	burst := lim.Burst()
-	if burst < 1 {
+	if lim.Burst() < 1 {
 		return 0, ErrBadLimiter
 	}
-	chunk := min(int64(burst), maxChunk)
 
 	// Unwrap a caller's LimitedReader so each chunk is a single LimitedReader
 	// of the file: sendfile looks through one level only.
@@ -97,7 +95,9 @@ func Send(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Limiter) 
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		want := chunk
+		// The burst is read afresh: the limiter is the user's, and an
+		// admin's rate change resizes it while transfers run.
+		want := min(int64(max(lim.Burst(), 1)), maxChunk)
 		if outer != nil {
 			want = min(want, outer.N)
 			if want <= 0 {
@@ -120,15 +120,30 @@ func Send(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Limiter) 
 		}
 		// Paying after the chunk lets the first burst go at once and keeps
 		// the wait exact for a short last chunk.
-		if n > 0 {
-			if err := lim.WaitN(ctx, int(n)); err != nil {
-				return total, fmt.Errorf("rate limit: %w", err)
-			}
+		if err := pay(ctx, lim, n); err != nil {
+			return total, err
 		}
 		if n < want {
 			return total, nil
 		}
 	}
+}
+
+// pay waits until lim allows n more bytes, asking for at most its current
+// burst at a time: WaitN refuses more than the burst, and the burst may
+// shrink (an admin lowered the user's rate) after a chunk was sized by it.
+func pay(ctx context.Context, lim *rate.Limiter, n int64) error {
+	for n > 0 {
+		k := min(n, int64(max(lim.Burst(), 1)))
+		if err := lim.WaitN(ctx, int(k)); err != nil {
+			if ctx.Err() == nil && k > int64(lim.Burst()) {
+				continue // the burst shrank in between: ask for less
+			}
+			return fmt.Errorf("rate limit: %w", err)
+		}
+		n -= k
+	}
+	return nil
 }
 
 // kernelCopy reports whether io.Copy(dst, src) is done by the kernel

@@ -475,3 +475,46 @@ func TestSmallUploadInProgressLeavesRoomForAnother(t *testing.T) {
 		t.Fatalf("usage %d, want 510000", u.UsedBytes)
 	}
 }
+
+// A user's limiter is shared and resized in place when an admin changes the
+// rate: a transfer that sized its chunks by the old burst must carry on
+// when the burst shrinks (WaitN refuses more than the burst at once).
+func TestTransfersSurviveTheirLimiterShrinking(t *testing.T) {
+	const size = 1 << 20
+	shrink := func(lim *rate.Limiter) {
+		time.Sleep(50 * time.Millisecond) // past the first burst, paying for a chunk
+		lim.SetBurst(1 << 10)
+		lim.SetLimit(64 << 20)
+	}
+	t.Run("send", func(t *testing.T) {
+		data := randomBytes(size, 11)
+		f := tempFile(t, t.TempDir(), data)
+		srv, cli := tcpPair(t)
+		got := drain(cli)
+		lim := rate.NewLimiter(256<<10, 64<<10)
+		go shrink(lim)
+		n, err := Send(context.Background(), srv, f, lim)
+		srv.Close()
+		if err != nil || n != size {
+			t.Fatalf("Send = %d, %v", n, err)
+		}
+		if !bytes.Equal(<-got, data) {
+			t.Fatal("received bytes differ")
+		}
+	})
+	t.Run("receive", func(t *testing.T) {
+		data := randomBytes(size, 12)
+		srv, cli := tcpPair(t)
+		upload(cli, data)
+		dst := createFile(t, t.TempDir(), "up")
+		lim := rate.NewLimiter(256<<10, 64<<10)
+		go shrink(lim)
+		n, err := Receive(context.Background(), dst, srv, nil, lim)
+		if err != nil || n != size {
+			t.Fatalf("Receive = %d, %v", n, err)
+		}
+		if !bytes.Equal(fileBytes(t, dst), data) {
+			t.Fatal("stored bytes differ")
+		}
+	})
+}
