@@ -48,9 +48,11 @@
 // with SIZE and REST+STOR or APPE (or upload it again). For anyone else (an
 // upload-only drop box) a partial file would only pass for a complete one
 // that can never be finished or replaced, so it is discarded, any previous
-// file stays untouched, and its room is given back. (In plain stream mode a
-// client that closes the data connection normally has ended the file: only
-// a reset, a timeout or TLS without close_notify tells a broken upload.)
+// file stays untouched, and its room is given back. In stream mode a FIN on
+// the data connection ends the file, and a killed client's kernel sends
+// just that; so for such a user an upload whose client also closed the
+// control connection (seen within clientGoneGrace of the data's end) counts
+// as broken too.
 // The quota is different, because a refusal never loses data: a new file
 // stopped at the limit keeps what arrived (exactly up to the limit,
 // resumable once room is freed, under the same permission rule) and answers

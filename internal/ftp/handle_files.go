@@ -210,6 +210,12 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 			q.Adjust(bg, -freed, 0)
 		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
+		if rerr == nil && !resumable && ss.clientGone(ctx) {
+			// The end of the data said nothing: a killed client's kernel
+			// ends it with a FIN like a finished upload. Only a user who
+			// can never finish a partial file needs the difference.
+			rerr = fmt.Errorf("%w: client closed the control connection", errDataBroken)
+		}
 		if rerr == nil && durable {
 			rerr = f.Sync()
 		}

@@ -396,5 +396,57 @@ func (ss *session) limiter(upload bool) *rate.Limiter {
 	return down
 }
 
+// clientGoneGrace is how long the end of an upload that could not be
+// resumed waits for a sign that the client died with it. A killed client's
+// kernel ends the data connection with a FIN, exactly like a finished
+// upload, and closes the control connection within microseconds (first or
+// last depending on descriptor numbers); a live client sends nothing until
+// it has read the 226. Paid only by users who cannot resume (drop boxes).
+const clientGoneGrace = 25 * time.Millisecond
+
+// clientGone reports whether the client closed the control connection (or
+// the session ended) by the time an upload's data ended, waiting up to
+// clientGoneGrace for it. Called from the transfer goroutine: it only
+// peeks, never consumes, what the command reader reads; the reader ends
+// the session (and ctx) when it sees the control EOF.
+func (ss *session) clientGone(ctx context.Context) bool {
+	if ctx.Err() != nil || ss.controlClosed() {
+		return true
+	}
+	t := time.NewTimer(clientGoneGrace)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-t.C:
+	}
+	return ss.controlClosed()
+}
+
+// controlClosed peeks whether the peer closed the control connection.
+func (ss *session) controlClosed() bool {
+	ss.wmu.Lock()
+	c := ss.conn
+	ss.wmu.Unlock()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		closed = n == 0 && err == nil || err == unix.ECONNRESET
+	})
+	return closed
+}
+
 // fmtSize is strconv.FormatInt for replies.
 func fmtSize(n int64) string { return strconv.FormatInt(n, 10) }

@@ -3,6 +3,7 @@ package ftp_test
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,4 +91,56 @@ func tempSize(dir string) int64 {
 		}
 	}
 	return -1
+}
+
+// Regression (the `wharf share --write` report itself: a killed `curl -T`
+// left partial.bin): a killed client's kernel ends the data connection with
+// a FIN, as if the upload were complete, so for a user who cannot resume,
+// an upload whose client closed the control connection with it is broken
+// and discarded. A finished curl upload by the same user still lands.
+func TestKilledCurlUploadLeavesNothingForAUserWhoCannotResume(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	srv := ftptest.Start(t, ftptest.Options{})
+	u := srv.Users.Set(accounts.User{Name: "v", Perms: accounts.PresetUploadOnly | accounts.PermList}, "pw")
+	for i := range 3 { // the race it pins is between two FINs: try a few
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("curl", "-s", "-T", "-", "ftp://v:pw@"+srv.Addr+"/partial.bin")
+		cmd.Stdin = pr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pr.Close()
+		pw.Write(randomBytes(t, 1536<<10))
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && tempSize(u.Home) < 1536<<10; {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		pw.Close()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if ents, _ := os.ReadDir(u.Home); len(ents) == 0 {
+				break
+			}
+		}
+		if ents, _ := os.ReadDir(u.Home); len(ents) != 0 {
+			t.Fatalf("try %d: home holds %v after a killed upload, want nothing", i, ents)
+		}
+		if got := usage(t, srv, "v", "pw"); got.UsedBytes != 0 || got.UsedFiles != 0 {
+			t.Fatalf("try %d: usage %+v after a killed upload, want nothing", i, got)
+		}
+	}
+	src := filepath.Join(t.TempDir(), "whole.bin")
+	data := randomBytes(t, 1536<<10)
+	writeFile(t, src, data)
+	if out, err := exec.Command("curl", "-sS", "-T", src, "ftp://v:pw@"+srv.Addr+"/whole.bin").CombinedOutput(); err != nil {
+		t.Fatalf("curl upload: %v\n%s", err, out)
+	}
+	if fileSum(t, filepath.Join(u.Home, "whole.bin")) != sum(data) {
+		t.Fatal("a finished curl upload did not land whole")
+	}
 }
