@@ -38,6 +38,9 @@ func ParseSize(s string) (int64, error) {
 	if s == "" {
 		return 0, fmt.Errorf("parse size %q: %w", in, errEmpty)
 	}
+	if s[0] == '-' {
+		return 0, fmt.Errorf("parse size %q: a size cannot be negative", in)
+	}
 	i := 0
 	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
 		i++

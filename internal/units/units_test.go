@@ -74,3 +74,15 @@ func TestParseRateErrorIsReadable(t *testing.T) {
 		}
 	}
 }
+
+// Regression: "-5" was refused as an unknown unit "-5".
+func TestNegativeSizeSaysSo(t *testing.T) {
+	for _, in := range []string{"-5", " -1MiB", "-0.5K"} {
+		if _, err := ParseSize(in); err == nil || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("ParseSize(%q) = %v, want a negative-size error", in, err)
+		}
+	}
+	if _, err := ParseRate("-1MiB/s"); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("ParseRate(-1MiB/s) = %v", err)
+	}
+}
