@@ -47,9 +47,10 @@ func (s *Shell) Do(line []rune, pos int) ([][]rune, int) {
 	return suffixes(cands, word, quote, typed)
 }
 
-// completionWords splits what is before the cursor as split does: the
-// finished words, the word being typed (unescaped, unquoted), the quote it
-// is still inside (0 for none) and how many runes it takes as typed.
+// completionWords is the shell's one word reader: split uses it for whole
+// lines, completion for what is before the cursor. It returns the finished
+// words, the word being typed (unescaped, unquoted), the quote it is still
+// inside (0 for none) and how many runes it takes as typed (0: none begun).
 func completionWords(before string) (words []string, word string, quote rune, typed int) {
 	var cur strings.Builder
 	inWord, esc := false, false

@@ -278,42 +278,12 @@ func parseFlags(cmd *command, words []string) (flags, []string, error) {
 // split breaks a line into words: spaces separate, "double" and 'single'
 // quotes and backslashes keep spaces in names.
 func split(line string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	var quote rune
-	esc := false
-	for _, r := range line {
-		switch {
-		case esc:
-			cur.WriteRune(r)
-			esc = false
-		case r == '\\' && quote != '\'':
-			esc, inWord = true, true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '"' || r == '\'':
-			quote, inWord = r, true
-		case r == ' ' || r == '\t':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
+	words, last, quote, typed := completionWords(line)
 	if quote != 0 {
 		return nil, errors.New("unterminated quote")
 	}
-	if inWord {
-		words = append(words, cur.String())
+	if typed > 0 { // a word was still being typed at the end
+		words = append(words, last)
 	}
 	return words, nil
 }
