@@ -111,10 +111,17 @@ func GetAll(ctx context.Context, c *Conn, remotes []string, local string, o Tran
 	if len(remotes) > 1 && local != "" && !strings.HasSuffix(local, string(filepath.Separator)) {
 		local += string(filepath.Separator) // several files go into a folder
 	}
+	return runAll(ctx, c, remotes, func(r string) ([]job, error) { return planGet(ctx, c, r, local, o) }, o, getFile)
+}
+
+// runAll plans every source into one job list and runs it. A source that
+// cannot be planned is reported in the joined error and the others still
+// move; a broken connection stops the planning.
+func runAll(ctx context.Context, c *Conn, sources []string, plan func(string) ([]job, error), o TransferOptions, fn fileFunc) ([]Result, error) {
 	var jobs []job
 	var errs []error
-	for _, r := range remotes {
-		js, err := planGet(ctx, c, r, local, o)
+	for _, src := range sources {
+		js, err := plan(src)
 		if err != nil {
 			if c.Err() != nil {
 				return nil, err
@@ -124,7 +131,7 @@ func GetAll(ctx context.Context, c *Conn, remotes []string, local string, o Tran
 		}
 		jobs = append(jobs, js...)
 	}
-	res, err := run(ctx, c, jobs, o, getFile)
+	res, err := run(ctx, c, jobs, o, fn)
 	return res, errors.Join(append(errs, err)...)
 }
 
@@ -232,21 +239,7 @@ func PutAll(ctx context.Context, c *Conn, locals []string, remote string, o Tran
 	if len(locals) > 1 && remote != "" && !strings.HasSuffix(remote, "/") {
 		remote += "/" // several files go into a folder
 	}
-	var jobs []job
-	var errs []error
-	for _, l := range locals {
-		js, err := planPut(ctx, c, l, remote, o)
-		if err != nil {
-			if c.Err() != nil {
-				return nil, err
-			}
-			errs = append(errs, err)
-			continue
-		}
-		jobs = append(jobs, js...)
-	}
-	res, err := run(ctx, c, jobs, o, putFile)
-	return res, errors.Join(append(errs, err)...)
+	return runAll(ctx, c, locals, func(l string) ([]job, error) { return planPut(ctx, c, l, remote, o) }, o, putFile)
 }
 
 func planPut(ctx context.Context, c *Conn, local, remote string, o TransferOptions) ([]job, error) {
