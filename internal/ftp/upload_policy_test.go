@@ -130,7 +130,13 @@ func TestKilledCurlUploadLeavesNothingForAUserWhoCannotResume(t *testing.T) {
 		if ents, _ := os.ReadDir(u.Home); len(ents) != 0 {
 			t.Fatalf("try %d: home holds %v after a killed upload, want nothing", i, ents)
 		}
-		if got := usage(t, srv, "v", "pw"); got.UsedBytes != 0 || got.UsedFiles != 0 {
+		// The server gives the bytes back right after it removes the file:
+		// wait for that too, but no longer than for the file.
+		got := usage(t, srv, "v", "pw")
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && (got.UsedBytes != 0 || got.UsedFiles != 0); time.Sleep(5 * time.Millisecond) {
+			got = usage(t, srv, "v", "pw")
+		}
+		if got.UsedBytes != 0 || got.UsedFiles != 0 {
 			t.Fatalf("try %d: usage %+v after a killed upload, want nothing", i, got)
 		}
 	}
