@@ -18,6 +18,9 @@ func pyftpd(t *testing.T, dir string, flags ...string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("pyftpdlib is required in CI (python3-pyftpdlib)")
 		}
+		if os.Getenv("CI") == "true" {
+			t.Fatal("pyftpdlib not installed (apt-get install python3-pyftpdlib): required in CI (.ci/run installs it)")
+		}
 		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
 	}
 	script, _ := filepath.Abs("../client/testdata/pyftpd.py")

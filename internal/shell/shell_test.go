@@ -453,6 +453,9 @@ func pyftpdOld(t *testing.T, dir string) *client.Target {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("pyftpdlib is required in CI")
 		}
+		if os.Getenv("CI") == "true" {
+			t.Fatal("pyftpdlib not installed (apt-get install python3-pyftpdlib): required in CI (.ci/run installs it)")
+		}
 		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
 	}
 	script, _ := filepath.Abs("../client/testdata/pyftpd.py")
