@@ -74,11 +74,3 @@ func tomlString(v any) string {
 		return fmt.Sprint(x)
 	}
 }
-
-// serveDefaultData is where all server state lives unless --data says otherwise.
-func serveDefaultData(env *Env) string {
-	if d := env.Getenv("WHARF_DATA"); d != "" {
-		return d
-	}
-	return "./wharf-data"
-}

@@ -71,7 +71,7 @@ when that exists.`,
 			if cfgFile == "" {
 				data := o.data
 				if !cmd.Flags().Changed("data") {
-					data = serveDefaultData(env)
+					data = userDataDir(env)
 				}
 				cfgFile, mustExist = filepath.Join(data, "wharf.toml"), false
 			}

@@ -62,12 +62,32 @@ func newUserCmd(env *Env) *cobra.Command {
 // userOpenDB opens the data directory; create allows making a new one.
 type userOpenDB func(ctx context.Context, create bool) (*accounts.DB, error)
 
-// userDataDir is the data directory when --data is not given.
+// userDataDir is the data directory when --data is not given, for every
+// command that takes one (user, serve).
 func userDataDir(env *Env) string {
 	if d := env.Getenv("WHARF_DATA"); d != "" {
 		return d
 	}
 	return "./wharf-data"
+}
+
+// openUser opens the data directory's accounts and loads the named user:
+// the first step of every command that works on one existing account. The
+// caller closes the DB.
+func openUser(ctx context.Context, open userOpenDB, name string) (*accounts.DB, accounts.User, error) {
+	if err := userCheckName(name); err != nil {
+		return nil, accounts.User{}, err
+	}
+	db, err := open(ctx, false)
+	if err != nil {
+		return nil, accounts.User{}, err
+	}
+	u, err := db.GetUser(ctx, name)
+	if err != nil {
+		db.Close()
+		return nil, accounts.User{}, userError(err)
+	}
+	return db, u, nil
 }
 
 // userError gives account errors their exit codes.
@@ -345,15 +365,11 @@ func newUserSetCmd(env *Env, open userOpenDB) *cobra.Command {
 			if cmd.Flags().NFlag() == 0 || cmd.Flags().NFlag() == 1 && cmd.Flags().Changed("data") {
 				return usageError(errors.New("set: nothing to change (see 'wharf user set --help')"))
 			}
-			db, err := open(cmd.Context(), false)
+			db, u, err := openUser(cmd.Context(), open, name)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			u, err := db.GetUser(cmd.Context(), name)
-			if err != nil {
-				return userError(err)
-			}
 			if err := f.apply(cmd, &u); err != nil {
 				return err
 			}
@@ -381,18 +397,12 @@ func newUserPasswdCmd(env *Env, open userOpenDB) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := userCheckName(name); err != nil {
-				return err
-			}
-			db, err := open(cmd.Context(), false)
+			// Check the user first, so nobody types a password for nothing.
+			db, _, err := openUser(cmd.Context(), open, name)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			// Check the user first, so nobody types a password for nothing.
-			if _, err := db.GetUser(cmd.Context(), name); err != nil {
-				return userError(err)
-			}
 			pw, err := userReadPassword(env, stdinPw)
 			if err != nil {
 				return err
@@ -416,18 +426,11 @@ func newUserDelCmd(env *Env, open userOpenDB) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := userCheckName(name); err != nil {
-				return err
-			}
-			db, err := open(cmd.Context(), false)
+			db, u, err := openUser(cmd.Context(), open, name)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			u, err := db.GetUser(cmd.Context(), name)
-			if err != nil {
-				return userError(err)
-			}
 			if err := db.DeleteUser(cmd.Context(), name, purge); err != nil {
 				return userError(err)
 			}
