@@ -47,27 +47,29 @@ func (l *Local) OpenFile(_ context.Context, name string, flag int, perm fs.FileM
 }
 
 func (l *Local) Stat(_ context.Context, name string) (fs.FileInfo, error) {
-	return l.root.Stat(name)
+	fi, err := l.root.Stat(name)
+	return fi, localErr(err)
 }
 
 func (l *Local) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
-	return l.root.Lstat(name)
+	fi, err := l.root.Lstat(name)
+	return fi, localErr(err)
 }
 
 func (l *Local) Mkdir(_ context.Context, name string, perm fs.FileMode) error {
-	return l.root.Mkdir(name, perm)
+	return localErr(l.root.Mkdir(name, perm))
 }
 
 func (l *Local) MkdirAll(_ context.Context, name string, perm fs.FileMode) error {
-	return l.root.MkdirAll(name, perm)
+	return localErr(l.root.MkdirAll(name, perm))
 }
 
 func (l *Local) Remove(_ context.Context, name string) error {
-	return l.root.Remove(name)
+	return localErr(l.root.Remove(name))
 }
 
 func (l *Local) Rename(_ context.Context, oldname, newname string) error {
-	return l.root.Rename(oldname, newname)
+	return localErr(l.root.Rename(oldname, newname))
 }
 
 // RenameNoReplace implements NoReplaceRenamer with renameat2
@@ -95,7 +97,7 @@ func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) erro
 	}
 	err = unix.Renameat2(ofd, path.Base(oldname), nfd, path.Base(newname), unix.RENAME_NOREPLACE)
 	if err != nil {
-		return &os.LinkError{Op: "renameat2", Old: oldname, New: newname, Err: err}
+		return localErr(&os.LinkError{Op: "renameat2", Old: oldname, New: newname, Err: err})
 	}
 	return nil
 }
@@ -112,7 +114,7 @@ func dirFD(f *os.File) (int, error) {
 }
 
 func (l *Local) Chtimes(_ context.Context, name string, atime, mtime time.Time) error {
-	return l.root.Chtimes(name, atime, mtime)
+	return localErr(l.root.Chtimes(name, atime, mtime))
 }
 
 func (l *Local) Avail(_ context.Context, name string) (int64, error) {
