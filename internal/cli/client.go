@@ -41,6 +41,7 @@ Exit codes: 0 ok, 2 usage, 3 connection or TLS, 4 login, 5 not found,
 // clientFlags are shared by ftp, get, put and ls.
 type clientFlags struct {
 	cont, recursive, quiet bool
+	force                  bool
 	tls, noTLS, active     bool
 	parallel               int
 	trust                  []string
@@ -54,6 +55,7 @@ func (f *clientFlags) register(cmd *cobra.Command, transfers bool) {
 	if transfers {
 		fl.BoolVarP(&f.cont, "continue", "c", false, "resume partial transfers")
 		fl.BoolVarP(&f.recursive, "recursive", "r", false, "copy folders")
+		fl.BoolVarP(&f.force, "force", "f", false, "replace files that exist at the destination")
 		fl.IntVarP(&f.parallel, "parallel", "P", 1, "files to transfer at once (one connection each)")
 		fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
 	}
@@ -283,7 +285,7 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 
 func (f *clientFlags) transferOptions(s *session, pr *progress.Progress) client.TransferOptions {
 	return client.TransferOptions{
-		Continue: f.cont, Recursive: f.recursive, Parallel: f.parallel,
+		Continue: f.cont, Recursive: f.recursive, Force: f.force, Parallel: f.parallel,
 		Observer: pr, Dial: s.dial,
 	}
 }
@@ -296,7 +298,9 @@ func newGetCmd(env *Env) *cobra.Command {
 		Long: `Downloads to NAME.part, checks it against the server's strongest checksum
 (HASH SHA-256, else XSHA256/XSHA1/XMD5/XCRC, else the size; "not verified"
 when the server offers neither) and renames it when it matches. -c resumes a
-partial NAME.part; -r skips files already identical.
+partial NAME.part; -r skips files already identical. A file that exists
+here and differs is not replaced without -f (or -c, which resumes into it);
+in a batch that rule is per file and the summary names the files left alone.
 
 A file goes to LOCAL, or into LOCAL when it is a folder (default: here).
 A folder (-r) follows rsync's rule, whatever exists locally, so running the
@@ -349,7 +353,9 @@ func newPutCmd(env *Env) *cobra.Command {
 		Short: "Upload files (or folders with -r), verified end to end",
 		Long: `Uploads and then compares the server's checksum of what it stored with the
 local file. -c continues a partial upload (REST+STOR, or APPE); -r skips
-files already identical.
+files already identical. A file that exists on the server and differs is
+not replaced without -f (or -c); in a batch the rule is per file and the
+summary names the files left alone.
 
 A file goes to the address's path, or into it when that is a folder or ends
 in "/". A folder (-r) follows rsync's rule, whatever exists on the server,

@@ -55,8 +55,12 @@ type Result struct {
 type TransferOptions struct {
 	Continue  bool // resume partial files
 	Recursive bool // copy folders
-	Parallel  int  // files at once; > 1 needs Dial
-	Observer  Observer
+	// Force replaces a destination that exists and differs. Without it (and
+	// without Continue) such a file is left alone and reported with
+	// ErrExists, file by file: one existing file does not stop a batch.
+	Force    bool
+	Parallel int // files at once; > 1 needs Dial
+	Observer Observer
 	// Dial opens another logged-in connection for parallel workers.
 	Dial func(ctx context.Context) (*Conn, error)
 	// BeforeVerify, when set, runs after the bytes moved and before the
@@ -81,6 +85,10 @@ func (nopTracker) End(Result, error)                   {}
 // ErrIsFolder reports a folder named where a file was expected: a folder
 // without Recursive. It is a mistake in the command, not a failure.
 var ErrIsFolder = errors.New("is a folder (use -r)")
+
+// ErrExists reports a destination that exists and would be replaced:
+// neither Force nor Continue was given. Nothing was moved for that file.
+var ErrExists = errors.New("exists (-f replaces it, -c resumes it)")
 
 // Get downloads remote (a file, or with Recursive a folder) to local.
 //
@@ -430,13 +438,20 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 			offset = fi.Size()
 		}
 	}
-	if (o.Recursive || o.Continue) && offset == 0 && j.size >= 0 {
+	// What is already here and identical is not replaced nor refused: there
+	// is nothing to do. -f alone means "transfer it again".
+	if (o.Recursive || o.Continue || !o.Force) && offset == 0 && j.size >= 0 {
 		if fi, err := os.Stat(j.local); err == nil {
 			if why := identical(ctx, c, j.local, j.remote, j.size, fi.ModTime(), j.mtime); why != "" {
 				res.Skipped = why
 				o.Observer.Begin(j.name, j.size, j.size).End(res, nil)
 				return res, nil
 			}
+		}
+	}
+	if !o.Force && !o.Continue {
+		if _, err := os.Lstat(j.local); err == nil {
+			return refuse(o, j, res, "get "+j.local)
 		}
 	}
 	tr := o.Observer.Begin(j.name, j.size, offset)
@@ -484,8 +499,13 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 		}
 		return res, fmt.Errorf("get %s: %w", j.remote, err)
 	}
-	if err := os.Rename(part, j.local); err != nil {
-		return res, fmt.Errorf("get %s: %w", j.remote, err)
+	if err := place(part, j.local, o.Force || o.Continue); err != nil {
+		if errors.Is(err, ErrExists) {
+			// Appeared while the bytes moved: the verified copy stays as
+			// .part (get -c finds it complete) and the other file is kept.
+			res.Skipped = ErrExists.Error()
+		}
+		return res, fmt.Errorf("get %s: %w", j.local, err)
 	}
 	if !j.mtime.IsZero() {
 		os.Chtimes(j.local, j.mtime, j.mtime) // lets a later get -r skip it by time
@@ -493,24 +513,66 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	return res, nil
 }
 
+// refuse reports a file left alone because its destination exists.
+func refuse(o TransferOptions, j job, res Result, what string) (Result, error) {
+	res.Skipped = ErrExists.Error()
+	err := fmt.Errorf("%s: %w", what, ErrExists)
+	o.Observer.Begin(j.name, j.size, 0).End(res, err)
+	return res, err
+}
+
+// place gives the verified part its final name. Without replace it links
+// rather than renames, so a file created at that name meanwhile (by anyone)
+// is never replaced: link fails on an existing name, atomically, where a
+// look followed by a rename could race. A file system without hard links
+// falls back to that look and rename.
+func place(part, final string, replace bool) error {
+	if replace {
+		return os.Rename(part, final)
+	}
+	err := os.Link(part, final)
+	switch {
+	case err == nil:
+		return os.Remove(part)
+	case errors.Is(err, fs.ErrExist):
+		return ErrExists
+	}
+	if _, serr := os.Lstat(final); serr == nil {
+		return ErrExists
+	}
+	return os.Rename(part, final)
+}
+
 func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
 	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
 	offset := int64(0)
-	if o.Continue || o.Recursive {
-		if rsize, serr := c.Size(ctx, j.remote); serr == nil {
-			if rsize == j.size {
-				var rtime time.Time
-				if c.Has("MDTM") {
-					rtime, _ = c.MDTM(ctx, j.remote)
-				}
-				if why := identical(ctx, c, j.local, j.remote, j.size, j.mtime, rtime); why != "" {
-					res.Skipped = why
-					o.Observer.Begin(j.name, j.size, j.size).End(res, nil)
-					return res, nil
-				}
-			} else if o.Continue && rsize < j.size {
-				offset = rsize
+	// FTP has no exclusive create: another client may still store the same
+	// name between this look and the STOR. The look is what protects a
+	// person from their own typo, which is what this is for.
+	if rsize, serr := c.Size(ctx, j.remote); serr == nil {
+		if rsize == j.size && (o.Continue || o.Recursive || !o.Force) {
+			var rtime time.Time
+			if c.Has("MDTM") {
+				rtime, _ = c.MDTM(ctx, j.remote)
 			}
+			if why := identical(ctx, c, j.local, j.remote, j.size, j.mtime, rtime); why != "" {
+				res.Skipped = why
+				o.Observer.Begin(j.name, j.size, j.size).End(res, nil)
+				return res, nil
+			}
+		}
+		switch {
+		case o.Continue && rsize < j.size:
+			offset = rsize
+		case !o.Force && !o.Continue:
+			return refuse(o, j, res, "put "+j.remote)
+		}
+	} else if c.Err() != nil {
+		return res, fmt.Errorf("put %s: %w", j.local, serr)
+	} else if KindOf(serr) == KindUnsupported && !o.Force && !o.Continue {
+		// No SIZE: a listing entry is the other way to know.
+		if st, err := c.Stat(ctx, j.remote); err == nil && st.Type != TypeDir {
+			return refuse(o, j, res, "put "+j.remote)
 		}
 	}
 	tr := o.Observer.Begin(j.name, j.size, offset)

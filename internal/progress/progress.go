@@ -10,6 +10,7 @@
 package progress
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -73,6 +74,7 @@ type Progress struct {
 	moved    int64
 	skipped  int
 	failed   int
+	kept     []string // not replaced: the destination existed
 	verified map[string]int
 
 	p       *mpb.Progress
@@ -193,6 +195,11 @@ func (pr *Progress) Begin(name string, total, done int64) client.Tracker {
 	defer pr.mu.Unlock()
 	f := pr.newBar(name, total, done, false)
 	pr.files = append(pr.files, f)
+	if t := pr.total; t != nil && done > 0 {
+		// Bytes already in place (a resumed file, a skipped one) are done
+		// for the total too, or a resumed batch ends short of 100%.
+		t.already.Add(done)
+	}
 	return f
 }
 
@@ -207,7 +214,10 @@ func (f *file) Add(n int64) {
 // End implements client.Tracker.
 func (f *file) End(r client.Result, err error) {
 	pr := f.pr
+	exists := errors.Is(err, client.ErrExists)
 	switch {
+	case exists:
+		f.result = "not replaced: exists (-f replaces it)"
 	case err != nil:
 		f.result = "failed"
 	case r.Skipped != "":
@@ -223,13 +233,12 @@ func (f *file) End(r client.Result, err error) {
 	pr.ended++
 	pr.moved += r.Moved
 	switch {
+	case exists:
+		pr.kept = append(pr.kept, f.name)
 	case err != nil:
 		pr.failed++
 	case r.Skipped != "":
-		pr.skipped++
-		if t := pr.total; t != nil {
-			t.already.Add(r.Size) // a skipped file counts as done in the total
-		}
+		pr.skipped++ // its bytes were counted done at Begin
 	case r.Verified != "":
 		pr.verified[r.Verified]++
 	}
@@ -351,6 +360,15 @@ func (pr *Progress) Wait() {
 	}
 }
 
+// nameList names files for a summary line: all of a few, the first of many.
+func nameList(names []string) string {
+	const most = 5
+	if len(names) <= most {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:most], ", "), len(names)-most)
+}
+
 func cmpOr(s, def string) string {
 	if s == "" {
 		return def
@@ -377,6 +395,9 @@ func (pr *Progress) summary(withRate bool) string {
 	}
 	if pr.failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", pr.failed))
+	}
+	if len(pr.kept) > 0 {
+		parts = append(parts, fmt.Sprintf("%d not replaced (exist: %s)", len(pr.kept), nameList(pr.kept)))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -3,6 +3,7 @@ package progress
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +127,43 @@ func TestSummaryRateOnlyWhereThereIsNoRateColumn(t *testing.T) {
 	}
 	if s := pr.summary(true); !strings.HasSuffix(s, "/s, 2 verified SHA-256") {
 		t.Errorf("summary for the plain line: %q", s)
+	}
+}
+
+// Regression (#10): after put -r -c resumed files, the total bar ended at
+// "60% ... 150MiB / 250MiB" though every file was verified: bytes already
+// in place at Begin were counted for the file but not for the total.
+func TestTotalCountsResumedBytes(t *testing.T) {
+	w := &countingWriter{}
+	pr := New(w, Bars)
+	pr.Plan(3, 300)
+	a := pr.Begin("a", 100, 60) // resumed at 60
+	a.Add(40)
+	a.End(client.Result{Name: "a", Size: 100, Moved: 40, Verified: "SHA-256"}, nil)
+	pr.Begin("b", 100, 100).End(client.Result{Name: "b", Size: 100, Skipped: "identical: same size and SHA-256"}, nil)
+	c := pr.Begin("c", 100, 0)
+	c.Add(100)
+	c.End(client.Result{Name: "c", Size: 100, Moved: 100, Verified: "SHA-256"}, nil)
+	pr.Wait()
+	if got := pr.total.view().cur; got != 300 {
+		t.Fatalf("total counted %d of 300 bytes", got)
+	}
+	if s := w.buf.String(); !strings.Contains(s, "300B / 300B") {
+		t.Fatalf("the total bar does not end at 300B / 300B:\n%q", s)
+	}
+}
+
+// Files left alone because they exist are named in the summary, not
+// counted as failures.
+func TestSummaryNamesFilesNotReplaced(t *testing.T) {
+	var out bytes.Buffer
+	pr := New(&out, Plain)
+	pr.Begin("new", 1, 0).End(client.Result{Name: "new", Size: 1, Verified: "SHA-256"}, nil)
+	for _, n := range []string{"x.txt", "y.txt"} {
+		pr.Begin(n, 1, 0).End(client.Result{Name: n, Size: 1, Skipped: client.ErrExists.Error()}, fmt.Errorf("get %s: %w", n, client.ErrExists))
+	}
+	pr.Wait()
+	if s := out.String(); !strings.Contains(s, "2 not replaced (exist: x.txt, y.txt)") || strings.Contains(s, "failed") {
+		t.Fatalf("summary:\n%s", s)
 	}
 }

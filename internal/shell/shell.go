@@ -313,7 +313,7 @@ func (s *Shell) local(p string) string {
 func (s *Shell) forget() { clear(s.cache) }
 
 func (s *Shell) transferOptions(f flags) client.TransferOptions {
-	return client.TransferOptions{Continue: f['c'], Recursive: f['r'], Parallel: s.cfg.Parallel, Dial: s.cfg.Dial}
+	return client.TransferOptions{Continue: f['c'], Recursive: f['r'], Force: f['f'], Parallel: s.cfg.Parallel, Dial: s.cfg.Dial}
 }
 
 func (s *Shell) withProgress(fn func(o client.Observer) error) error {
