@@ -7,22 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // pyftpd starts pyftpdlib (a real third-party server) with the client
 // package's test script, serving dir to alice:secret; it returns host:port.
 func pyftpd(t *testing.T, dir string, flags ...string) string {
 	t.Helper()
-	py, err := exec.LookPath("/usr/bin/python3")
-	if err != nil || exec.Command(py, "-c", "import pyftpdlib").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pyftpdlib is required in CI (python3-pyftpdlib)")
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pyftpdlib not installed (apt-get install python3-pyftpdlib): required in CI (.ci/run installs it)")
-		}
-		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
-	}
+	py := testenv.PythonWith(t, "pyftpdlib")
 	script, _ := filepath.Abs("../client/testdata/pyftpd.py")
 	cmd := exec.Command(py, append([]string{script, "--dir", dir}, flags...)...)
 	out, err := cmd.StdoutPipe()

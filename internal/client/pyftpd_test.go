@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // pyftpd starts pyftpdlib (a real third-party server, python3-pyftpdlib)
@@ -26,19 +28,7 @@ import (
 // wharf's own is part of the client's contract.
 func pyftpd(t *testing.T, dir string, flags ...string) *Target {
 	t.Helper()
-	py := ""
-	for _, cand := range []string{"/usr/bin/python3", "python3"} {
-		if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "-c", "import pyftpdlib").Run() == nil {
-			py = p
-			break
-		}
-	}
-	if py == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pyftpdlib is required in CI (.ci/run installs python3-pyftpdlib)")
-		}
-		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
-	}
+	py := testenv.PythonWith(t, "pyftpdlib")
 	script, _ := filepath.Abs("testdata/pyftpd.py")
 	cmd := exec.Command(py, append([]string{script, "--dir", dir}, flags...)...)
 	out, err := cmd.StdoutPipe()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftptest"
+	"github.com/wharfftp/wharf/internal/testenv"
 	"github.com/wharfftp/wharf/internal/vfs"
 )
 
@@ -156,18 +157,13 @@ func writeFile(t testing.TB, p string, b []byte) {
 }
 
 // run executes an external client with a timeout and returns its combined
-// output; the test is skipped when the client is not installed.
+// output; a client that is not installed ends the test as testenv.Missing says.
 func run(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
+	path := testenv.Tool(t, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

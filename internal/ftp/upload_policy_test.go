@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftptest"
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // Regression (`wharf share --write`: a killed upload left a 1.5 MiB
@@ -99,12 +100,7 @@ func tempSize(dir string) int64 {
 // an upload whose client closed the control connection with it is broken
 // and discarded. A finished curl upload by the same user still lands.
 func TestKilledCurlUploadLeavesNothingForAUserWhoCannotResume(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("curl is required in CI (.ci/run installs it): %v", err)
-		}
-		t.Skip("curl not installed")
-	}
+	curl := testenv.Tool(t, "curl")
 	srv := ftptest.Start(t, ftptest.Options{})
 	u := srv.Users.Set(accounts.User{Name: "v", Perms: accounts.PresetUploadOnly | accounts.PermList}, "pw")
 	for i := range 3 { // the race it pins is between two FINs: try a few
@@ -112,7 +108,7 @@ func TestKilledCurlUploadLeavesNothingForAUserWhoCannotResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command("curl", "-s", "-T", "-", "ftp://v:pw@"+srv.Addr+"/partial.bin")
+		cmd := exec.Command(curl, "-s", "-T", "-", "ftp://v:pw@"+srv.Addr+"/partial.bin")
 		cmd.Stdin = pr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -146,7 +142,7 @@ func TestKilledCurlUploadLeavesNothingForAUserWhoCannotResume(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "whole.bin")
 	data := randomBytes(t, 1536<<10)
 	writeFile(t, src, data)
-	if out, err := exec.Command("curl", "-sS", "-T", src, "ftp://v:pw@"+srv.Addr+"/whole.bin").CombinedOutput(); err != nil {
+	if out, err := exec.Command(curl, "-sS", "-T", src, "ftp://v:pw@"+srv.Addr+"/whole.bin").CombinedOutput(); err != nil {
 		t.Fatalf("curl upload: %v\n%s", err, out)
 	}
 	if fileSum(t, filepath.Join(u.Home, "whole.bin")) != sum(data) {

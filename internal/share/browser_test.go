@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/testenv"
 	"github.com/wharfftp/wharf/internal/vfs"
 )
 
@@ -29,12 +29,7 @@ const browserStartLimit = 60 * time.Second
 // Chromium the test fails in CI (CI=true) and is skipped elsewhere.
 func browserContext(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required in CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	testenv.Tool(t, chromiumPath)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

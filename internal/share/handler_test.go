@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/testenv"
 	"github.com/wharfftp/wharf/internal/vfs"
 )
 
@@ -271,13 +272,7 @@ func TestDownloadWholeRangeAndResumeIdentical(t *testing.T) {
 }
 
 func TestCurlRangeAndResume(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl not installed: required in CI (.ci/run installs it)")
-		}
-		t.Skip("curl not installed")
-	}
+	curl := testenv.Tool(t, "curl")
 	dir := t.TempDir()
 	data := randomBytes(t, 500_000)
 	writeFile(t, filepath.Join(dir, "f.bin"), data)
@@ -517,7 +512,8 @@ func TestUserLoginRequired(t *testing.T) {
 		t.Errorf("anonymous on a user share: %d", resp.StatusCode)
 	}
 
-	if curl, err := exec.LookPath("curl"); err == nil {
+	{
+		curl := testenv.Tool(t, "curl")
 		out, err := exec.Command(curl, "-sS", "-f", "-u", "alice:s3cret-pass", f.url+"/secret.txt").Output()
 		if err != nil || string(out) != "secret" {
 			t.Errorf("curl -u: %q %v", out, err)

@@ -300,9 +300,11 @@ type Endpoint struct {
 
 // Endpoints lists the URLs to give visitors, one per address of the
 // machine the share listens on.
-func (s *Share) Endpoints() []Endpoint {
+func (s *Share) Endpoints() []Endpoint { return s.endpointsFor(s.Hosts()) }
+
+func (s *Share) endpointsFor(hosts []string) []Endpoint {
 	var out []Endpoint
-	for _, h := range s.Hosts() {
+	for _, h := range hosts {
 		hp := h
 		if strings.Contains(h, ":") {
 			hp = "[" + h + "]"

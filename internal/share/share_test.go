@@ -21,6 +21,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/wharfftp/wharf/internal/testenv"
 	"github.com/wharfftp/wharf/internal/tlsconf"
 )
 
@@ -301,39 +302,9 @@ func TestShareTLSServesFTPSAndHTTPSWithThePrintedFingerprint(t *testing.T) {
 	}
 }
 
-// freeBase finds a high port whose next neighbours are free too.
-func freeBase(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if port > 60000 {
-			continue
-		}
-		ok := true
-		for p := port; p < port+4 && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no free run of ports")
-	return 0
-}
-
 func TestSharePortsMoveWhenTakenUnlessExplicit(t *testing.T) {
 	dir := t.TempDir()
-	base := freeBase(t)
+	base := testenv.FreePorts(t, 4)
 	// The "default" ports base (FTP) and base+2 (HTTP) are taken.
 	for _, p := range []int{base, base + 2} {
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -403,7 +374,10 @@ func TestHostsForListenAddress(t *testing.T) {
 func TestSharePrintedEndpointsCoverEveryAddressAndWork(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "f.txt"), []byte("hi"))
-	s, err := New(Options{Dir: dir, FixedFTPPort: true, FixedHTTPPort: true, User: "bob", Password: "pw"})
+	// Loopback only, so that two test runs cannot collide and nothing is
+	// exposed; what a share on every address prints is built from the
+	// same hostsFor (TestHostsForListenAddress) and endpointsFor, below.
+	s, err := New(Options{Dir: dir, Listen: "127.0.0.1", FixedFTPPort: true, FixedHTTPPort: true, User: "bob", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,9 +386,17 @@ func TestSharePrintedEndpointsCoverEveryAddressAndWork(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
+	machine := []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("2001:db8::5")}
+	for i, ep := range s.endpointsFor(hostsFor("", machine)) {
+		hp := []string{"192.168.1.20", "[2001:db8::5]"}[i]
+		if ep.Host != hp || ep.FTP != fmt.Sprintf("ftp://bob@%s:%d/", hp, s.FTPPort()) || ep.HTTP != fmt.Sprintf("http://%s:%d/", hp, s.HTTPPort()) {
+			t.Errorf("endpoint %d on every address = %+v", i, ep)
+		}
+	}
+
 	eps := s.Endpoints()
-	want := hostsFor("", interfaceAddrs())
-	if len(eps) != len(want) {
+	want := hostsFor("127.0.0.1", interfaceAddrs())
+	if len(eps) != len(want) || len(eps) != 1 {
 		t.Fatalf("%d endpoints for %d addresses", len(eps), len(want))
 	}
 	for i, h := range want {

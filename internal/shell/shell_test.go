@@ -21,6 +21,7 @@ import (
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
 	"github.com/wharfftp/wharf/internal/progress"
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 func TestSplitKeepsQuotedAndEscapedSpaces(t *testing.T) {
@@ -442,22 +443,7 @@ func TestMkdirPThroughAFileFails(t *testing.T) {
 // FEAT, SIZE, MDTM and MLST: a server that can verify nothing.
 func pyftpdOld(t *testing.T, dir string) *client.Target {
 	t.Helper()
-	py := "" // the system's python3 first: apt installs pyftpdlib for it
-	for _, cand := range []string{"/usr/bin/python3", "python3"} {
-		if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "-c", "import pyftpdlib").Run() == nil {
-			py = p
-			break
-		}
-	}
-	if py == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pyftpdlib is required in CI")
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pyftpdlib not installed (apt-get install python3-pyftpdlib): required in CI (.ci/run installs it)")
-		}
-		t.Skip("pyftpdlib not installed (apt-get install python3-pyftpdlib)")
-	}
+	py := testenv.PythonWith(t, "pyftpdlib")
 	script, _ := filepath.Abs("../client/testdata/pyftpd.py")
 	cmd := exec.Command(py, script, "--dir", dir, "--strip", "EPSV,EPRT,MLSD,MLST,MFMT,SIZE,MDTM,FEAT")
 	out, err := cmd.StdoutPipe()

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // handshakeResult is what the server side of one loopback connection saw.
@@ -342,7 +344,7 @@ func TestFingerprintMatchesOpenSSHFormatComputedByOpenSSL(t *testing.T) {
 	}
 
 	// And with the openssl tool, as an admin would check it by hand.
-	requireTool(t, "openssl")
+	testenv.Tool(t, "openssl")
 	out, err := exec.Command("openssl", "x509", "-in", filepath.Join(dir, CertFileName), "-noout", "-fingerprint", "-sha256").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -462,7 +464,7 @@ func TestRequireResumedRefusesIncompleteHandshake(t *testing.T) {
 // HTTPS offers ALPN h2/http/1.1, which the FTP port must refuse (ALPACA),
 // while curl told to send no ALPN gets through the handshake.
 func TestCurlOverHTTPSIsRefused(t *testing.T) {
-	requireTool(t, "curl")
+	testenv.Tool(t, "curl")
 	conf, _ := testServerConfig(t)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
@@ -491,7 +493,7 @@ func TestCurlOverHTTPSIsRefused(t *testing.T) {
 // connection resumes on a data connection of the same control session, and
 // is refused by another one.
 func TestOpenSSLClientResumesControlSession(t *testing.T) {
-	requireTool(t, "openssl")
+	testenv.Tool(t, "openssl")
 	for _, proto := range []string{"-tls1_2", "-tls1_3"} {
 		t.Run(proto, func(t *testing.T) {
 			base, _ := testServerConfig(t)
@@ -529,17 +531,5 @@ func TestOpenSSLClientResumesControlSession(t *testing.T) {
 				t.Fatalf("another control session's ticket resumed: %v", err)
 			}
 		})
-	}
-}
-
-// requireTool skips a test whose outside tool is missing, except in CI,
-// where .ci/run installs it and its absence is a failure.
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
 	}
 }

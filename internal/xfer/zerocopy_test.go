@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/time/rate"
+
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 const zeroCopyChildEnv = "WHARF_XFER_ZEROCOPY_CHILD"
@@ -80,13 +82,7 @@ func TestZeroCopySurvivesLimits(t *testing.T) {
 	if os.Getenv(zeroCopyChildEnv) == "1" {
 		return
 	}
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("strace is required in CI (.ci/run installs it): %v", err)
-		}
-		t.Skip("strace not installed")
-	}
+	strace := testenv.Tool(t, "strace")
 	// -ff writes one file per thread, so a call is never split into
 	// "<unfinished ...>" and "<... resumed>" halves by another thread's.
 	out := filepath.Join(t.TempDir(), "trace")

@@ -1,0 +1,108 @@
+// Package testenv holds the rules every wharf test follows about its
+// surroundings: which outside programs it may drive and what happens when
+// one is missing, and how it gets ports. It is a leaf (standard library
+// only) so that every package's tests, internal ones included, can use it.
+//
+// It must never be imported by non-test code, and it never listens on
+// anything but loopback: two test runs on one machine must not collide,
+// and a test must not expose anything to the network.
+package testenv
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+)
+
+// InCI reports whether the test runs in CI (CI=true), where .ci/run has
+// installed every outside tool and a missing one is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing ends a test that cannot run here because what says is not
+// installed: a skip naming it outside CI, a failure in CI.
+func Missing(t testing.TB, what string, err error) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is required in CI (.ci/run installs it): %v", what, err)
+	}
+	t.Skipf("%s not installed: %v", what, err)
+}
+
+// Tool returns the path of the outside program name, ending the test as
+// Missing says when it is not installed.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name, err)
+	}
+	return p
+}
+
+// PythonWith returns a python3 that can import module, preferring the
+// system's (/usr/bin/python3: apt installs python3-MODULE for it), ending
+// the test as Missing says when there is none.
+func PythonWith(t testing.TB, module string) string {
+	t.Helper()
+	for _, cand := range []string{"/usr/bin/python3", "python3"} {
+		if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "-c", "import "+module).Run() == nil {
+			return p
+		}
+	}
+	Missing(t, "python3 with "+module+" (apt-get install python3-"+module+")", exec.ErrNotFound)
+	return ""
+}
+
+// FreePort returns a TCP port the kernel picked as free on 127.0.0.1.
+// Prefer listening on 127.0.0.1:0 and reading the port back; this is for a
+// port that must be named before the process that listens on it starts.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// FreePorts returns the first of n consecutive TCP ports that are free on
+// 127.0.0.1 (for a passive-port range): the kernel picks the first, its
+// neighbours are checked by binding them.
+func FreePorts(t testing.TB, n int) int {
+	t.Helper()
+	for range 50 {
+		base := FreePort(t)
+		if base+n-1 > 65535 {
+			continue
+		}
+		var held []net.Listener
+		ok := true
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, ln)
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports on 127.0.0.1", n)
+	return 0
+}
+
+// PortRange is FreePorts written as a "LO-HI" range, as --passive-ports
+// takes it.
+func PortRange(t testing.TB, n int) string {
+	t.Helper()
+	lo := FreePorts(t, n)
+	return strconv.Itoa(lo) + "-" + strconv.Itoa(lo+n-1)
+}
