@@ -33,6 +33,13 @@ type Options struct {
 	// Argon2 sets the cost of new password hashes; zero: DefaultArgon2().
 	Argon2 Argon2Params
 
+	// DB names the database (see OpenStore); "" is DefaultDB, the
+	// data directory's SQLite file. Ignored when Store is set.
+	DB string
+	// Store, when set, is the store to use instead of opening DB; Close
+	// closes it.
+	Store Store
+
 	// PollInterval bounds how stale a running server's view of an account
 	// is: Session.User checks for changes committed by other processes at
 	// most this often. Zero: DefaultPollInterval.
@@ -115,9 +122,11 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 			return nil, err
 		}
 	}
-	store, err := openSQLite(ctx, filepath.Join(dir, dbFile))
-	if err != nil {
-		return nil, err
+	store := opts.Store
+	if store == nil {
+		if store, err = OpenStore(ctx, opts.DB, dir); err != nil {
+			return nil, err
+		}
 	}
 	db.store = store
 	// Take Changed's baseline now: its first call reports nothing, and if

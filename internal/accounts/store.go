@@ -13,9 +13,9 @@ type StoredUser struct {
 	PasswordHash string
 }
 
-// Store keeps users and their usage. It is the seam behind DB: SQLite today,
-// PostgreSQL later; an implementation must pass the shared suite in
-// store_test.go.
+// Store keeps users and their usage. It is the seam behind DB: SQLite
+// (sqlite.go) for one node, PostgreSQL (postgres.go) for several; an
+// implementation must pass the shared suite in store_test.go.
 //
 // Contract: every method is safe for concurrent use; AddUsage is a delta
 // applied by the store itself (never read-modify-write by the caller), and

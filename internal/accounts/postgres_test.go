@@ -1,0 +1,127 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharfftp/wharf/internal/pgtest"
+)
+
+func TestPostgresStore(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.NewDB(t)
+	testStore(t, func(t *testing.T) Store {
+		s, err := openPostgres(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// Nodes starting at once on an empty database: one migrates, the others
+// wait for it and find the schema current.
+func TestPostgresConcurrentMigrations(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.NewDB(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := openPostgres(context.Background(), url)
+			if err == nil {
+				err = s.AddUser(context.Background(), StoredUser{PasswordHash: "h", User: User{Name: "u" + string(rune('a'+i)), Home: "/h"}})
+				s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+	s, err := openPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if l, err := s.ListUsers(context.Background()); err != nil || len(l) != len(errs) {
+		t.Fatalf("ListUsers = %d users, %v", len(l), err)
+	}
+}
+
+func TestParseDB(t *testing.T) {
+	for _, c := range []struct{ in, kind, arg string }{
+		{"", "sqlite", "wharf.db"},
+		{"sqlite:x.db", "sqlite", "x.db"},
+		{"sqlite:/abs/x.db", "sqlite", "/abs/x.db"},
+		{"sqlite:///abs/x.db", "sqlite", "/abs/x.db"},
+		{"postgres://u:p@127.0.0.1:5432/db?sslmode=disable", "postgres", "postgres://u:p@127.0.0.1:5432/db?sslmode=disable"},
+		{"postgresql://h/db", "postgres", "postgresql://h/db"},
+		{"host=127.0.0.1 port=5 dbname=x", "postgres", "host=127.0.0.1 port=5 dbname=x"},
+	} {
+		kind, arg, err := ParseDB(c.in)
+		if err != nil || kind != c.kind || arg != c.arg {
+			t.Errorf("ParseDB(%q) = %q, %q, %v; want %q, %q", c.in, kind, arg, err, c.kind, c.arg)
+		}
+	}
+	for _, in := range []string{"sqlite:", "mysql://x", "x.db", "postgres://h:notaport/db"} {
+		var ie *InvalidError
+		if _, _, err := ParseDB(in); !errors.As(err, &ie) {
+			t.Errorf("ParseDB(%q) = %v, want an InvalidError", in, err)
+		}
+	}
+}
+
+// Two processes' DBs on one PostgreSQL database, as two cluster nodes: an
+// admin change made through one reaches the other's open sessions within
+// its poll, and a login on one sees the other's password change at once.
+func TestPostgresDBLiveChanges(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Start(t).NewDB(t)
+	cheap := Argon2Params{Memory: 64, Time: 1, Threads: 1}
+	open := func() *DB {
+		db, err := Open(ctx, t.TempDir(), Options{DB: url, Argon2: cheap, PollInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	if err := a.AddUser(ctx, User{Name: "u", Home: t.TempDir(), Perms: PresetFull}, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.Login(ctx, "u", "pw", LoginInfo{Remote: netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if err := a.SetPassword(ctx, "u", "pw2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Login(ctx, "u", "pw", LoginInfo{Remote: netip.MustParseAddr("127.0.0.1")}); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("old password after a change on the other node: %v", err)
+	}
+	u, _ := a.GetUser(ctx, "u")
+	u.Disabled = true
+	if err := a.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for !sb.User().Disabled {
+		if time.Now().After(deadline) {
+			t.Fatal("the other node's session did not see the user disabled within 1 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
