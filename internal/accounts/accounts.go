@@ -141,6 +141,15 @@ type Quota interface {
 	// delete (negative) or truncation. A positive files delta that would pass
 	// the file quota fails with ErrQuotaExceeded and changes nothing.
 	Adjust(ctx context.Context, bytes, files int64) error
+	// Record changes usage by the deltas of a change already made on disk
+	// (a file renamed into place, one removed): it is never refused, so
+	// usage follows the disk even past a limit. Refusals belong before the
+	// change, with Reserve or Adjust.
+	Record(ctx context.Context, bytes, files int64) error
+	// Recount replaces usage with figures counted on disk (a walk of a
+	// home nobody writes to meanwhile), live and in the store, so deltas
+	// lost in a crash cannot outlive the next count.
+	Recount(ctx context.Context, bytes, files int64) error
 	// Usage returns committed usage: reservations in flight are not in it.
 	Usage(ctx context.Context) (Usage, error)
 }

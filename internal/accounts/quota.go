@@ -70,7 +70,10 @@ type account struct {
 	// written).
 	unsavedBytes, unsavedFiles int64 // guarded by mu
 	unsavedN                   int   // guarded by mu
-	queued                     bool  // guarded by mu; sink told, not yet taken
+	// absolute says the unsaved sums are whole figures (after Recount),
+	// to be stored with SetUsage, not added.
+	absolute bool // guarded by mu
+	queued   bool // guarded by mu; sink told, not yet taken
 }
 
 var errNegativeReserve = errors.New("quota: negative reservation")
@@ -195,6 +198,45 @@ func (a *account) Adjust(ctx context.Context, bytes, files int64) error {
 	return a.applied(ctx, bytes, files)
 }
 
+func (a *account) Record(ctx context.Context, bytes, files int64) error {
+	a.mu.Lock()
+	if bytes == 0 && files == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	a.usedBytes = max(0, satAdd(a.usedBytes, bytes))
+	a.usedFiles = max(0, satAdd(a.usedFiles, files))
+	a.wake()
+	return a.applied(ctx, bytes, files)
+}
+
+func (a *account) Recount(ctx context.Context, bytes, files int64) error {
+	if bytes < 0 || files < 0 {
+		return fmt.Errorf("quota: recount of negative figures (%d bytes, %d files)", bytes, files)
+	}
+	a.mu.Lock()
+	a.usedBytes, a.usedFiles = bytes, files
+	a.wake()
+	a.gen++
+	if a.sink == nil {
+		a.mu.Unlock()
+		return nil
+	}
+	// The figures replace whatever is unsaved: the next write stores them
+	// whole (SetUsage), and deltas applied after this add to them.
+	a.pending++
+	a.unsavedBytes, a.unsavedFiles = bytes, files
+	a.unsavedN++
+	a.absolute = true
+	tell := !a.queued
+	a.queued = true
+	a.mu.Unlock()
+	if tell {
+		a.sink(a)
+	}
+	return nil
+}
+
 // applied is called with mu held after a delta changed the usage; it unlocks
 // mu and hands the delta to the usage writer. It never waits for the store:
 // the bytes are on disk and the in-memory figure is already exact, so an
@@ -222,13 +264,14 @@ func (a *account) applied(ctx context.Context, bytes, files int64) error {
 
 // takeUnsaved returns the deltas not yet written and how many they are,
 // leaving them counted in pending until saved or putBack.
-func (a *account) takeUnsaved() (bytes, files int64, n int) {
+// absolute reports that bytes and files are whole figures (see Recount).
+func (a *account) takeUnsaved() (bytes, files int64, n int, absolute bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	bytes, files, n = a.unsavedBytes, a.unsavedFiles, a.unsavedN
-	a.unsavedBytes, a.unsavedFiles, a.unsavedN = 0, 0, 0
+	bytes, files, n, absolute = a.unsavedBytes, a.unsavedFiles, a.unsavedN, a.absolute
+	a.unsavedBytes, a.unsavedFiles, a.unsavedN, a.absolute = 0, 0, 0, false
 	a.queued = false
-	return bytes, files, n
+	return bytes, files, n, absolute
 }
 
 // saved records that n deltas taken by takeUnsaved reached the store.
@@ -240,11 +283,22 @@ func (a *account) saved(n int) {
 
 // putBack returns deltas whose write failed, to be retried; it reports
 // whether the account must be queued again.
-func (a *account) putBack(bytes, files int64, n int) bool {
+func (a *account) putBack(bytes, files int64, n int, absolute bool) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.unsavedBytes = satAdd(a.unsavedBytes, bytes)
-	a.unsavedFiles = satAdd(a.unsavedFiles, files)
+	switch {
+	case a.absolute:
+		// A Recount since supersedes what failed; only its count of
+		// deltas is still to be saved.
+	case absolute:
+		// Deltas applied since add to the whole figures that failed.
+		a.unsavedBytes = satAdd(bytes, a.unsavedBytes)
+		a.unsavedFiles = satAdd(files, a.unsavedFiles)
+		a.absolute = true
+	default:
+		a.unsavedBytes = satAdd(a.unsavedBytes, bytes)
+		a.unsavedFiles = satAdd(a.unsavedFiles, files)
+	}
 	a.unsavedN += n
 	tell := !a.queued
 	a.queued = true

@@ -109,12 +109,15 @@ func (w *usageWriter) flush(ctx context.Context) error {
 	w.mu.Unlock()
 	var errs []error
 	for a, name := range batch {
-		bytes, files, n := a.takeUnsaved()
+		bytes, files, n, absolute := a.takeUnsaved()
 		if n == 0 {
 			continue
 		}
 		var err error
-		if bytes != 0 || files != 0 {
+		switch {
+		case absolute:
+			err = w.store.SetUsage(ctx, name, max(0, bytes), max(0, files))
+		case bytes != 0 || files != 0:
 			err = w.store.AddUsage(ctx, name, bytes, files)
 		}
 		if err == nil || errors.Is(err, ErrNotFound) {
@@ -123,7 +126,7 @@ func (w *usageWriter) flush(ctx context.Context) error {
 			continue
 		}
 		errs = append(errs, err)
-		if a.putBack(bytes, files, n) {
+		if a.putBack(bytes, files, n, absolute) {
 			w.mu.Lock()
 			w.dirty[a] = name
 			w.mu.Unlock()

@@ -222,3 +222,66 @@ func TestWarmLoginSkipsTheRowOnlyWhileNothingChanged(t *testing.T) {
 	}
 	keep.Close()
 }
+
+// downStore fails its usage writes while fail is set.
+type downStore struct {
+	Store
+	fail atomic.Bool
+}
+
+func (f *downStore) AddUsage(ctx context.Context, name string, bytes, files int64) error {
+	if f.fail.Load() {
+		return errors.New("store down")
+	}
+	return f.Store.AddUsage(ctx, name, bytes, files)
+}
+
+func (f *downStore) SetUsage(ctx context.Context, name string, bytes, files int64) error {
+	if f.fail.Load() {
+		return errors.New("store down")
+	}
+	return f.Store.SetUsage(ctx, name, bytes, files)
+}
+
+// Recount replaces usage live and in the store, whatever deltas were
+// unsaved or in flight, and deltas after it add to it, also across a
+// failed write; Record is never refused.
+func TestRecountReplacesUsageLiveAndStoredAndDeltasFollowIt(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, t.TempDir(), Options{})
+	db.AddUser(ctx, User{Name: "u", Perms: PresetFull, QuotaFiles: 1}, "pw")
+	fs := &downStore{Store: db.store}
+	db.usage.store = fs
+	q := mustLogin(t, db, "u", "pw").Quota()
+	if err := q.Adjust(ctx, 5000, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Adjust(ctx, 0, 1); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("Adjust past the file quota: %v", err)
+	}
+	if err := q.Record(ctx, 10, 1); err != nil {
+		t.Fatalf("Record past the file quota: %v", err)
+	}
+	fs.fail.Store(true)
+	db.Flush(ctx) // fails: the deltas are put back
+	if err := q.Recount(ctx, 700, 3); err != nil {
+		t.Fatal(err)
+	}
+	db.Flush(ctx) // fails again
+	if err := q.Record(ctx, 100, -1); err != nil {
+		t.Fatal(err)
+	}
+	db.Flush(ctx)
+	fs.fail.Store(false)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := q.Usage(ctx)
+	su, err := db.store.GetUser(ctx, "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.UsedBytes != 800 || live.UsedFiles != 2 || su.UsedBytes != 800 || su.UsedFiles != 2 {
+		t.Fatalf("live %d bytes %d files, stored %d bytes %d files; want 800 and 2", live.UsedBytes, live.UsedFiles, su.UsedBytes, su.UsedFiles)
+	}
+}

@@ -273,6 +273,10 @@ func errorReply(verb string, err error) (int, string) {
 	switch {
 	case errors.Is(err, accounts.ErrQuotaExceeded):
 		return ftpproto.CodeExceededStorage, "Quota exceeded."
+	case errors.Is(err, ErrFileBusy):
+		return ftpproto.CodeFileBusy, "File busy: another session is writing it."
+	case errors.Is(err, ErrNotPlainFile):
+		return ftpproto.CodeFileUnavailable, "Not a plain file."
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return ftpproto.CodeInsufficientSpace, "Insufficient storage space."
 	case errors.Is(err, vfs.ErrBadPath), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EINVAL) && storing:

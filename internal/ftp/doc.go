@@ -71,12 +71,23 @@
 //
 // # Quota accounting
 //
-// Usage changes only through the session's accounts.Quota, by deltas: a new
-// file takes one file (Adjust(0, +1)) before any byte moves, so the file
-// quota answers 552 at once; uploaded bytes come through Reserve/Commit in
-// xfer.Receive, so concurrent sessions never together pass the byte quota;
-// an overwritten file's bytes are freed when data starts to flow (the file
-// is going to be replaced either way); DELE frees bytes and one file; RNTO
-// over a file frees the replaced one; REST below a file's end frees the cut
-// tail; RMD of an empty folder changes nothing.
+// Usage changes only through the session's accounts.Quota, by deltas, and
+// must equal what is stored after any interleaving of sessions (ledger.go
+// holds the commit rule, shared with the HTTP side of `wharf share`): a
+// new file takes one file (Adjust(0, +1)) before any byte moves, so the
+// file quota answers 552 at once; uploaded bytes come through
+// Reserve/Commit in xfer.Receive, so concurrent sessions never together
+// pass the byte quota; an overwritten file's bytes are freed when data
+// starts to flow, by one upload of that name at a time; what a commit,
+// DELE or RNTO replaced or removed is counted from what the name held
+// under its lock, never from a look taken earlier; REST below a file's end
+// frees the cut tail, and only one writer in place holds a name (450 to
+// any other change of it meanwhile); RMD of an empty folder changes
+// nothing. The first login to a home after a start counts it after
+// settling crashed uploads (recover.go), so deltas lost in a crash do not
+// outlive the restart.
+//
+// Permissions are decided by the operation they guard: an upload or RNTO
+// that may not replace commits with a rename that refuses an existing name
+// (RENAME_NOREPLACE, or link+unlink), never with a look and then a rename.
 package ftp

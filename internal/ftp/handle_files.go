@@ -119,8 +119,10 @@ func (ss *session) cmdSTOU(arg string) error {
 		}
 		_, name, _ := ss.resolve(cand)
 		if _, err := ss.fs.Lstat(ss.ctx, name); errors.Is(err, fs.ErrNotExist) {
-			// RFC 1123 section 4.1.2.9: "150 FILE: name".
-			return ss.upload(cand, name, nil, false, "FILE: "+path.Base(cand))
+			// RFC 1123 section 4.1.2.9: "150 FILE: name". The look is
+			// only a guess: the commit refuses to replace a file another
+			// session created meanwhile.
+			return ss.upload(cand, name, true, "FILE: "+path.Base(cand))
 		}
 	}
 	return replyErr(ftpproto.CodeFileUnavailable, "Could not pick a unique file name.")
@@ -166,48 +168,39 @@ func (ss *session) store(arg string, appendMode bool) error {
 		}
 		return ss.resumeUpload(abs, name, fi.Size(), off)
 	}
-	return ss.upload(abs, name, fi, exists, abs)
+	return ss.upload(abs, name, false, abs)
 }
 
 // upload stores a new file, or replaces one, through a temporary file in
-// the same folder renamed over the target (see the package doc).
-func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what string) error {
+// the same folder renamed over the target under the commit rule (see the
+// package doc and ledger.go). noReplace (STOU) never replaces a file,
+// whatever the user may do.
+func (ss *session) upload(abs, name string, noReplace bool, what string) error {
 	q := ss.acct.Quota()
-	if !exists {
-		// The file quota is checked before any byte moves.
-		if err := q.Adjust(ss.ctx, 0, 1); err != nil {
-			return err
-		}
+	perms := ss.user().PermsFor(abs)
+	up, err := BeginUpload(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermOverwrite) && !noReplace)
+	if err != nil {
+		return err
 	}
-	fsys := ss.fs
+	exists := up.Existed()
 	lim := ss.limiter(true)
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
-	recovery := ss.srv.recovery
-	resumable := mayResume(ss.user().PermsFor(abs))
+	resumable := mayResume(perms)
 	dir := path.Dir(name)
-	ran := false
+	log := ss.log
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
-		ran = true
 		bg := context.WithoutCancel(ctx)
-		tmpBase := tempName(path.Base(name), exists)
-		tmp := path.Join(dir, tmpBase)
-		// Every path below renames or removes tmp before returning.
-		defer recovery.own(tmpBase)()
-		f, err := fsys.OpenFile(ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := up.Create(ctx)
 		if err != nil {
-			if !exists {
-				q.Adjust(bg, 0, -1)
-			}
-			return 0, err
+			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
 		// Once data flows the old file is going to be replaced, complete
 		// upload or not (see the package doc), so its bytes are freed now:
 		// a user near the limit can still overwrite a big file.
-		var freed int64
-		if exists {
-			freed = old.Size()
-			q.Adjust(bg, -freed, 0)
+		if err := up.Credit(bg); err != nil {
+			f.Close()
+			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
 		if rerr == nil && !resumable && ss.clientGone(ctx) {
@@ -219,78 +212,62 @@ func (ss *session) upload(abs, name string, old fs.FileInfo, exists bool, what s
 		if rerr == nil && durable {
 			rerr = f.Sync()
 		}
-		f.Close()
-		if rerr != nil && (!resumable || errors.Is(rerr, accounts.ErrQuotaExceeded) && (exists || n == 0)) {
+		if cerr := f.Close(); rerr == nil && cerr != nil {
+			rerr = cerr
+		}
+		refused := errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr)
+		if rerr != nil && (!resumable || refused && (exists || n == 0)) {
 			// A refusal never loses data: the file the upload was to
 			// replace stays as it was, and a new file of which nothing
-			// could be stored is not created. A partial its uploader
-			// could never finish (an upload-only drop box) would only
-			// pass for a complete file: it is dropped and its room given
-			// back.
-			fsys.Remove(bg, tmp)
-			var files int64
-			if !exists {
-				files = -1
+			// could be stored is not created; a full disk is refused as
+			// the quota is. A partial its uploader could never finish (an
+			// upload-only drop box) would only pass for a complete file:
+			// it is dropped and its room given back.
+			if err := up.Discard(bg, n); err != nil {
+				log.Error("discard upload", "path", abs, "err", err)
+				rerr = errors.Join(rerr, err)
 			}
-			q.Adjust(bg, freed-n, files)
 			return n, uploadErr(rerr)
 		}
 		// Put what arrived in place, complete or not.
-		if !exists {
-			// The common case, a new file: one atomic rename that refuses
-			// to replace, instead of looking first and renaming after.
-			if nr, ok := fsys.(vfs.NoReplaceRenamer); ok {
-				err := nr.RenameNoReplace(bg, tmp, name)
-				switch {
-				case err == nil:
-					if rerr == nil && durable {
-						rerr = syncDir(bg, fsys, dir)
-					}
-					return n, uploadErr(rerr)
-				case errors.Is(err, fs.ErrExist):
-					// Another session created the file meanwhile: settle
-					// as below.
-				case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
-					// A filesystem without RENAME_NOREPLACE.
-				default:
-					fsys.Remove(bg, tmp)
-					q.Adjust(bg, -n, -1)
-					return n, errors.Join(rerr, fmt.Errorf("rename upload into place: %w", err))
-				}
+		if _, err := up.Commit(bg, n); err != nil {
+			if errors.Is(err, fs.ErrExist) && !errors.Is(err, accounts.ErrQuotaExceeded) {
+				// Created meanwhile by another session, and this user may
+				// not replace it: the commit refused, nothing changed.
+				log.Info("upload refused: the name was taken meanwhile", "path", abs)
+				return n, errors.Join(rerr, errTakenMeanwhile)
 			}
-		}
-		replaced, statErr := fsys.Lstat(bg, name)
-		if err := fsys.Rename(bg, tmp, name); err != nil {
-			fsys.Remove(bg, tmp)
-			q.Adjust(bg, freed-n, 0)
-			if !exists {
-				q.Adjust(bg, 0, -1)
+			if !errors.Is(err, accounts.ErrQuotaExceeded) {
+				log.Error("commit upload", "path", abs, "err", err)
 			}
-			return n, errors.Join(rerr, fmt.Errorf("rename upload into place: %w", err))
-		}
-		// Settle what other sessions changed meanwhile.
-		switch {
-		case statErr == nil && replaced.Mode().IsRegular() && exists:
-			q.Adjust(bg, freed-replaced.Size(), 0)
-		case statErr == nil && replaced.Mode().IsRegular():
-			// Another session created the file meanwhile: ours replaced it.
-			q.Adjust(bg, -replaced.Size(), -1)
-		case exists:
-			// Another session removed the old file meanwhile and freed it
-			// too; ours is a new file again.
-			q.Adjust(bg, freed, 1)
+			return n, errors.Join(uploadErr(rerr), err)
 		}
 		if rerr == nil && durable {
-			rerr = syncDir(bg, fsys, dir)
+			rerr = syncDir(bg, ss.fs, dir)
 		}
 		return n, uploadErr(rerr)
 	}
+	ran := false
+	run := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		ran = true
+		return fn(ctx, dc, x)
+	}
 	cleanup := func() {
-		if !ran && !exists {
-			q.Adjust(context.WithoutCancel(ss.ctx), 0, -1)
+		if !ran {
+			// The data connection never opened: nothing changes.
+			up.Discard(context.WithoutCancel(ss.ctx), 0)
 		}
 	}
-	return ss.startTransfer(what, abs, true, fn, cleanup)
+	return ss.startTransfer(what, abs, true, run, cleanup)
+}
+
+// errTakenMeanwhile answers an upload whose new name another session
+// created while it ran, for a user who may not replace it.
+var errTakenMeanwhile = replyErr(ftpproto.CodeFileUnavailable, "File exists: created by another upload meanwhile; not replaced.")
+
+// isNoSpace reports a full disk or filesystem quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // mayResume reports whether perms (those of an upload's target) let a user
@@ -306,12 +283,18 @@ func mayResume(perms accounts.Perm) bool {
 // as the upload.
 func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 	q := ss.acct.Quota()
+	w, err := BeginInPlace(ss.fs, q, name)
+	if err != nil {
+		return err
+	}
 	f, err := ss.fs.OpenFile(ss.ctx, name, os.O_WRONLY, 0)
 	if err != nil {
+		w.End()
 		return err
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
+		w.End()
 		return err
 	}
 	lim := ss.limiter(true)
@@ -322,10 +305,9 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 		if off < size {
 			// REST below the end: what follows the offset is replaced, but
 			// only once data flows.
-			if err := f.Truncate(off); err != nil {
+			if err := w.Truncate(context.WithoutCancel(ctx), f, off); err != nil {
 				return 0, err
 			}
-			q.Adjust(context.WithoutCancel(ctx), -(size - off), 0)
 		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
 		if rerr == nil && durable {
@@ -335,7 +317,7 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 			}
 		}
 		return n, uploadErr(rerr)
-	}, func() { f.Close() })
+	}, func() { f.Close(); w.End() })
 }
 
 // receive copies an upload into f through xfer.Receive.
@@ -407,15 +389,18 @@ func (ss *session) cmdDELE(arg string) error {
 	if fi.IsDir() {
 		return replyErr(ftpproto.CodeFileUnavailable, "Is a directory: use RMD.")
 	}
-	if err := ss.fs.Remove(ss.ctx, name); err != nil {
+	fi, err = RemoveFile(ss.ctx, ss.fs, ss.acct.Quota(), name)
+	if errors.Is(err, syscall.EISDIR) {
+		return replyErr(ftpproto.CodeFileUnavailable, "Is a directory: use RMD.")
+	}
+	if fi == nil {
 		return err
 	}
-	var bytes int64
-	if fi.Mode().IsRegular() {
-		bytes = fi.Size()
+	if err != nil {
+		// Removed, but not counted: the log must say so.
+		ss.log.Error("delete: usage not recorded", "path", abs, "err", err)
 	}
-	ss.acct.Quota().Adjust(context.WithoutCancel(ss.ctx), -bytes, -1)
-	ss.log.Info("delete", "path", abs, "bytes", bytes)
+	ss.log.Info("delete", "path", abs, "bytes", fi.Size())
 	ss.reply(ftpproto.CodeFileActionOK, "Delete operation successful.")
 	return nil
 }
@@ -451,24 +436,20 @@ func (ss *session) cmdRNTO(arg string) error {
 	if err := ss.need(fromAbs, accounts.PermRename); err != nil {
 		return err
 	}
-	replaced, statErr := ss.fs.Lstat(ss.ctx, name)
-	if statErr == nil && name != from {
-		if replaced.IsDir() {
-			return replyErr(ftpproto.CodeFileUnavailable, "Target is an existing directory.")
-		}
-		if err := ss.need(abs, accounts.PermOverwrite); err != nil {
-			return err
-		}
-	}
-	if err := ss.fs.Rename(ss.ctx, from, name); err != nil {
+	mayReplace := ss.user().PermsFor(abs).Has(accounts.PermOverwrite)
+	err = RenameFile(ss.ctx, ss.fs, ss.acct.Quota(), from, name, mayReplace)
+	switch {
+	case errors.Is(err, syscall.EISDIR):
+		return replyErr(ftpproto.CodeFileUnavailable, "Target is an existing directory.")
+	case errors.Is(err, fs.ErrExist) && !mayReplace:
+		// Decided by the rename itself (RENAME_NOREPLACE), not by a look
+		// before it.
+		ss.log.Info("permission denied", "path", abs, "perm", accounts.PermOverwrite.String())
+		return errPermission
+	case err != nil && !errors.Is(err, errNotRecorded):
 		return err
-	}
-	if statErr == nil && name != from {
-		var bytes int64
-		if replaced.Mode().IsRegular() {
-			bytes = replaced.Size()
-		}
-		ss.acct.Quota().Adjust(context.WithoutCancel(ss.ctx), -bytes, -1)
+	case err != nil:
+		ss.log.Error("rename: usage not recorded", "path", abs, "err", err)
 	}
 	ss.log.Info("rename", "path", abs, "from", fromAbs)
 	ss.reply(ftpproto.CodeFileActionOK, "Rename successful.")

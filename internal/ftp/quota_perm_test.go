@@ -313,37 +313,3 @@ func TestAdminChangesApplyAtTheNextCommand(t *testing.T) {
 		t.Fatal("session of a disabled account stayed open")
 	}
 }
-
-// Two sessions upload the same new name at once: the second to finish
-// replaces the first (its rename cannot be a no-replace one), and usage
-// counts one file of the size that is on disk.
-func TestTwoUploadsOfOneNewNameCountOneFile(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull}, "pw")
-	a, b := dialRaw(t, srv.Addr), dialRaw(t, srv.Addr)
-	for _, r := range []*raw{a, b} {
-		r.login("q", "pw")
-		r.must("TYPE I", 200)
-	}
-	da := dataConn(t, a)
-	a.must("STOR same", 150)
-	db := dataConn(t, b)
-	b.must("STOR same", 150) // both saw no file named "same"
-	da.Write(make([]byte, 1000))
-	da.Close()
-	a.expect(226)
-	db.Write(make([]byte, 3000))
-	db.Close()
-	b.expect(226)
-	fi, err := os.Stat(filepath.Join(u.Home, "same"))
-	if err != nil || fi.Size() != 3000 {
-		t.Fatalf("on disk: %v, %v; want the second upload (3000 bytes)", fi, err)
-	}
-	if got := usage(t, srv, "q", "pw"); got.UsedBytes != 3000 || got.UsedFiles != 1 {
-		t.Fatalf("usage %d bytes, %d files; want 3000, 1", got.UsedBytes, got.UsedFiles)
-	}
-	ents, _ := os.ReadDir(u.Home)
-	if len(ents) != 1 {
-		t.Fatalf("home holds %d entries, want 1 (no temp file left)", len(ents))
-	}
-}

@@ -94,66 +94,129 @@ func parseTempName(name string) (target string, kind byte, ok bool) {
 	return target, kind, true
 }
 
-// recovery remembers which homes this Server has settled, and which
-// temporary files belong to its uploads in flight.
+// recovery remembers which homes this Server has settled.
 type recovery struct {
 	started time.Time // immutable: when the Server was made
 
 	mu   sync.Mutex
-	done map[string]bool     // guarded by mu; by home path
-	live map[string]struct{} // guarded by mu; temporary names of uploads in flight
+	done map[string]chan struct{} // guarded by mu; by home path, closed once settled
 }
 
 func newRecovery() *recovery {
-	return &recovery{started: time.Now(), done: make(map[string]bool), live: make(map[string]struct{})}
-}
-
-// own registers the temporary file name (a base name: its 64 random bits
-// make it unique) as an upload of this process until release is called.
-// Register before creating the file and release after it is renamed or
-// removed, so a recovery walk that sees the file also sees it owned.
-func (r *recovery) own(name string) (release func()) {
-	r.mu.Lock()
-	r.live[name] = struct{}{}
-	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		delete(r.live, name)
-		r.mu.Unlock()
-	}
+	return &recovery{started: time.Now(), done: make(map[string]chan struct{})}
 }
 
 // stale reports whether the temporary file fi is left over from a crash:
 // no upload of this process owns it, and it was last written before this
 // Server started.
 func (r *recovery) stale(fi fs.FileInfo) bool {
-	r.mu.Lock()
-	_, owned := r.live[fi.Name()]
-	r.mu.Unlock()
-	return !owned && fi.ModTime().Before(r.started)
+	return !tempOwned(fi.Name()) && fi.ModTime().Before(r.started)
 }
 
-// once runs the recovery of home unless it ran (or runs) already. The walk
-// runs on the caller's goroutine: the first login of a user after a start
-// pays for it, once.
+// once runs the recovery of home unless it ran already; a login that finds
+// it running waits for it, so no session uploads into a home, or counts
+// on its usage, before it is settled. The walk runs on the first caller's
+// goroutine: the first login of a user after a start pays for it, once.
+//
+// After the walk the home is counted and the count replaces the user's
+// usage (accounts.Quota.Recount): the deltas of the last moments before a
+// crash (those not yet stored, uploads in flight) are lost with the
+// process, and only a count can bring usage back to what is stored. Homes
+// are the users' own (accounts refuses nested or shared homes), so the
+// count is the user's. It is skipped when the walk saw an upload of
+// another live process.
 func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.FS, q accounts.Quota, log *slog.Logger) {
 	home := u.Home
-	r.mu.Lock()
-	if r.done[home] {
-		r.mu.Unlock()
-		return
-	}
-	r.done[home] = true
-	r.mu.Unlock()
-	if err := r.recoverDir(ctx, fsys, ".", u, q, log); err != nil {
-		log.Warn("recover stale uploads", "home", home, "err", err)
-		if ctx.Err() != nil {
-			// The session ended mid-walk: the next login finishes it.
-			r.mu.Lock()
-			delete(r.done, home)
+	for {
+		r.mu.Lock()
+		ch, ok := r.done[home]
+		if !ok {
+			ch = make(chan struct{})
+			r.done[home] = ch
 			r.mu.Unlock()
+			break
+		}
+		r.mu.Unlock()
+		select {
+		case <-ch:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
+	w := &walk{}
+	err := r.recoverDir(ctx, fsys, ".", u, q, log, w)
+	if err == nil && !w.busy && q != nil {
+		var bytes, files int64
+		bytes, files, err = countHome(ctx, fsys, ".")
+		if err == nil && !w.busy {
+			err = q.Recount(ctx, bytes, files)
+		}
+	}
+	r.mu.Lock()
+	if err != nil {
+		log.Warn("recover stale uploads", "home", home, "err", err)
+		if ctx.Err() != nil {
+			// The session ended mid-walk: the next login does it again.
+			delete(r.done, home)
+		}
+	}
+	close(r.done[home])
+	r.mu.Unlock()
+}
+
+// walk is what a recovery walk saw.
+type walk struct {
+	busy bool // a temporary file of an upload in flight
+}
+
+// countHome sums the regular files below dir, as `wharf user rescan` does.
+func countHome(ctx context.Context, fsys vfs.FS, dir string) (bytes, files int64, err error) {
+	d, err := fsys.Open(ctx, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	var subdirs []string
+	for {
+		ents, rerr := d.ReadDir(readDirBatch)
+		for _, e := range ents {
+			switch {
+			case e.IsDir():
+				subdirs = append(subdirs, path.Join(dir, e.Name()))
+			case e.Type().IsRegular():
+				fi, err := e.Info()
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					d.Close()
+					return 0, 0, err
+				}
+				bytes += fi.Size()
+				files++
+			}
+		}
+		if errors.Is(rerr, io.EOF) || rerr == nil && len(ents) == 0 {
+			break
+		}
+		if rerr != nil {
+			d.Close()
+			return 0, 0, rerr
+		}
+	}
+	d.Close()
+	for _, sub := range subdirs {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		b, f, err := countHome(ctx, fsys, sub)
+		if err != nil {
+			return 0, 0, err
+		}
+		bytes += b
+		files += f
+	}
+	return bytes, files, nil
 }
 
 // readDirBatch bounds the entries read from a folder at once.
@@ -161,7 +224,7 @@ const readDirBatch = 1024
 
 // recoverDir settles the stale temporary files in dir and below. Symbolic
 // links are not followed.
-func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u accounts.User, q accounts.Quota, log *slog.Logger) error {
+func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u accounts.User, q accounts.Quota, log *slog.Logger, w *walk) error {
 	d, err := fsys.Open(ctx, dir)
 	if err != nil {
 		return err
@@ -175,7 +238,11 @@ func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u ac
 				subdirs = append(subdirs, path.Join(dir, e.Name()))
 			case e.Type().IsRegular() && isTempName(e.Name()):
 				fi, err := e.Info()
-				if err != nil || !r.stale(fi) {
+				if err != nil {
+					continue
+				}
+				if !r.stale(fi) {
+					w.busy = true
 					continue
 				}
 				settleTemp(ctx, fsys, dir, fi, u, q, log)
@@ -194,7 +261,7 @@ func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u ac
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.recoverDir(ctx, fsys, sub, u, q, log); err != nil {
+		if err := r.recoverDir(ctx, fsys, sub, u, q, log, w); err != nil {
 			log.Warn("recover stale uploads", "dir", sub, "err", err)
 		}
 	}
@@ -232,22 +299,19 @@ func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, u 
 	if ok && kind == tempKindNew {
 		files = -1
 	}
-	if q != nil {
-		q.Adjust(ctx, orig-fi.Size(), files)
+	if err := record(ctx, q, orig-fi.Size(), files); err != nil {
+		log.Error("removed stale upload", "path", "/"+tmp, "err", err)
 	}
 	log.Info("removed stale upload", "path", "/"+tmp, "bytes", fi.Size())
 }
 
-// renameNoReplace renames oldname to newname unless newname exists.
+// renameNoReplace renames oldname to newname unless newname exists, in one
+// atomic step; an FS that cannot do that refuses (syscall.ENOSYS), it never
+// looks first and renames after.
 func renameNoReplace(ctx context.Context, fsys vfs.FS, oldname, newname string) error {
-	if nr, ok := fsys.(vfs.NoReplaceRenamer); ok {
-		err := nr.RenameNoReplace(ctx, oldname, newname)
-		if !errors.Is(err, syscall.ENOSYS) && !errors.Is(err, syscall.EINVAL) {
-			return err
-		}
+	nr, ok := fsys.(vfs.NoReplaceRenamer)
+	if !ok {
+		return &fs.PathError{Op: "rename without replacing", Path: newname, Err: syscall.ENOSYS}
 	}
-	if _, err := fsys.Lstat(ctx, newname); err == nil {
-		return fs.ErrExist
-	}
-	return fsys.Rename(ctx, oldname, newname)
+	return nr.RenameNoReplace(ctx, oldname, newname)
 }

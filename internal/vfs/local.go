@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -96,6 +97,15 @@ func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) erro
 		return err
 	}
 	err = unix.Renameat2(ofd, path.Base(oldname), nfd, path.Base(newname), unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
+		// A filesystem without RENAME_NOREPLACE: link(2) refuses an
+		// existing name just as atomically, and the old name is removed
+		// after. Never a replacing rename: the caller may not replace.
+		if err := l.root.Link(oldname, newname); err != nil {
+			return err
+		}
+		return l.root.Remove(oldname)
+	}
 	if err != nil {
 		return localErr(&os.LinkError{Op: "renameat2", Old: oldname, New: newname, Err: err})
 	}

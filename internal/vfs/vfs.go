@@ -61,8 +61,10 @@ type FS interface {
 // NoReplaceRenamer is an FS that can rename a file only if nothing has the
 // new name, atomically (the check and the rename cannot be told apart by
 // another writer). Uploads use it to put a new file in place without
-// looking first. A name that exists gives an error satisfying
-// errors.Is(err, fs.ErrExist), and nothing changes.
+// looking first, and to commit for a user who may not replace a file. A
+// name that exists gives an error satisfying errors.Is(err, fs.ErrExist),
+// and nothing changes. An implementation that cannot refuse atomically
+// fails; it never falls back to a rename that replaces.
 type NoReplaceRenamer interface {
 	RenameNoReplace(ctx context.Context, oldname, newname string) error
 }
