@@ -102,9 +102,9 @@ func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) erro
 		// existing name just as atomically, and the old name is removed
 		// after. Never a replacing rename: the caller may not replace.
 		if err := l.root.Link(oldname, newname); err != nil {
-			return err
+			return localErr(err)
 		}
-		return l.root.Remove(oldname)
+		return localErr(l.root.Remove(oldname))
 	}
 	if err != nil {
 		return localErr(&os.LinkError{Op: "renameat2", Old: oldname, New: newname, Err: err})
