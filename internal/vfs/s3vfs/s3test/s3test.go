@@ -1,0 +1,120 @@
+// Package s3test starts a real S3 engine (versitygw) for tests: a
+// process on a loopback port over a temporary folder, with a fresh
+// bucket. It must never be imported by non-test code.
+package s3test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/wharfftp/wharf/internal/vfs/s3vfs"
+)
+
+// Access and Secret are the engine's credentials.
+const (
+	Access = "wharf-test-access"
+	Secret = "wharf-test-secret-key"
+)
+
+// Engine is a running versitygw.
+type Engine struct {
+	Endpoint string // http://127.0.0.1:PORT
+	Bucket   string
+	Dir      string // the posix folder behind it
+	Client   *s3.Client
+}
+
+// Binary finds versitygw: on PATH or in ~/go/bin (where go install puts
+// it). Missing, the test is skipped, or fails when CI=true.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if p := filepath.Join(home, "go", "bin", "versitygw"); fileExists(p) {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("versitygw not installed (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
+	}
+	t.Skip("versitygw not installed")
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// Start runs a versitygw for the test and creates a bucket in it.
+func Start(t testing.TB) *Engine {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--access", Access, "--secret", Secret, "--port", addr, "posix", dir)
+	logf, _ := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+	})
+	e := &Engine{Endpoint: "http://" + addr, Bucket: "wharf-test", Dir: dir}
+	e.Client = e.NewClient(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := e.Client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(e.Bucket)})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("versitygw did not come up: %v\n%s", err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return e
+}
+
+// NewClient returns a client of the engine.
+func (e *Engine) NewClient(t testing.TB) *s3.Client {
+	c, err := s3vfs.NewClient(context.Background(), s3vfs.ClientOptions{Endpoint: e.Endpoint, PathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(Access, Secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Env is the environment a wharf process needs to reach the engine
+// through the AWS default credential chain.
+func (e *Engine) Env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + Access, "AWS_SECRET_ACCESS_KEY=" + Secret, "AWS_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true"}
+}
+
+// URL is the --storage URL of the bucket under prefix.
+func (e *Engine) URL(prefix string) string {
+	if prefix == "" {
+		return "s3://" + e.Bucket
+	}
+	return fmt.Sprintf("s3://%s/%s", e.Bucket, prefix)
+}
