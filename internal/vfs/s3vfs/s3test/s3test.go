@@ -6,10 +6,10 @@ package s3test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/wharfftp/wharf/internal/testenv"
 	"github.com/wharfftp/wharf/internal/vfs/s3vfs"
 )
 
@@ -46,10 +47,7 @@ func Binary(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("versitygw not installed (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
-	}
-	t.Skip("versitygw not installed")
+	testenv.Missing(t, "versitygw (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)", exec.ErrNotFound)
 	return ""
 }
 
@@ -60,12 +58,7 @@ func Start(t testing.TB) *Engine {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	cmd := exec.Command(bin, "--access", Access, "--secret", Secret, "--port", addr, "posix", dir)
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
