@@ -180,14 +180,20 @@ func TestBadInputIsRefusedAndTheServerStillServes(t *testing.T) {
 }
 
 func TestAPanicInAHandlerDoesNotKillTheServer(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) {
+	srv := ftptest.Start(t, ftptest.Options{AllowPanics: true, Configure: func(c *ftp.Config) {
 		c.OpenFS = func(u accountsUser) (vfsFS, error) { return openPanicky(u.Home) }
 	}})
 	srv.Users.Add("alice", "secret", 0xFFFF)
 	r := dialRaw(t, srv.Addr)
 	r.login("alice", "secret")
 	r.must("TYPE I", 200) // SIZE answers in TYPE I only
-	r.tp.PrintfLine("SIZE boom")
+	// The client is told, not dropped in silence.
+	if code, msg := r.send("SIZE boom"); code != 421 || strings.Contains(msg, "boom") {
+		t.Fatalf("SIZE boom: %d %q, want a 421 that does not leak the panic", code, msg)
+	}
+	if n := srv.Engine.Panics(); n != 1 {
+		t.Fatalf("Panics() = %d after one recovered panic, want 1", n)
+	}
 	if !r.closed() {
 		t.Fatal("session survived its handler's panic")
 	}

@@ -138,7 +138,13 @@ type Server struct {
 	wg        sync.WaitGroup            // one per running session
 	xferMu    sync.Mutex                // serializes Config.XferLog lines
 	recovery  *recovery                 // immutable; stale uploads settled per home
+	panics    atomic.Int64              // panics recovered in sessions and transfers (see Panics)
 }
+
+// Panics reports how many panics the server recovered so far in sessions
+// and their transfers. Each one is a bug that dropped a client: tests and
+// fuzz targets fail when it moves, and an operator can alert on it.
+func (s *Server) Panics() int64 { return s.panics.Load() }
 
 // banState counts recent failed logins from one address.
 type banState struct {

@@ -167,7 +167,15 @@ func (ss *session) serve() {
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
+			ss.srv.panics.Add(1)
 			ss.log.Error("panic in session", "panic", p, "stack", string(debug.Stack()))
+			// The client gets an answer rather than a silent drop; TryLock
+			// because the panic may have struck while a reply was written.
+			if ss.wmu.TryLock() {
+				ss.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+				ss.writeReply(ftpproto.CodeUnavailable, "Internal error; closing control connection.")
+				ss.wmu.Unlock()
+			}
 		}
 		ss.finish(start)
 	}()

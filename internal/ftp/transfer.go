@@ -95,6 +95,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
+				ss.srv.panics.Add(1)
 				ss.log.Error("panic in transfer", "panic", p, "stack", string(debug.Stack()))
 				x.abort()
 				cleanup()
@@ -397,7 +398,7 @@ func (ss *session) cmdPORT(arg string) error {
 	}
 	var b [6]byte
 	for i, p := range parts {
-		v, err := strconv.ParseUint(strings.TrimSpace(p), 10, 8)
+		v, err := strconv.ParseUint(strings.Trim(p, " "), 10, 8)
 		if err != nil {
 			return replyErr(ftpproto.CodeArgSyntaxError, "Syntax error in PORT parameters.")
 		}

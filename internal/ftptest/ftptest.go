@@ -42,6 +42,11 @@ type Options struct {
 	Configure func(*ftp.Config)
 	// Users are created before the server starts.
 	Users []accounts.MemoryUser
+	// AllowPanics lets the test pass although the server recovered a panic
+	// (a test that provokes one on purpose). Otherwise any recovered panic
+	// fails the test: it is a crash the client only sees as a dropped
+	// connection.
+	AllowPanics bool
 }
 
 // Server is a running test server.
@@ -124,6 +129,9 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Logf("ftptest: shutdown: %v", err)
 		}
 		wg.Wait()
+		if n := eng.Panics(); n > 0 && !opts.AllowPanics {
+			t.Errorf("ftptest: the server recovered %d panic(s) (see the log for the stack)", n)
+		}
 		if t.Failed() {
 			t.Logf("ftptest: server log:\n%s", s.logs.String())
 		}
