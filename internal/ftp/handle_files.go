@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path"
@@ -367,8 +368,8 @@ func randHex() string {
 }
 
 func (ss *session) cmdREST(arg string) error {
-	n, err := strconv.ParseInt(arg, 10, 64)
-	if err != nil || n < 0 {
+	n, ok := parseOffset(arg)
+	if !ok {
 		return replyErr(ftpproto.CodeArgSyntaxError, "REST needs a non-negative byte offset.")
 	}
 	ss.rest = n
@@ -551,17 +552,50 @@ func parseTimeVal(s string) (time.Time, error) {
 	return t, nil
 }
 
+// cmdALLO answers ALLO <bytes> [R <record size>] (RFC 959 section 4.1.3):
+// no allocation is needed, but a size the quota cannot hold is refused up
+// front so a client learns it before sending the data.
 func (ss *session) cmdALLO(arg string) error {
-	n, err := strconv.ParseInt(strings.Fields(arg)[0], 10, 64)
-	if err != nil || n < 0 {
-		return replyErr(ftpproto.CodeArgSyntaxError, "ALLO needs a byte count.")
+	n, ok := parseALLO(arg)
+	if !ok {
+		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax: ALLO <bytes> [R <record size>]")
 	}
 	u, err := ss.acct.Quota().Usage(ss.ctx)
-	if err == nil && u.QuotaBytes > 0 && u.UsedBytes+n > u.QuotaBytes {
+	if err == nil && u.QuotaBytes > 0 && n > u.QuotaBytes-u.UsedBytes {
 		return replyErr(ftpproto.CodeExceededStorage, "Not enough quota for that many bytes.")
 	}
 	ss.reply(ftpproto.CodeNotImplementedOK, "No storage allocation necessary.")
 	return nil
+}
+
+// parseALLO reads "<bytes>" or "<bytes> R <record size>", fields separated
+// by ASCII spaces, numbers unsigned decimal that fit an int64.
+func parseALLO(arg string) (int64, bool) {
+	f := strings.FieldsFunc(arg, func(r rune) bool { return r == ' ' })
+	if len(f) != 1 && (len(f) != 3 || !strings.EqualFold(f[1], "R")) {
+		return 0, false
+	}
+	n, ok := parseOffset(f[0])
+	if len(f) == 3 {
+		_, recOK := parseOffset(f[2])
+		ok = ok && recOK
+	}
+	return n, ok
+}
+
+// parseOffset reads a byte count or offset: ASCII digits only (no sign, no
+// spaces: strconv.ParseInt would take "+5"), at most int64.
+func parseOffset(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // avail is the room left for uploads: the lower of quota room and disk free.
@@ -601,9 +635,9 @@ func (ss *session) cmdAVBL(arg string) error {
 // replace each other: the last one given applies.
 func (ss *session) cmdRANG(arg string) error {
 	lo, hi, ok := strings.Cut(arg, " ")
-	a, err1 := strconv.ParseInt(lo, 10, 64)
-	b, err2 := strconv.ParseInt(strings.TrimSpace(hi), 10, 64)
-	if !ok || err1 != nil || err2 != nil {
+	a, ok1 := parseOffset(lo)
+	b, ok2 := parseOffset(strings.Trim(hi, " "))
+	if !ok || !ok1 || !ok2 {
 		return replyErr(ftpproto.CodeArgSyntaxError, "Syntax: RANG <start> <end>")
 	}
 	if a == 1 && b == 0 {
@@ -611,7 +645,9 @@ func (ss *session) cmdRANG(arg string) error {
 		ss.reply(ftpproto.CodePending, "Range reset.")
 		return nil
 	}
-	if a < 0 || b < a {
+	// The end is inclusive: HASH and RETR add one to it, which must not
+	// overflow.
+	if b < a || b == math.MaxInt64 {
 		return replyErr(ftpproto.CodeArgSyntaxError, "RANG needs 0 <= start <= end (RANG 1 0 resets).")
 	}
 	ss.rangSet, ss.rangLo, ss.rangHi = true, a, b
@@ -648,7 +684,10 @@ func (ss *session) cmdHASH(arg string) error {
 // (offset 0, 100 bytes). Only HASH follows the inclusive RANG convention.
 func xhash(algo string) func(ss *session, arg string) error {
 	return func(ss *session, arg string) error {
-		file, start, end, _ := splitRangeArgs(arg)
+		file, start, end, err := splitRangeArgs(arg)
+		if err != nil {
+			return err
+		}
 		_, sum, _, _, err := ss.hashFile(file, algo, start, end)
 		if err != nil {
 			return err

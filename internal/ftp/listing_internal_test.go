@@ -127,11 +127,21 @@ func TestSplitRangeArgs(t *testing.T) {
 		{`"a b" 1 2`, "a b", 1, 2},
 		{"2024 report 5", "2024 report", 5, -1},
 		{"1 2 3", "1", 2, 3},
+		{"f\u00a010", "f\u00a010", 0, -1}, // a no-break space is part of the name
+		{"f\u00a0 10", "f\u00a0", 10, -1},
+		{"  f  1  ", "f", 1, -1},
+		{"5", "5", 0, -1},
+		{"a 1.5", "a 1.5", 0, -1},
 	}
 	for _, c := range cases {
-		f, s, e, _ := splitRangeArgs(c.in)
-		if f != c.file || s != c.start || e != c.end {
-			t.Errorf("splitRangeArgs(%q) = %q %d %d; want %q %d %d", c.in, f, s, e, c.file, c.start, c.end)
+		f, s, e, err := splitRangeArgs(c.in)
+		if err != nil || f != c.file || s != c.start || e != c.end {
+			t.Errorf("splitRangeArgs(%q) = %q %d %d %v; want %q %d %d", c.in, f, s, e, err, c.file, c.start, c.end)
+		}
+	}
+	for _, in := range []string{"a.txt -1", "a.txt -5 -1", "a 1 -1", "a 99999999999999999999", "a +1 -0"} {
+		if _, _, _, err := splitRangeArgs(in); err == nil {
+			t.Errorf("splitRangeArgs(%q) accepted a range that is no pair of offsets", in)
 		}
 	}
 }

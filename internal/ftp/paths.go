@@ -2,10 +2,10 @@ package ftp
 
 import (
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftpproto"
 	"github.com/wharfftp/wharf/internal/vfs"
 )
 
@@ -51,7 +51,7 @@ func (ss *session) permTarget(verb, arg string) string {
 	case "MFMT":
 		_, arg, _ = strings.Cut(arg, " ")
 	case "XMD5", "XSHA1", "XSHA256", "XSHA512", "XCRC":
-		arg, _, _, _ = splitRangeArgs(arg)
+		arg, _, _, _ = splitRangeArgs(arg) // bad numbers: the handler's 501
 	}
 	if arg == "" {
 		return ss.cwd
@@ -76,27 +76,36 @@ func stripListOptions(arg string) string {
 	return arg
 }
 
+// errBadRangeArgs refuses a checksum range that is not two byte offsets
+// (a negative number, or one past int64).
+var errBadRangeArgs = replyErr(ftpproto.CodeArgSyntaxError, "Invalid byte range: offsets are non-negative integers.")
+
 // splitRangeArgs parses "file [start [end]]" of the X* checksum commands;
 // numbers at the end are the range, the rest (spaces included) the file.
 // Clients differ in details, so "file, start, end" and a quoted file name
-// are accepted too.
-func splitRangeArgs(arg string) (file string, start, end int64, ok bool) {
-	end = -1
-	fields := strings.Fields(arg)
+// are accepted too. Only ASCII spaces separate: a no-break space (or any
+// other Unicode space) is part of the name, as it is everywhere else. A
+// trailing word that is a number but not an offset (signed negative, or
+// too large for one) is refused (errBadRangeArgs) rather than taken for part
+// of the name; so is a signed one.
+func splitRangeArgs(arg string) (file string, start, end int64, err error) {
+	file = strings.Trim(arg, " ")
 	var nums []int64
-	for len(nums) < 2 && len(fields) > 1 {
-		last := strings.TrimSuffix(fields[len(fields)-1], ",")
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil {
+	for len(nums) < 2 {
+		i := strings.LastIndexByte(file, ' ')
+		if i < 0 {
+			break // the last word is the file
+		}
+		word := strings.TrimSuffix(file[i+1:], ",")
+		if !isIntWord(word) {
 			break
 		}
+		n, ok := parseOffset(word)
+		if !ok {
+			return "", 0, -1, errBadRangeArgs
+		}
 		nums = append([]int64{n}, nums...)
-		fields = fields[:len(fields)-1]
-	}
-	file = strings.TrimSpace(arg)
-	for range nums {
-		// Cut the numbers off the original text, keeping inner spaces of the name.
-		file = strings.TrimRight(file[:strings.LastIndexByte(file, ' ')], " ")
+		file = strings.TrimRight(file[:i], " ")
 	}
 	file = strings.TrimSuffix(file, ",")
 	if len(file) >= 2 && file[0] == '"' && file[len(file)-1] == '"' {
@@ -104,9 +113,23 @@ func splitRangeArgs(arg string) (file string, start, end int64, ok bool) {
 	}
 	switch len(nums) {
 	case 0:
-		return file, 0, -1, false
+		return file, 0, -1, nil
 	case 1:
-		return file, nums[0], -1, true
+		return file, nums[0], -1, nil
 	}
-	return file, nums[0], nums[1], true
+	return file, nums[0], nums[1], nil
+}
+
+// isIntWord reports whether w is an optionally signed run of ASCII digits.
+func isIntWord(w string) bool {
+	w = strings.TrimPrefix(strings.TrimPrefix(w, "-"), "+")
+	if w == "" {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if w[i] < '0' || w[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
