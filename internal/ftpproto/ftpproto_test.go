@@ -12,9 +12,13 @@ import (
 	"unicode/utf8"
 )
 
-func TestReaderSplitsCRLFAndBareLF(t *testing.T) {
-	r := NewReader(strings.NewReader("USER a\r\nPASS b\nNOOP\r\n"), 0)
-	for _, want := range []string{"USER a", "PASS b", "NOOP"} {
+// Regression: a bare LF ended the line, so "SIZE name\nDELE victim" ran the
+// DELE. Only CR LF ends a line; a bare LF or CR stays in it (Parse refuses
+// it there), even when the CR and the LF arrive in separate reads.
+func TestReaderEndsLinesOnlyAtCRLF(t *testing.T) {
+	in := "USER a\r\nSIZE name\nDELE victim\r\nA\rB\r\nC\n\r\n\r\r\n" + strings.Repeat("x", 600) + "\r"
+	r := NewReader(io.MultiReader(strings.NewReader(in), strings.NewReader("\nNOOP\r\n")), 0)
+	for _, want := range []string{"USER a", "SIZE name\nDELE victim", "A\rB", "C\n", "\r", strings.Repeat("x", 600), "NOOP"} {
 		line, err := r.ReadLine()
 		if err != nil || string(line) != want {
 			t.Fatalf("got %q %v, want %q", line, err, want)
@@ -22,6 +26,22 @@ func TestReaderSplitsCRLFAndBareLF(t *testing.T) {
 	}
 	if _, err := r.ReadLine(); err != io.EOF {
 		t.Fatalf("at end: %v", err)
+	}
+	if _, err := Parse([]byte("SIZE name\nDELE victim")); !errors.Is(err, ErrBadArgument) {
+		t.Fatalf("Parse of a line with a bare LF: %v, want ErrBadArgument", err)
+	}
+}
+
+// An over-long line ends at its CR LF only: a bare LF inside the skipped
+// part must not start a command.
+func TestReaderSkipsALongLineToItsCRLF(t *testing.T) {
+	in := "NOOP " + strings.Repeat("x", 5000) + "\nDELE victim" + strings.Repeat("y", 600) + "\r"
+	r := NewReader(io.MultiReader(strings.NewReader(in), strings.NewReader("\nQUIT\r\n")), 4096)
+	if _, err := r.ReadLine(); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("long line: %v", err)
+	}
+	if line, err := r.ReadLine(); err != nil || string(line) != "QUIT" {
+		t.Fatalf("after the long line: %q %v, want QUIT", line, err)
 	}
 }
 
@@ -198,28 +218,39 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzReader checks the bounded reader never returns a line over its cap or
-// one holding a line terminator, and always makes progress.
+// FuzzReader checks the bounded reader never returns a line over its cap,
+// always makes progress, and (when no Telnet sequence or over-long line is
+// involved) splits exactly at CR LF and nowhere else.
 func FuzzReader(f *testing.F) {
-	for _, s := range []string{"USER a\r\nPASS b\r\n", "\xff\xf4\xff\xf2ABOR\r\n", strings.Repeat("x", 300) + "\n", "a\rb\n", "\n\n\n"} {
+	for _, s := range []string{"USER a\r\nPASS b\r\n", "\xff\xf4\xff\xf2ABOR\r\n", strings.Repeat("x", 300) + "\n", "a\rb\n", "\n\n\n", "SIZE a\nDELE b\r\n", "a\r\r\n\n\r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in), 64)
+		const max = 64
+		r := NewReader(bytes.NewReader(in), max)
+		var got []string
+		tooLong := false
 		for i := 0; i <= len(in); i++ {
 			line, err := r.ReadLine()
 			if err != nil {
 				if errors.Is(err, ErrLineTooLong) {
+					tooLong = true
 					continue
 				}
-				return
+				break
 			}
-			if len(line) > 64 {
+			if len(line) > max {
 				t.Fatalf("line of %d bytes over the cap", len(line))
 			}
-			if bytes.IndexByte(line, '\n') >= 0 {
-				t.Fatalf("line holds LF: %q", line)
-			}
+			got = append(got, string(line))
+		}
+		if tooLong || bytes.IndexByte(in, iac) >= 0 {
+			return
+		}
+		want := strings.Split(string(in), "\r\n")
+		want = want[:len(want)-1] // what follows the last CR LF is no line
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+			t.Fatalf("lines %q, want %q", got, want)
 		}
 	})
 }

@@ -22,9 +22,13 @@ const DefaultMaxLine = 4096
 // sending one.
 var ErrLineTooLong = errors.New("ftpproto: command line too long")
 
-// Reader reads CRLF- (or LF-) terminated command lines, never buffering more
-// than its cap for one line. Telnet IAC sequences (RFC 959 requires a server
-// to cope with the IP and Synch a client sends before ABOR) are removed.
+// Reader reads CRLF-terminated command lines, never buffering more than its
+// cap for one line. Only CR LF ends a line (RFC 959 section 4.1.3, as
+// ProFTPD and vsftpd read): a bare LF or CR stays in the line, where Parse
+// refuses it. Ending a line at a bare LF would let "SIZE a\nDELE b", a
+// name with a line feed, run a second command. Telnet IAC sequences (RFC
+// 959 requires a server to cope with the IP and Synch a client sends
+// before ABOR) are removed.
 type Reader struct {
 	src io.Reader
 	br  *bufio.Reader // nil after Release until the next ReadLine
@@ -34,6 +38,9 @@ type Reader struct {
 	// counts its bytes since the last ErrLineTooLong.
 	skip    bool
 	skipped int
+	// cr says the last byte read while skipping was a CR, so an LF at the
+	// start of the next fragment ends the skipped line.
+	cr bool
 }
 
 // skipLines is how many caps' worth of one over-long line count as one more
@@ -101,10 +108,14 @@ func (r *Reader) ReadLine() ([]byte, error) {
 		frag, err := r.br.ReadSlice('\n')
 		if r.skip {
 			r.skipped += len(frag)
+			crlf := err == nil && (len(frag) >= 2 && frag[len(frag)-2] == '\r' || len(frag) == 1 && r.cr)
+			r.cr = len(frag) > 0 && frag[len(frag)-1] == '\r'
 			switch {
-			case err == nil:
-				r.skip, r.skipped = false, 0
+			case crlf:
+				r.skip, r.skipped, r.cr = false, 0, false
 				continue // the refused line is over: read the next one
+			case err == nil:
+				continue // a bare LF: still the refused line
 			case errors.Is(err, bufio.ErrBufferFull):
 				if r.skipped > skipLines*limit {
 					r.skipped = 0
@@ -112,23 +123,27 @@ func (r *Reader) ReadLine() ([]byte, error) {
 				}
 				continue
 			default:
-				r.skip, r.skipped = false, 0
+				r.skip, r.skipped, r.cr = false, 0, false
 				return nil, err
 			}
 		}
 		if len(r.buf)+len(frag) > limit {
+			crlf := err == nil && r.endsCRLF(frag)
 			r.buf = r.buf[:0]
-			if err == nil {
+			if crlf {
 				return nil, ErrLineTooLong // its end came with it
 			}
-			if errors.Is(err, bufio.ErrBufferFull) {
+			if err == nil || errors.Is(err, bufio.ErrBufferFull) {
 				r.skip = true
+				r.cr = frag[len(frag)-1] == '\r'
 				return nil, ErrLineTooLong
 			}
 			return nil, err
 		}
 		r.buf = append(r.buf, frag...)
 		switch {
+		case err == nil && !r.endsCRLF(nil):
+			continue // a bare LF is part of the line
 		case err == nil:
 			line := r.finish()
 			if len(line) > r.max {
@@ -145,10 +160,21 @@ func (r *Reader) ReadLine() ([]byte, error) {
 	}
 }
 
-// finish strips the terminator and Telnet sequences in place.
+// endsCRLF reports whether r.buf followed by frag ends in CR LF.
+func (r *Reader) endsCRLF(frag []byte) bool {
+	n := len(frag)
+	switch {
+	case n >= 2:
+		return frag[n-2] == '\r' && frag[n-1] == '\n'
+	case n == 1:
+		return frag[0] == '\n' && len(r.buf) > 0 && r.buf[len(r.buf)-1] == '\r'
+	}
+	return bytes.HasSuffix(r.buf, []byte("\r\n"))
+}
+
+// finish strips the CR LF terminator and Telnet sequences in place.
 func (r *Reader) finish() []byte {
-	b := bytes.TrimSuffix(r.buf, []byte{'\n'})
-	b = bytes.TrimSuffix(b, []byte{'\r'})
+	b := r.buf[:len(r.buf)-2]
 	if bytes.IndexByte(b, iac) < 0 {
 		return b
 	}
