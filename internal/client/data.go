@@ -135,33 +135,36 @@ func parseEPSV(msg string) (int, error) {
 }
 
 func parsePASV(msg string) (net.IP, int, error) {
-	start := strings.IndexAny(msg, "0123456789")
-	for start >= 0 && start < len(msg) {
+	isNum := func(c byte) bool { return c == ',' || c >= '0' && c <= '9' }
+	for start := 0; start < len(msg); {
+		if !isNum(msg[start]) {
+			start++
+			continue
+		}
+		// A maximal run of digits and commas: exactly six numbers, no
+		// empty one (",1,2,3,4,5,6" and "1,2,3,4,5,6," are no address).
 		end := start
-		for end < len(msg) && (msg[end] == ',' || msg[end] >= '0' && msg[end] <= '9') {
+		for end < len(msg) && isNum(msg[end]) {
 			end++
 		}
 		nums := strings.Split(msg[start:end], ",")
-		if len(nums) == 6 {
-			var b [6]int
-			ok := true
-			for k, s := range nums {
-				n, err := strconv.Atoi(s)
-				if err != nil || n < 0 || n > 255 {
-					ok = false
-					break
-				}
-				b[k] = n
-			}
-			if port := b[4]<<8 | b[5]; ok && port > 0 {
-				return net.IPv4(byte(b[0]), byte(b[1]), byte(b[2]), byte(b[3])).To4(), port, nil
-			}
+		start = end
+		if len(nums) != 6 {
+			continue
 		}
-		next := strings.IndexAny(msg[end:], "0123456789")
-		if next < 0 {
-			break
+		var b [6]int
+		ok := true
+		for k, s := range nums {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || n > 255 {
+				ok = false
+				break
+			}
+			b[k] = n
 		}
-		start = end + next
+		if port := b[4]<<8 | b[5]; ok && port > 0 {
+			return net.IPv4(byte(b[0]), byte(b[1]), byte(b[2]), byte(b[3])).To4(), port, nil
+		}
 	}
 	return nil, 0, fmt.Errorf("bad PASV reply %q", msg)
 }

@@ -84,6 +84,11 @@ func ParseListLine(line string) (Entry, bool) {
 		case "l":
 			e.Type = TypeLink
 			if name, target, ok := strings.Cut(e.Name, " -> "); ok {
+				if name == "" || target == "" {
+					// No link has an empty name or target: the line is
+					// garbled, and half an entry would name the wrong file.
+					return Entry{}, false
+				}
 				e.Name, e.Target = name, target
 			}
 		case "-":

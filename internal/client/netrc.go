@@ -34,18 +34,34 @@ func parseNetrc(data string) []netrcEntry {
 	var toks []string
 	sc := bufio.NewScanner(strings.NewReader(data))
 	sc.Buffer(nil, len(data)+1) // one line may be the whole file
-	inMacro := false
+	// A macdef's name is the token after it, on a later line if need be
+	// (as BSD ftp reads it); the rest of the name's line is skipped and the
+	// body runs to the first empty line. Reading a nameless "macdef" as a
+	// macro with an empty name left its body's first line ("login x") to
+	// be read as tokens of the entry before it.
+	inMacro, needName := false, false
 	for sc.Scan() {
 		line := sc.Text()
+		if needName {
+			if strings.TrimSpace(line) != "" {
+				needName, inMacro = false, true // the name's line
+			}
+			continue
+		}
 		if inMacro {
 			if strings.TrimSpace(line) == "" {
 				inMacro = false
 			}
 			continue
 		}
-		for _, f := range strings.Fields(line) {
+		fields := strings.Fields(line)
+		for i, f := range fields {
 			if f == "macdef" {
-				inMacro = true
+				if i+1 < len(fields) {
+					inMacro = true
+				} else {
+					needName = true
+				}
 				break
 			}
 			toks = append(toks, f)

@@ -97,8 +97,21 @@ func validHost(h string) bool {
 		return false
 	}
 	if strings.ContainsAny(h, ":%") {
-		_, err := netip.ParseAddr(h)
-		return err == nil
+		a, err := netip.ParseAddr(h)
+		return err == nil && validZone(a.Zone())
+	}
+	return true
+}
+
+// validZone accepts an IPv6 zone that is an interface name or index
+// (letters, digits, '.', '-', '_'): netip takes any bytes, invalid UTF-8
+// included, which then cannot be printed back as an address.
+func validZone(z string) bool {
+	for i := 0; i < len(z); i++ {
+		c := z[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
 	}
 	return true
 }
