@@ -50,6 +50,7 @@ type serveOpts struct {
 	logFormat       string
 	xferlog         string
 	grace           time.Duration
+	init            bool
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -83,7 +84,8 @@ when that exists.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.config, "config", "", "TOML configuration file (default DATA/wharf.toml if present)")
-	f.StringVar(&o.data, "data", "./wharf-data", "data directory holding users, homes and server state (env WHARF_DATA)")
+	f.StringVar(&o.data, "data", "./wharf-data", "data directory holding users, homes and server state (env WHARF_DATA); it must exist")
+	f.BoolVar(&o.init, "init", false, "create the data directory when it does not exist ('wharf user add' creates it too)")
 	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP (HOST:PORT)")
 	f.StringVar(&o.passivePorts, "passive-ports", "", "passive data port range LOW-HIGH (default: any free port)")
 	f.StringVar(&o.publicHost, "public-ip", "", "address announced in PASV replies, for servers behind NAT")
@@ -135,6 +137,15 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		return usageError(errors.New("--tls-required and --tls-implicit-listen need --tls-cert/--tls-key or --tls-self-signed"))
 	}
 
+	// A missing data directory is a typo or the wrong working folder far
+	// more often than a wish for an empty server: serving it would answer
+	// every login with 530 and say nothing.
+	if !o.init {
+		if _, err := os.Stat(o.data); errors.Is(err, os.ErrNotExist) {
+			abs, _ := filepath.Abs(o.data)
+			return withCode(ExitNotFound, fmt.Errorf("%w at %s: create it with 'wharf serve --init' or 'wharf user add'", accounts.ErrNoDataDir, abs))
+		}
+	}
 	unlock, err := accounts.LockServer(o.data)
 	if err != nil {
 		return err
@@ -220,20 +231,39 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	if err != nil {
 		return withCode(ExitFailure, fmt.Errorf("listen: %w", err))
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("serving ftp", "listen", ln.Addr().String(), "data", o.data, "tls", cfg.TLS != nil,
-		"passive_ports", o.passivePorts)
-	servers := 1
+	var iln net.Listener
 	if o.tlsImplicit != "" {
-		iln, err := lc.Listen(ctx, "tcp", o.tlsImplicit)
-		if err != nil {
+		if iln, err = lc.Listen(ctx, "tcp", o.tlsImplicit); err != nil {
 			ln.Close()
 			return withCode(ExitFailure, fmt.Errorf("listen implicit ftps: %w", err))
 		}
+	}
+	users, err := db.ListUsers(ctx)
+	if err != nil {
+		ln.Close()
+		if iln != nil {
+			iln.Close()
+		}
+		return fmt.Errorf("list users: %w", err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	// The one line an admin reads to see that this is the server they
+	// meant: where it listens, on whose accounts, stored where.
+	attrs := []any{"listen", ln.Addr().String()}
+	if iln != nil {
+		attrs = append(attrs, "implicit_ftps", iln.Addr().String())
+	}
+	attrs = append(attrs, "users", len(users), "data", db.Dir(), "accounts", filepath.Join(db.Dir(), "wharf.db"),
+		"homes", db.DefaultHome(""), "anonymous", o.anonymous, "tls", cfg.TLS != nil, "passive_ports", o.passivePorts)
+	if len(users) == 0 && !o.anonymous {
+		logger.Warn("no users: every login is refused until 'wharf user add NAME --data " + db.Dir() + "'")
+	}
+	logger.Info("serving ftp", attrs...)
+	servers := 1
+	if iln != nil {
 		servers++
 		go func() { errc <- srv.ServeImplicitTLS(iln) }()
-		logger.Info("serving implicit ftps", "listen", iln.Addr().String())
 	}
 
 	select {

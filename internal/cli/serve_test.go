@@ -206,7 +206,7 @@ func TestServeBadInput(t *testing.T) {
 		{[]string{"extra-arg"}, ExitUsage, "unknown command"},
 	}
 	for _, c := range cases {
-		code, _, errs := e.run("", append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, c.args...)...)
+		code, _, errs := e.run("", append([]string{"serve", "--data", data, "--init", "--listen", "127.0.0.1:0"}, c.args...)...)
 		if code != c.code || !strings.Contains(errs, c.msg) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
 			t.Errorf("serve %v: exit %d, stderr %q; want exit %d mentioning %q in one line", c.args, code, errs, c.code, c.msg)
 		}
@@ -217,8 +217,54 @@ func TestServeBadInput(t *testing.T) {
 		t.Errorf("unknown TOML key: exit %d, %q", code, errs)
 	}
 	// A second server on the same data directory is refused, not corrupting it.
-	startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0")
+	startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0", "--init")
 	if code, _, errs := e.run("", "serve", "--data", data, "--listen", "127.0.0.1:0"); code == 0 || !strings.Contains(errs, "in use") {
 		t.Errorf("second serve on one data dir: exit %d, %q", code, errs)
+	}
+}
+
+// Regression (issue 10): `wharf serve --data ./nope` created an empty data
+// directory and served it with no users, every login refused and the log
+// saying only data=./nope. A missing directory is refused in one line;
+// --init creates it; the start line says how many users, stored where,
+// listening where.
+func TestServeRefusesAMissingDataDirectoryAndSaysWhatItServes(t *testing.T) {
+	e := newClientEnv(t)
+	nope := filepath.Join(t.TempDir(), "nope")
+	code, _, errs := e.run("", "serve", "--data", nope, "--listen", "127.0.0.1:0")
+	if code != ExitNotFound || !strings.Contains(errs, nope) || !strings.Contains(errs, "--init") ||
+		!strings.Contains(errs, "user add") || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+		t.Errorf("serve on a missing data directory: exit %d, stderr %q; want exit %d, one line naming it, --init and user add", code, errs, ExitNotFound)
+	}
+	if _, err := os.Stat(nope); !os.IsNotExist(err) {
+		t.Errorf("the refused data directory was created: %v", err)
+	}
+	// The environment's data directory is checked the same way.
+	e.vars["WHARF_DATA"] = nope
+	if code, _, errs := e.run("", "serve", "--listen", "127.0.0.1:0"); code != ExitNotFound || !strings.Contains(errs, nope) {
+		t.Errorf("serve with WHARF_DATA missing: exit %d, %q", code, errs)
+	}
+	delete(e.vars, "WHARF_DATA")
+
+	addr, logs := startServe(t, nil, "--data", nope, "--listen", "127.0.0.1:0", "--init")
+	line := regexp.MustCompile(`(?m)^.*msg="serving ftp".*$`).FindString(logs.String())
+	for _, want := range []string{"listen=" + addr, "users=0", "data=" + nope, "accounts=" + filepath.Join(nope, "wharf.db"), "homes=" + filepath.Join(nope, "home")} {
+		if !strings.Contains(line, want) {
+			t.Errorf("start line lacks %q: %s", want, line)
+		}
+	}
+	if !strings.Contains(logs.String(), "no users") {
+		t.Errorf("no warning about a server without users:\n%s", logs)
+	}
+
+	data := filepath.Join(t.TempDir(), "data")
+	for _, name := range []string{"alice", "bob"} {
+		if code, _, errs := e.run("pw\n", "user", "add", name, "--data", data, "--password-stdin"); code != 0 {
+			t.Fatalf("user add: %d %s", code, errs)
+		}
+	}
+	_, logs = startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0")
+	if line := regexp.MustCompile(`(?m)^.*msg="serving ftp".*$`).FindString(logs.String()); !strings.Contains(line, "users=2") {
+		t.Errorf("start line with two users: %s", line)
 	}
 }
