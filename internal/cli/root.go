@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -49,7 +50,42 @@ func newRoot(env *Env) *cobra.Command {
 		newShareCmd(env),
 	)
 	root.AddCommand(newClientCmds(env)...)
+	// cobra adds help and completion when it executes; adding them now lets
+	// refuseUnknown reach them too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	refuseUnknown(root)
 	return root
+}
+
+// refuseUnknown makes every command of the tree answer an unknown
+// subcommand as a usage error (exit 2). cobra does so only at the root: a
+// command that merely groups others (`wharf user`) prints its help for
+// `wharf user frobnicate` and succeeds, and `wharf help frobnicate` says
+// "Unknown help topic" and succeeds.
+func refuseUnknown(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknown(sub)
+	}
+	switch {
+	case c.Name() == "help" && c.HasParent():
+		show := c.Run
+		c.Run = nil
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if target, rest, err := cmd.Root().Find(args); err != nil || target == nil || len(rest) > 0 {
+				return usageError(fmt.Errorf("unknown help topic %q", strings.Join(args, " ")))
+			}
+			show(cmd, args)
+			return nil
+		}
+	case c.HasSubCommands() && !c.Runnable():
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()))
+			}
+			return cmd.Help()
+		}
+	}
 }
 
 // Main runs the command line with args and returns the process exit code.
