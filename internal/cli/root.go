@@ -107,3 +107,11 @@ func Main(args []string, env *Env) int {
 	}
 	return code
 }
+
+// keepRunningOnBrokenPipe stops a closed stdout or stderr from killing a
+// long-running server: `wharf serve | tee log`, then Ctrl-C, ends tee
+// first, and Go's default for a write to a broken fd 1 or 2 is death by
+// SIGPIPE, cutting the graceful shutdown short. Ignored, the write fails
+// with EPIPE, which logging drops. Only serve and share call it: a client
+// command piped into head should still end as pipes usually end them.
+func keepRunningOnBrokenPipe() { signal.Ignore(syscall.SIGPIPE) }

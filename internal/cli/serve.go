@@ -118,6 +118,7 @@ when that exists.`,
 }
 
 func runServe(ctx context.Context, env *Env, o *serveOpts) error {
+	keepRunningOnBrokenPipe()
 	logger, err := newLogger(env, o.logLevel, o.logFormat)
 	if err != nil {
 		return err

@@ -70,6 +70,7 @@ Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
 }
 
 func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, fixedHTTP bool) error {
+	keepRunningOnBrokenPipe()
 	for _, p := range []int{o.ftpPort, o.httpPort} {
 		if p < 0 || p > 65535 {
 			return usageError(fmt.Errorf("port %d out of range 0-65535", p))
