@@ -283,11 +283,33 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 	return cmd
 }
 
-func (f *clientFlags) transferOptions(s *session, pr *progress.Progress) client.TransferOptions {
+func (f *clientFlags) transferOptions(s *session, pr *shownProgress) client.TransferOptions {
 	return client.TransferOptions{
 		Continue: f.cont, Recursive: f.recursive, Force: f.force, Parallel: f.parallel,
-		Observer: pr, Dial: s.dial,
+		Observer: pr.Progress, Dial: s.dial,
 	}
+}
+
+// shownProgress is a one-shot command's progress and, while bars are drawn
+// on a terminal, its input kept from echoing into them (see
+// progress.QuietInput); done puts the terminal back, once.
+type shownProgress struct {
+	*progress.Progress
+	restore func()
+}
+
+func (f *clientFlags) progress(env *Env) *shownProgress {
+	mode := progress.Detect(env.Stdout, f.quiet)
+	sp := &shownProgress{Progress: progress.New(env.Stdout, mode), restore: func() {}}
+	if mode == progress.Bars {
+		sp.restore = progress.QuietInput(env.Stdin)
+	}
+	return sp
+}
+
+func (sp *shownProgress) done() {
+	sp.restore()
+	sp.restore = func() {}
 }
 
 func newGetCmd(env *Env) *cobra.Command {
@@ -329,9 +351,11 @@ folder's contents into DEST.` + clientHelp,
 			if len(args) == 2 {
 				local = args[1]
 			}
-			pr := progress.New(env.Stdout, progress.Detect(env.Stdout, f.quiet))
+			pr := f.progress(env)
+			defer pr.done()
 			_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(s, pr))
 			pr.Wait()
+			pr.done()
 			return clientError(interrupted(ctx, err))
 		},
 	}
@@ -377,9 +401,11 @@ the same copy:
 			defer s.conn.Quit(context.WithoutCancel(ctx))
 			// All sources are one job list: -P runs across them and the
 			// progress shows one total.
-			pr := progress.New(env.Stdout, progress.Detect(env.Stdout, f.quiet))
+			pr := f.progress(env)
+			defer pr.done()
 			_, err = client.PutAll(ctx, s.conn, args[:len(args)-1], s.target.Path, f.transferOptions(s, pr))
 			pr.Wait()
+			pr.done()
 			return clientError(interrupted(ctx, err))
 		},
 	}

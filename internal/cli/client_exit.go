@@ -95,6 +95,11 @@ func interrupted(ctx context.Context, err error) error {
 	if errors.As(err, &ee) {
 		err = ee.Err
 	}
+	// A person pressed Ctrl-C: what matters is what was kept and how to
+	// go on, not the socket error the cancel caused underneath.
+	if s, ok := client.DescribeInterrupted(err, "the same command with -c"); ok {
+		return withCode(ExitInterrupted, fmt.Errorf("%w: %s", errInterrupted, s))
+	}
 	if !errors.Is(err, errInterrupted) {
 		err = fmt.Errorf("%w: %w", errInterrupted, err)
 	}

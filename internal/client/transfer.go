@@ -423,6 +423,13 @@ func identical(ctx context.Context, c *Conn, local, remote string, size int64, l
 
 func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
 	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
+	offset := int64(0)
+	part := j.local + ".part"
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrExists) {
+			err = &PartialError{Name: j.name, Part: part, Done: offset + res.Moved, Size: j.size, Err: err}
+		}
+	}()
 	if j.size < 0 {
 		if n, err := c.Size(ctx, j.remote); err == nil {
 			j.size, res.Size = n, n
@@ -431,8 +438,6 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	if j.mtime.IsZero() && c.Has("MDTM") {
 		j.mtime, _ = c.MDTM(ctx, j.remote)
 	}
-	part := j.local + ".part"
-	offset := int64(0)
 	if o.Continue {
 		if fi, err := os.Stat(part); err == nil && fi.Mode().IsRegular() && (j.size < 0 || fi.Size() <= j.size) {
 			offset = fi.Size()
@@ -546,6 +551,12 @@ func place(part, final string, replace bool) error {
 func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
 	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
 	offset := int64(0)
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrExists) {
+			pe := &PartialError{Upload: true, Name: j.name, Done: offset + res.Moved, Size: j.size, Err: err}
+			err = pe
+		}
+	}()
 	// FTP has no exclusive create: another client may still store the same
 	// name between this look and the STOR. The look is what protects a
 	// person from their own typo, which is what this is for.

@@ -198,7 +198,11 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
-		fmt.Fprintf(s.cfg.Err, "interrupted: %s (a partial download stays as NAME.part; get -c resumes it)\n", cmd.name)
+		if what, ok := client.DescribeInterrupted(err, cmd.name+" -c"); ok {
+			fmt.Fprintf(s.cfg.Err, "interrupted: %s: %s\n", cmd.name, what)
+		} else {
+			fmt.Fprintf(s.cfg.Err, "interrupted: %s\n", cmd.name)
+		}
 	default:
 		fmt.Fprintf(s.cfg.Err, "error: %s\n", client.PrintableText(err.Error()))
 	}
@@ -211,7 +215,7 @@ func (s *Shell) runCmd(ctx context.Context, cmd *command, f flags, args []string
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.cfg.Interactive {
-		defer quietTerminal(s.cfg.In)()
+		defer progress.QuietInput(s.cfg.In)()
 	}
 	if s.cfg.Interrupts != nil {
 		for len(s.cfg.Interrupts) > 0 { // stale: typed while nothing ran
