@@ -32,7 +32,10 @@ so is a pinned server that no longer offers TLS (before the password is
 sent; --no-tls is the explicit way to log in in clear).
 
 Password, first found: the address, WHARF_PASSWORD, ~/.netrc (or $NETRC),
-a prompt at a terminal. No user in the address or netrc means anonymous.
+a prompt at a terminal. WHARF_PASSWORD is taken as the password of whichever
+user logs in (the address's, else netrc's), so set it for one server and
+user at a time. No user in the address or netrc means anonymous, and then
+WHARF_PASSWORD is not used.
 
 Exit codes: 0 ok, 2 usage, 3 connection or TLS, 4 login, 5 not found,
 6 permission, 7 quota, 8 checksum mismatch, 130 interrupted (Ctrl-C),
@@ -48,6 +51,7 @@ type clientFlags struct {
 	knownServers           string
 	debug                  bool
 	long                   bool
+	hasParallel            bool // the command takes -P
 }
 
 func (f *clientFlags) register(cmd *cobra.Command, transfers bool) {
@@ -56,7 +60,8 @@ func (f *clientFlags) register(cmd *cobra.Command, transfers bool) {
 		fl.BoolVarP(&f.cont, "continue", "c", false, "resume partial transfers")
 		fl.BoolVarP(&f.recursive, "recursive", "r", false, "copy folders")
 		fl.BoolVarP(&f.force, "force", "f", false, "replace files that exist at the destination")
-		fl.IntVarP(&f.parallel, "parallel", "P", 1, "files to transfer at once (one connection each)")
+		fl.IntVarP(&f.parallel, "parallel", "P", 1, "files to transfer at once, 1 to 32 (one connection each)")
+		f.hasParallel = true
 		fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
 	}
 	fl.BoolVar(&f.tls, "tls", false, "require TLS (fail if the server does not offer AUTH TLS)")
@@ -84,8 +89,8 @@ func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*se
 	if f.tls && f.noTLS {
 		return nil, usageError(errors.New("--tls and --no-tls contradict each other"))
 	}
-	if f.parallel == 0 {
-		f.parallel = 1 // commands without -P
+	if !f.hasParallel {
+		f.parallel = 1
 	}
 	if f.parallel < 1 || f.parallel > 32 {
 		return nil, usageError(fmt.Errorf("-P %d: choose 1 to 32 parallel transfers", f.parallel))

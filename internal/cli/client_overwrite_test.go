@@ -50,3 +50,18 @@ func TestOverwriteRefusalOnTheCommandLine(t *testing.T) {
 		t.Fatalf("put -f: exit %d: %s", code, stderr)
 	}
 }
+
+// Regression (#10): -P 0 was silently 1. It is a usage error, as is 33.
+func TestParallelOutOfRangeIsUsage(t *testing.T) {
+	srv, _, _ := startServer(t, false)
+	e := newClientEnv(t)
+	for _, p := range []string{"0", "-1", "33"} {
+		code, _, stderr := e.run("", "get", "-r", "-P", p, "ftp://alice:secret@"+srv.Addr+"/", t.TempDir())
+		if code != ExitUsage || !strings.Contains(stderr, "-P "+p+": choose 1 to 32") {
+			t.Errorf("-P %s: exit %d, stderr %q", p, code, stderr)
+		}
+	}
+	if code, _, stderr := e.run("", "ls", "ftp://alice:secret@"+srv.Addr+"/"); code != 0 {
+		t.Errorf("ls (no -P) exit %d: %s", code, stderr)
+	}
+}

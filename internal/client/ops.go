@@ -473,6 +473,17 @@ func (c *Conn) SiteQuota(ctx context.Context) (Quota, error) {
 	return parseQuota(msg), nil
 }
 
+// exactBytes reads the "(N bytes)" that follows a rounded size.
+func exactBytes(val string) (int64, bool) {
+	_, inner, ok := strings.Cut(val, "(")
+	num, ok2 := strings.CutSuffix(strings.TrimSpace(inner), " bytes)")
+	if !ok || !ok2 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	return n, err == nil && n >= 0
+}
+
 func parseQuota(msg string) Quota {
 	q := Quota{Used: -1, Limit: -1, Files: -1, FileLimit: -1, Text: msg}
 	left, filesLeft := int64(-1), int64(-1)
@@ -496,6 +507,9 @@ func parseQuota(msg string) Quota {
 			}
 		} else {
 			n, err = units.ParseSize(val)
+			if exact, ok := exactBytes(val); ok {
+				n, err = exact, nil // "1.2MiB (1258291 bytes)": the count is exact
+			}
 		}
 		if err != nil {
 			if strings.EqualFold(val, "unlimited") || strings.EqualFold(val, "none") {

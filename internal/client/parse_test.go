@@ -76,6 +76,9 @@ func TestParseQuota(t *testing.T) {
 	if q.Limit != 100 {
 		t.Fatalf("used+available: %+v", q)
 	}
+	if q := parseQuota("Bytes used: 1.2MiB (1258291 bytes)\nBytes allowed: 10MiB (10485760 bytes)\nBytes left: 8.7MiB (9227469 bytes)"); q.Used != 1258291 || q.Limit != 10485760 {
+		t.Errorf("human sizes with exact counts: %+v", q)
+	}
 	if q := parseQuota("Bytes used: 7\nBytes allowed: unlimited"); q.Limit != -1 || q.Left() != -1 {
 		t.Fatalf("unlimited: %+v", q)
 	}

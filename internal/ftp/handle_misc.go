@@ -2,9 +2,11 @@ package ftp
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/wharfftp/wharf/internal/ftpproto"
+	"github.com/wharfftp/wharf/internal/units"
 	"github.com/wharfftp/wharf/internal/xfer"
 )
 
@@ -179,12 +181,18 @@ func (ss *session) quotaText() (string, error) {
 	}
 	figs := []figure{{"Bytes", use.UsedBytes, use.QuotaBytes}, {"Files", use.UsedFiles, use.QuotaFiles}}
 	for _, f := range figs {
-		fmt.Fprintf(&b, "\n%s used: %d", f.name, f.used)
+		// Byte counts in human units first (what the README promises a
+		// person), the exact count after for programs.
+		num := func(n int64) string { return strconv.FormatInt(n, 10) }
+		if f.name == "Bytes" {
+			num = func(n int64) string { return fmt.Sprintf("%s (%d bytes)", units.FormatSize(n), n) }
+		}
+		fmt.Fprintf(&b, "\n%s used: %s", f.name, num(f.used))
 		if f.quota <= 0 {
 			fmt.Fprintf(&b, "\n%s allowed: unlimited", f.name)
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s allowed: %d\n%s left: %d", f.name, f.quota, f.name, max(f.quota-f.used, 0))
+		fmt.Fprintf(&b, "\n%s allowed: %s\n%s left: %s", f.name, num(f.quota), f.name, num(max(f.quota-f.used, 0)))
 	}
 	most, which := -1.0, ""
 	for _, f := range figs {

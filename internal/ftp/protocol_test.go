@@ -221,7 +221,9 @@ func TestSiteQuotaAndStatReportUsage(t *testing.T) {
 	r := dialRaw(t, srv.Addr)
 	r.login("q", "pw")
 	msg := r.must("SITE QUOTA", 200)
-	for _, want := range []string{"User: q", "Home: /", "Bytes used: 250", "Bytes allowed: 1000", "Files used: 1", "Files allowed: 10", "Percent used: 25.0%"} {
+	// Sizes in human units (issue 10: the README promises them), the exact
+	// count in parentheses for programs.
+	for _, want := range []string{"User: q", "Home: /", "Bytes used: 250B (250 bytes)", "Bytes allowed: 1000B (1000 bytes)", "Files used: 1", "Files allowed: 10", "Percent used: 25.0%"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("SITE QUOTA lacks %q:\n%s", want, msg)
 		}
@@ -269,7 +271,7 @@ func TestSiteQuotaPercentCountsAFullFileQuota(t *testing.T) {
 	r.login("q", "pw")
 	msg := r.must("SITE QUOTA", 200)
 	for _, want := range []string{"Files used: 2", "Files allowed: 2", "Files left: 0",
-		"Bytes used: 8", "Bytes left: 1048568", "Percent of bytes used: 0.0%",
+		"Bytes used: 8B (8 bytes)", "Bytes left: 1023.9KiB (1048568 bytes)", "Percent of bytes used: 0.0%",
 		"Percent of files used: 100.0%", "Percent used: 100.0% (files)"} {
 		if !hasLine(msg, want) {
 			t.Errorf("SITE QUOTA lacks %q:\n%s", want, msg)
