@@ -39,6 +39,9 @@ type Options struct {
 	// Store, when set, is the store to use instead of opening DB; Close
 	// closes it.
 	Store Store
+	// StoreTiming, when set, is told the latency of every Store call
+	// (op is the method name), for metrics.
+	StoreTiming func(op string, d time.Duration)
 
 	// PollInterval bounds how stale a running server's view of an account
 	// is: Session.User checks for changes committed by other processes at
@@ -129,13 +132,16 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 		}
 	}
 	db.store = store
+	if opts.StoreTiming != nil {
+		db.store = timedStore{Store: store, observe: opts.StoreTiming}
+	}
 	// Take Changed's baseline now: its first call reports nothing, and if
 	// that call came from the first poll after a skipped (busy) one, a
 	// change committed in between would never be seen.
 	store.Changed(ctx)
 	// Flushing at least as often as polling keeps an account's figures
 	// from waiting on the writer longer than on the poll.
-	db.usage = newUsageWriter(store, min(usageFlushInterval, opts.PollInterval))
+	db.usage = newUsageWriter(db.store, min(usageFlushInterval, opts.PollInterval))
 	db.v = newVerifier(opts.Argon2)
 	return db, nil
 }

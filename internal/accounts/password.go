@@ -79,6 +79,7 @@ type verifier struct {
 	// peak count hash computations in progress, to test the bound.
 	fullChecks    atomic.Int64
 	running, peak atomic.Int64
+	cacheHits     atomic.Int64 // successes served by the cache
 }
 
 // flight is one full verification others may wait for.
@@ -168,6 +169,7 @@ func (v *verifier) Check(ctx context.Context, name, stored, password string) (bo
 		// A changed hash (new password) no longer matches the entry, so a
 		// password change invalidates without any explicit call.
 		if ok && now.Before(e.expires) && subtle.ConstantTimeCompare([]byte(e.hash), []byte(stored)) == 1 {
+			v.cacheHits.Add(1)
 			return true, nil
 		}
 		return v.shared(ctx, key, name, stored, password, now)

@@ -51,6 +51,7 @@ type serveOpts struct {
 	xferlog         string
 	grace           time.Duration
 	init            bool
+	ops             opsOpts
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -114,6 +115,7 @@ when that exists.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.xferlog, "xferlog", "", "also write transfers in xferlog format to this file")
 	f.DurationVar(&o.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long running transfers may finish")
+	o.ops.flags(f)
 	return cmd
 }
 
@@ -162,13 +164,16 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 			return fmt.Errorf("anonymous home: %w", err)
 		}
 	}
+	var cfg ftp.Config
+	ops := newOps(&o.ops, logger, &aopts, &cfg)
 	db, err := accounts.Open(ctx, o.data, aopts)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	cfg := ftp.Config{
+	cfg = ftp.Config{
+		Events:              cfg.Events,
 		Auth:                db,
 		Logger:              logger,
 		TLSRequired:         o.tlsRequired,
@@ -248,6 +253,14 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		return fmt.Errorf("list users: %w", err)
 	}
 	errc := make(chan error, 2)
+	defer ops.stop()
+	if err := ops.start(ctx, db, srv, cfg.TLS, errc); err != nil {
+		ln.Close()
+		if iln != nil {
+			iln.Close()
+		}
+		return err
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	// The one line an admin reads to see that this is the server they
 	// meant: where it listens, on whose accounts, stored where.

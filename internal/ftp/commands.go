@@ -114,8 +114,8 @@ func commandTable() map[string]command {
 	return t
 }
 
-// handleLine parses a line and runs it through the gate.
-func (ss *session) handleLine(line []byte) {
+// handleCommand parses a line and runs it through the gate.
+func (ss *session) handleCommand(line []byte) {
 	cmd, err := ftpproto.Parse(line)
 	if err != nil {
 		if errors.Is(err, ftpproto.ErrBadArgument) {
@@ -136,6 +136,7 @@ func (ss *session) handleLine(line []byte) {
 		}
 		return
 	}
+	ss.noteVerb(cmd.Verb)
 	if cmd.Verb == "PASS" {
 		ss.log.Debug("command", "cmd", "PASS", "arg", "****")
 	} else {

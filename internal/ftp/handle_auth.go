@@ -62,7 +62,8 @@ func (ss *session) cmdPASS(arg string) error {
 	ss.unknownPre = 0
 	ss.log = ss.log.With("user", name)
 	ss.log.Info("login", "tls", ss.tls)
-	ss.srv.emit(Event{Kind: Login, Remote: ss.remote, User: name})
+	ss.noteLogin(name)
+	ss.event(Event{Kind: Login, User: name})
 	ss.reply(ftpproto.CodeLoggedIn, "Login successful.")
 	return nil
 }
@@ -83,7 +84,7 @@ func (ss *session) loginRefused(name string, err error) error {
 	ss.failures++
 	ip := ss.remote.Addr().Unmap()
 	ss.log.Warn("login failed", "user", name, "err", err, "failures", ss.failures)
-	ss.srv.emit(Event{Kind: LoginFailed, Remote: ss.remote, User: name, Err: err})
+	ss.event(Event{Kind: LoginFailed, User: name, Err: err})
 	if d := ss.srv.cfg.LoginFailDelay; d > 0 {
 		d = min(d<<min(ss.failures-1, 10), maxLoginFailDelay)
 		t := time.NewTimer(d)
@@ -95,7 +96,7 @@ func (ss *session) loginRefused(name string, err error) error {
 	}
 	if ss.srv.loginFailed(ip) {
 		ss.log.Warn("address banned after repeated failed logins", "ban_for", ss.srv.cfg.BanFor)
-		ss.srv.emit(Event{Kind: Banned, Remote: ss.remote, User: name, Err: err})
+		ss.event(Event{Kind: Banned, User: name, Err: err})
 		ss.quitting = true
 		return replyErr(ftpproto.CodeUnavailable, "Too many failed logins; closing.")
 	}
@@ -113,6 +114,7 @@ func (ss *session) cmdREIN(string) error {
 	ss.resetTransferState()
 	ss.log = ss.srv.log.With("session", ss.id, "remote", ss.remote.String())
 	ss.userName = ""
+	ss.noteLogin("")
 	ss.reply(ftpproto.CodeReady, "Service ready for new user.")
 	return nil
 }
@@ -168,6 +170,7 @@ func (ss *session) cmdAUTH(arg string) error {
 	}
 	ss.dataTLS = data
 	ss.tls = true
+	ss.noteTLS()
 	ss.setConn(tc)
 	return nil
 }

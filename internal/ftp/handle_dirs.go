@@ -76,6 +76,7 @@ func (ss *session) cmdRMD(arg string) error {
 		return err
 	}
 	ss.log.Info("rmdir", "path", abs)
+	ss.event(Event{Kind: Deleted, Path: abs, RealPath: ss.realPath(abs), Dir: true})
 	ss.reply(ftpproto.CodeFileActionOK, "Remove directory operation successful.")
 	return nil
 }

@@ -402,6 +402,7 @@ func (ss *session) cmdDELE(arg string) error {
 		ss.log.Error("delete: usage not recorded", "path", abs, "err", err)
 	}
 	ss.log.Info("delete", "path", abs, "bytes", fi.Size())
+	ss.event(Event{Kind: Deleted, Path: abs, RealPath: ss.realPath(abs), Bytes: fi.Size()})
 	ss.reply(ftpproto.CodeFileActionOK, "Delete operation successful.")
 	return nil
 }

@@ -51,8 +51,11 @@ type Config struct {
 	MaxLineLen     int           // default 4096
 	Durable        bool          // fsync file and folder before the 226 of an upload
 
-	Events  func(Event) // optional observer, called synchronously: keep it quick
-	XferLog io.Writer   // optional wu-ftpd xferlog lines
+	// Events is the optional observer (metrics, hooks, admin): called
+	// synchronously from the session and transfer goroutines, so it must
+	// return at once (count, or queue without blocking). See observe.go.
+	Events  func(Event)
+	XferLog io.Writer // optional wu-ftpd xferlog lines
 }
 
 // EventKind names what an Event reports.
@@ -82,7 +85,7 @@ func (k EventKind) String() string {
 	case TransferDone:
 		return "transfer-done"
 	}
-	return "unknown"
+	return k.moreString()
 }
 
 // Event is one observable happening, for Config.Events.
@@ -97,6 +100,13 @@ type Event struct {
 	Bytes    int64
 	Duration time.Duration
 	Err      error // nil: success
+
+	Session  uint64 // the session's ID (SessionInfo.ID); 0 when unknown
+	Verb     string // Command, TransferStart, TransferDone: the command ("UNKNOWN" for none in the table)
+	Code     int    // Command, TransferDone: the final reply code
+	TLS      bool   // the control connection is encrypted
+	RealPath string // transfers and deletes: where the file is stored (Home joined with Path for local homes)
+	Dir      bool   // Deleted: a folder (RMD)
 }
 
 // Defaults for zero Config fields, each with the reason for its size.

@@ -83,9 +83,14 @@ type session struct {
 	conn net.Conn   // current control connection; replaced by AUTH TLS
 	r    *ftpproto.Reader
 
-	mu    sync.Mutex // guards state and xfer
+	mu    sync.Mutex // guards state, xfer and live
 	state connState
 	xfer  *transfer // the running transfer, nil when none
+	live  liveInfo  // what Server.Sessions shows
+
+	started  time.Time // immutable
+	verb     string    // the command being run (observe.go)
+	lastCode int       // guarded by wmu: the last reply the reader sent
 
 	tls       bool // control connection is TLS
 	pbsz      bool
@@ -129,6 +134,7 @@ func newSession(srv *Server, c net.Conn, remote netip.AddrPort, implicit bool) *
 		conn:     c,
 		cwd:      "/",
 		hashAlgo: "SHA-256",
+		started:  time.Now(),
 	}
 	ss.mlstFacts = allFacts
 	ss.setConn(c)
@@ -180,7 +186,7 @@ func (ss *session) serve() {
 		ss.finish(start)
 	}()
 	ss.log.Info("session start", "implicit_tls", ss.implicit)
-	ss.srv.emit(Event{Kind: SessionStart, Remote: ss.remote})
+	ss.event(Event{Kind: SessionStart})
 	setOOBInline(ss.conn)
 	if ss.implicit {
 		ctrlTLS, dataTLS := tlsconf.ForControl(ss.srv.cfg.TLS)
@@ -190,6 +196,7 @@ func (ss *session) serve() {
 			return
 		}
 		ss.tls, ss.pbsz, ss.protP = true, true, true
+		ss.noteTLS()
 		ss.dataTLS = dataTLS
 		ss.setConn(tc)
 	}
@@ -301,7 +308,7 @@ func (ss *session) finish(start time.Time) {
 	ss.conn.Close()
 	d := time.Since(start)
 	ss.srv.log.Info("session end", "session", ss.id, "remote", ss.remote.String(), "user", ss.userName, "duration", d)
-	ss.srv.emit(Event{Kind: SessionEnd, Remote: ss.remote, User: ss.userName, Duration: d})
+	ss.event(Event{Kind: SessionEnd, Duration: d})
 	ss.srv.endSession(ss)
 }
 
@@ -352,10 +359,14 @@ func (ss *session) forceClose() {
 // reply sends one (possibly multi-line) reply.
 func (ss *session) reply(code int, text string) {
 	ss.wmu.Lock()
-	defer ss.wmu.Unlock()
 	ss.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
 	if err := ss.writeReply(code, text); err != nil {
 		ss.log.Debug("reply write failed", "err", err, "code", code)
+	}
+	ss.lastCode = code
+	ss.wmu.Unlock()
+	if code == ftpproto.CodeExceededStorage {
+		ss.event(Event{Kind: QuotaRefused, Verb: ss.verb})
 	}
 }
 

@@ -29,6 +29,7 @@ type transfer struct {
 	bytes    atomic.Int64  // moved so far, for STAT
 	timedOut atomic.Bool   // the watchdog closed a stalled data connection
 	what     string
+	verb     string
 	path     string
 	upload   bool
 	listing  bool // LIST, NLST, MLSD: not a file transfer for xferlog
@@ -75,7 +76,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 	pasv, active := ss.pasv, ss.active
 	ss.pasv, ss.active = nil, netip.AddrPort{}
 	ctx, cancel := context.WithCancel(ss.ctx)
-	x := &transfer{cancel: cancel, done: make(chan struct{}), what: what, path: path, upload: upload, start: time.Now(),
+	x := &transfer{cancel: cancel, done: make(chan struct{}), what: what, verb: ss.verb, path: path, upload: upload, start: time.Now(),
 		listing: strings.HasPrefix(what, "LIST ") || strings.HasPrefix(what, "NLST ") || strings.HasPrefix(what, "MLSD ")}
 	mode := "ASCII"
 	if ss.binary {
@@ -99,7 +100,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 				ss.log.Error("panic in transfer", "panic", p, "stack", string(debug.Stack()))
 				x.abort()
 				cleanup()
-				ss.reply(ftpproto.CodeLocalError, "Local error in processing.")
+				ss.replyTransfer(x, ftpproto.CodeLocalError, "Local error in processing.")
 				ss.endTransfer(x)
 			}
 		}()
@@ -116,7 +117,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 			if x.aborted.Load() {
 				code, text = ftpproto.CodeTransferAborted, "Connection closed; transfer aborted."
 			}
-			ss.reply(code, text)
+			ss.replyTransfer(x, code, text)
 			ss.endTransfer(x)
 			return
 		}
@@ -124,6 +125,7 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 		x.conn, x.raw = dc, raw
 		aborted := x.aborted.Load()
 		x.mu.Unlock()
+		ss.event(Event{Kind: TransferStart, User: user, Verb: x.verb, Path: path, Upload: upload, Listing: x.listing})
 		var n int64
 		if aborted {
 			err = context.Canceled
@@ -158,8 +160,9 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 				evErr = context.Canceled
 			}
 		}
-		ss.srv.emit(Event{Kind: TransferDone, Remote: ss.remote, User: user, Path: path, Upload: upload, Listing: x.listing, Bytes: n, Duration: d, Err: evErr})
-		ss.reply(code, text)
+		ss.event(Event{Kind: TransferDone, User: user, Verb: x.verb, Code: code, Path: path, RealPath: ss.realPath(path),
+			Upload: upload, Listing: x.listing, Bytes: n, Duration: d, Err: evErr})
+		ss.replyTransfer(x, code, text)
 		ss.endTransfer(x)
 	}()
 	return nil
@@ -259,7 +262,7 @@ func (ss *session) openData(ctx context.Context, pasv net.Listener, active netip
 // acceptData waits for the client's passive connection, dropping any from
 // another address (RFC 2577 section 5, port stealing) unless allowed.
 func (ss *session) acceptData(ctx context.Context, ln net.Listener, timeout time.Duration) (*net.TCPConn, error) {
-	tl := ln.(*net.TCPListener)
+	tl := tcpListener(ln)
 	tl.SetDeadline(time.Now().Add(timeout))
 	stop := context.AfterFunc(ctx, func() { tl.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -348,7 +351,7 @@ func (ss *session) cmdPASV(string) error {
 		ss.log.Warn("passive listen failed", "err", err)
 		return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
 	}
-	ss.pasv = ln
+	ss.pasv = ss.observePassive(ln)
 	port := addrPort(ln.Addr()).Port()
 	a := announce.As4()
 	ss.reply(ftpproto.CodePassive, fmt.Sprintf("Entering Passive Mode (%d,%d,%d,%d,%d,%d).", a[0], a[1], a[2], a[3], port>>8, port&0xFF))
@@ -383,7 +386,7 @@ func (ss *session) cmdEPSV(arg string) error {
 		ss.log.Warn("passive listen failed", "err", err)
 		return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
 	}
-	ss.pasv = ln
+	ss.pasv = ss.observePassive(ln)
 	ss.reply(ftpproto.CodeExtendedPassive, fmt.Sprintf("Entering Extended Passive Mode (|||%d|).", addrPort(ln.Addr()).Port()))
 	return nil
 }

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/metrics"
+)
+
+// opsOpts are serve's operations flags: metrics, admin, hooks.
+type opsOpts struct {
+	adminListen   string
+	metricsListen string
+}
+
+func (o *opsOpts) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.adminListen, "admin-listen", "", "serve the web admin, its JSON API (/api/v1/) and /metrics on HOST:PORT (HTTPS when TLS is configured; off by default)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics alone on HOST:PORT (off by default)")
+}
+
+// ops is the running operations side of serve.
+type ops struct {
+	o       *opsOpts
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	servers []*http.Server
+}
+
+// newOps prepares metrics before the accounts and engine exist: both need
+// hooks into it (store timing, the event observer).
+func newOps(o *opsOpts, log *slog.Logger, aopts *accounts.Options, cfg *ftp.Config) *ops {
+	p := &ops{o: o, log: log, metrics: metrics.New()}
+	aopts.StoreTiming = p.metrics.StoreOp
+	prev := cfg.Events
+	cfg.Events = func(e ftp.Event) {
+		p.metrics.Observe(e)
+		if prev != nil {
+			prev(e)
+		}
+	}
+	return p
+}
+
+// start opens the HTTP listeners once the engine runs.
+func (p *ops) start(ctx context.Context, db *accounts.DB, srv *ftp.Server, tlsConf *tls.Config, errc chan<- error) error {
+	p.metrics.WatchSessions(srv.Sessions)
+	p.metrics.WatchLoginCache(db.LoginStats)
+	if p.o.metricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", p.metrics.Handler())
+		if err := p.listen(ctx, "metrics", p.o.metricsListen, mux, nil, errc); err != nil {
+			return err
+		}
+	}
+	if p.o.adminListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", p.metrics.Handler())
+		if err := p.listen(ctx, "admin", p.o.adminListen, mux, tlsConf, errc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *ops) listen(ctx context.Context, what, addr string, h http.Handler, tlsConf *tls.Config, errc chan<- error) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return withCode(ExitFailure, fmt.Errorf("listen %s: %w", what, err))
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	scheme := "http"
+	if tlsConf != nil {
+		c := tlsConf.Clone()
+		c.NextProtos = []string{"h2", "http/1.1"}
+		ln = tls.NewListener(ln, c)
+		scheme = "https"
+	}
+	p.servers = append(p.servers, hs)
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errc <- fmt.Errorf("%s: %w", what, err):
+			default: // serve is already stopping
+			}
+		}
+	}()
+	p.log.Info("serving "+what, "listen", ln.Addr().String(), "scheme", scheme)
+	return nil
+}
+
+// stop closes the HTTP listeners.
+func (p *ops) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, hs := range p.servers {
+		hs.Shutdown(ctx)
+	}
+}

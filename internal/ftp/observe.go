@@ -1,0 +1,297 @@
+package ftp
+
+import (
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// The seam for operations tooling (metrics, hooks, the admin API): events
+// through Config.Events, and a few Server methods that read or act on live
+// state. The engine knows nothing of Prometheus or HTTP; it only reports.
+
+// More event kinds, after those in server.go.
+const (
+	// Command is a command's final reply: Verb and Code. A transfer
+	// command's is its 226/4xx/5xx, after its TransferDone.
+	Command EventKind = iota + 100
+	// TransferStart is a transfer whose data connection just opened.
+	TransferStart
+	// Deleted is a file (DELE) or folder (RMD, Dir set) removed.
+	Deleted
+	// QuotaRefused is a 552 sent: the user's quota had no room.
+	QuotaRefused
+	// PassiveOpen and PassiveClose bracket each passive data listener.
+	PassiveOpen
+	PassiveClose
+)
+
+func (k EventKind) moreString() string {
+	switch k {
+	case Command:
+		return "command"
+	case TransferStart:
+		return "transfer-start"
+	case Deleted:
+		return "deleted"
+	case QuotaRefused:
+		return "quota-refused"
+	case PassiveOpen:
+		return "passive-open"
+	case PassiveClose:
+		return "passive-close"
+	}
+	return "unknown"
+}
+
+// liveInfo is the part of a session an admin may read from another
+// goroutine. Guarded by session.mu.
+type liveInfo struct {
+	user    string    // logged-in user, "" before login
+	loginAt time.Time // zero before login
+	tls     bool
+	verb    string // command running or last run
+}
+
+// SessionInfo is a snapshot of one session for Server.Sessions.
+type SessionInfo struct {
+	ID       uint64         `json:"id"`
+	User     string         `json:"user"` // "" before login
+	Remote   netip.AddrPort `json:"remote"`
+	TLS      bool           `json:"tls"`
+	Start    time.Time      `json:"start"`
+	Login    time.Time      `json:"login,omitzero"`
+	Command  string         `json:"command"` // the command running or last run
+	Transfer *TransferInfo  `json:"transfer,omitempty"`
+}
+
+// TransferInfo is the running transfer of a session.
+type TransferInfo struct {
+	Verb   string    `json:"verb"`
+	Path   string    `json:"path"`
+	Upload bool      `json:"upload"`
+	Bytes  int64     `json:"bytes"` // moved so far
+	Start  time.Time `json:"start"`
+	Rate   float64   `json:"rate"` // bytes/s since Start
+}
+
+// Sessions returns a snapshot of the open sessions, oldest first.
+func (s *Server) Sessions() []SessionInfo {
+	open := s.openSessions()
+	out := make([]SessionInfo, 0, len(open))
+	now := time.Now()
+	for _, ss := range open {
+		ss.mu.Lock()
+		si := SessionInfo{ID: ss.id, User: ss.live.user, Remote: ss.remote, TLS: ss.live.tls || ss.implicit,
+			Start: ss.started, Login: ss.live.loginAt, Command: ss.live.verb}
+		x := ss.xfer
+		ss.mu.Unlock()
+		if x != nil {
+			ti := &TransferInfo{Verb: x.verb, Path: x.path, Upload: x.upload, Bytes: x.progress(), Start: x.start}
+			if d := now.Sub(x.start).Seconds(); d > 0 {
+				ti.Rate = float64(ti.Bytes) / d
+			}
+			si.Transfer = ti
+		}
+		out = append(out, si)
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Kick closes session id at once (its transfer is aborted, an upload
+// discarded as any broken one is) and reports whether it was open.
+func (s *Server) Kick(id uint64) bool {
+	for _, ss := range s.openSessions() {
+		if ss.id == id {
+			ss.log.Info("session kicked by an admin")
+			ss.forceClose()
+			return true
+		}
+	}
+	return false
+}
+
+// BanInfo is one banned address.
+type BanInfo struct {
+	Addr     netip.Addr `json:"addr"`
+	Failures int        `json:"failures"`
+	Until    time.Time  `json:"until"`
+}
+
+// Bans lists the addresses banned now.
+func (s *Server) Bans() []BanInfo {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []BanInfo
+	for ip, b := range s.bans {
+		if !b.until.IsZero() && now.Before(b.until) {
+			out = append(out, BanInfo{Addr: ip, Failures: b.failures, Until: b.until})
+		}
+	}
+	slices.SortFunc(out, func(a, b BanInfo) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// LiftBan forgets ip's ban and its failure count; it reports whether ip was
+// banned.
+func (s *Server) LiftBan(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bans[ip]
+	if b == nil {
+		return false
+	}
+	delete(s.bans, ip)
+	return !b.until.IsZero() && now.Before(b.until)
+}
+
+// Banned reports whether ip is banned now: for other front doors (the admin
+// page) that share the FTP ban list.
+func (s *Server) Banned(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.banned(ip.Unmap(), time.Now())
+}
+
+// LoginFailed counts a failed login from ip made through another front
+// door (the admin page) against the same ban list as FTP logins, and
+// reports whether ip is now banned. A new ban is reported as a Banned event.
+func (s *Server) LoginFailed(ip netip.Addr, user string) bool {
+	ip = ip.Unmap()
+	if s.loginFailed(ip) {
+		s.log.Warn("address banned after repeated failed logins", "remote", ip.String(), "ban_for", s.cfg.BanFor)
+		s.emit(Event{Kind: Banned, Remote: netip.AddrPortFrom(ip, 0), User: user})
+		return true
+	}
+	return s.Banned(ip)
+}
+
+// event fills in what the session knows and emits e.
+func (ss *session) event(e Event) {
+	if ss.srv.cfg.Events == nil {
+		return
+	}
+	e.Session, e.Remote = ss.id, ss.remote
+	if e.User == "" {
+		e.User = ss.userName
+	}
+	ss.mu.Lock()
+	e.TLS = ss.live.tls || ss.implicit
+	ss.mu.Unlock()
+	ss.srv.emit(e)
+}
+
+// noteLogin records a login (name "" for a logout) for Sessions.
+func (ss *session) noteLogin(name string) {
+	ss.mu.Lock()
+	ss.live.user = name
+	ss.live.loginAt = time.Time{}
+	if name != "" {
+		ss.live.loginAt = time.Now()
+	}
+	ss.mu.Unlock()
+}
+
+// noteTLS records that the control connection is now encrypted.
+func (ss *session) noteTLS() {
+	ss.mu.Lock()
+	ss.live.tls = true
+	ss.mu.Unlock()
+}
+
+// handleLine runs one command line and reports its final reply as a
+// Command event (a transfer's final reply is reported by the transfer).
+func (ss *session) handleLine(line []byte) {
+	ss.wmu.Lock()
+	ss.lastCode = 0
+	ss.wmu.Unlock()
+	ss.verb = "UNKNOWN"
+	ss.handleCommand(line)
+	ss.wmu.Lock()
+	code := ss.lastCode
+	ss.wmu.Unlock()
+	if code >= 200 {
+		ss.event(Event{Kind: Command, Verb: ss.verb, Code: code})
+	}
+}
+
+// noteVerb records the command being run, for events and Sessions; verbs
+// outside the command table are "UNKNOWN" so a client cannot mint labels.
+func (ss *session) noteVerb(verb string) {
+	if _, ok := ss.srv.commands[verb]; !ok {
+		verb = "UNKNOWN"
+	}
+	ss.verb = verb
+	ss.mu.Lock()
+	ss.live.verb = verb
+	ss.mu.Unlock()
+}
+
+// replyTransfer sends a transfer's final reply (from its goroutine) and
+// reports it as the transfer command's Command event.
+func (ss *session) replyTransfer(x *transfer, code int, text string) {
+	ss.wmu.Lock()
+	ss.conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	if err := ss.writeReply(code, text); err != nil {
+		ss.log.Debug("reply write failed", "err", err, "code", code)
+	}
+	ss.wmu.Unlock()
+	if code == 552 {
+		ss.event(Event{Kind: QuotaRefused, Verb: x.verb, Path: x.path})
+	}
+	ss.event(Event{Kind: Command, Verb: x.verb, Code: code})
+}
+
+// realPath is where client path abs of the session's user is stored: a
+// vfs.FS that knows says so (RealPath), else it is below the user's home.
+func (ss *session) realPath(abs string) string {
+	if rp, ok := ss.fs.(interface{ RealPath(string) string }); ok {
+		return rp.RealPath(abs)
+	}
+	if ss.acct == nil {
+		return ""
+	}
+	return filepath.Join(ss.user().Home, filepath.FromSlash(abs))
+}
+
+// passiveListener reports its opening and (first) closing as events, so
+// an observer can count open passive listeners.
+type passiveListener struct {
+	*net.TCPListener
+	once sync.Once
+	ss   *session
+}
+
+func (ss *session) observePassive(ln *net.TCPListener) net.Listener {
+	ss.event(Event{Kind: PassiveOpen})
+	return &passiveListener{TCPListener: ln, ss: ss}
+}
+
+func (p *passiveListener) Close() error {
+	err := p.TCPListener.Close()
+	p.once.Do(func() { p.ss.event(Event{Kind: PassiveClose}) })
+	return err
+}
+
+// tcpListener unwraps a passive listener.
+func tcpListener(ln net.Listener) *net.TCPListener {
+	if p, ok := ln.(*passiveListener); ok {
+		return p.TCPListener
+	}
+	return ln.(*net.TCPListener)
+}
