@@ -36,7 +36,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServeMetricsListenAndAdminListenFromEnv(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	addr, logs := startServe(t, []string{"WHARF_ADMIN_LISTEN=127.0.0.1:0"}, "--data", data, "--listen", "127.0.0.1:0",
+	addr, logs := startServe(t, []string{"WHARF_ADMIN_LISTEN=127.0.0.1:0"}, "--init", "--data", data, "--listen", "127.0.0.1:0",
 		"--metrics-listen", "127.0.0.1:0")
 	rawFTP(t, addr, "USER nobody", "PASS x", "QUIT")
 	m := logAddr(t, logs, "metrics")
