@@ -46,6 +46,7 @@ type clientFlags struct {
 	cont, recursive, quiet bool
 	force                  bool
 	tls, noTLS, active     bool
+	pasvAddress            bool
 	parallel               int
 	trust                  []string
 	knownServers           string
@@ -69,6 +70,7 @@ func (f *clientFlags) register(cmd *cobra.Command, transfers bool) {
 	fl.StringArrayVar(&f.trust, "trust", nil, "trust and pin a server certificate with this fingerprint (SHA256:...)")
 	fl.StringVar(&f.knownServers, "known-servers", "", "pinned certificates file (default $XDG_CONFIG_HOME/wharf/known_servers)")
 	fl.BoolVar(&f.active, "active", false, "active mode (the server connects back: PORT/EPRT)")
+	fl.BoolVar(&f.pasvAddress, "pasv-address", false, "connect to the address in PASV replies (default: ignore it and use the server's host, so a server cannot send the data elsewhere)")
 	fl.BoolVar(&f.debug, "debug", false, "print the control connection dialogue (passwords masked) to stderr")
 }
 
@@ -104,7 +106,7 @@ func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*se
 	if err != nil {
 		return nil, usageError(err)
 	}
-	opts := client.Options{Active: f.active, Trust: f.trust, KnownServers: f.knownServers}
+	opts := client.Options{Active: f.active, PasvAddress: f.pasvAddress, Trust: f.trust, KnownServers: f.knownServers}
 	if opts.KnownServers == "" {
 		opts.KnownServers = client.DefaultKnownServers(env.Getenv)
 	}

@@ -30,7 +30,12 @@ const (
 // when offered, passive mode, unknown certificates refused.
 type Options struct {
 	TLS    TLSMode
-	Active bool // PORT/EPRT instead of EPSV/PASV
+	Active bool // PORT/EPRT instead of EPSV/PASV; only the server's host may connect back
+	// PasvAddress connects passive data connections to the address a PASV
+	// reply names. By default that address is ignored and the control
+	// connection's peer is used, as curl's --ftp-skip-pasv-ip: otherwise a
+	// hostile server could send the data anywhere.
+	PasvAddress bool
 
 	// KnownServers is the file of pinned certificates ("host:port SHA256:..."
 	// lines). Empty: certificates not vouched for by a root are refused

@@ -62,13 +62,21 @@ func (c *Conn) prepareData(ctx context.Context) (*dataPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctrlHost, _, _ := net.SplitHostPort(c.raw.RemoteAddr().String())
-	ctrlIP := net.ParseIP(ctrlHost)
-	// A server behind NAT often announces its private address; as curl and
-	// lftp do, use the control connection's host instead when the announced
-	// address cannot be reached from here.
-	if ctrlIP != nil && !ip.Equal(ctrlIP) && unroutable(ip) {
+	// The address in the reply is the server's word only: connecting to it
+	// would let a hostile server aim the data (an upload's bytes) at any
+	// host (the CVE-2021-4189 class that Python's ftplib and curl, with
+	// --ftp-skip-pasv-ip by default since 7.74, closed). The data goes
+	// where the user named, the control peer, unless the user asked for the
+	// reply's address (which also covers a server behind NAT announcing
+	// its private one).
+	if ctrlIP := c.peerIP(); !c.opts.PasvAddress {
+		if ctrlIP != nil && !ip.Equal(ctrlIP) {
+			c.trace("# ", fmt.Sprintf("PASV named %s; connecting to the server's host %s instead (--pasv-address uses the reply's)", ip, ctrlIP))
+		}
 		ip = ctrlIP
+	}
+	if ip == nil {
+		return nil, fmt.Errorf("PASV: no address to connect to (control peer %s)", c.raw.RemoteAddr())
 	}
 	conn, err := c.dialData(ctx, net.JoinHostPort(ip.String(), strconv.Itoa(port)))
 	if err != nil {
@@ -77,9 +85,13 @@ func (c *Conn) prepareData(ctx context.Context) (*dataPlan, error) {
 	return &dataPlan{conn: conn}, nil
 }
 
-func unroutable(ip net.IP) bool {
-	return ip.IsPrivate() || ip.IsLoopback() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() ||
-		ip.To4() != nil && ip.To4()[0] == 100 && ip.To4()[1]&0xc0 == 64 // CGNAT 100.64/10
+// peerIP is the control connection's peer: the host the user named.
+func (c *Conn) peerIP() net.IP {
+	if ta, ok := c.raw.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.IP
+	}
+	host, _, _ := net.SplitHostPort(c.raw.RemoteAddr().String())
+	return net.ParseIP(host)
 }
 
 func (c *Conn) dialData(ctx context.Context, addr string) (net.Conn, error) {
@@ -115,6 +127,31 @@ func (c *Conn) prepareActive(ctx context.Context) (*dataPlan, error) {
 		return nil, err
 	}
 	return &dataPlan{ln: ln}, nil
+}
+
+// maxForeignData bounds the connections from other hosts an active-mode
+// listener turns away before it gives up on the server's.
+const maxForeignData = 16
+
+// acceptServer accepts the server's active-mode data connection: only one
+// from the control connection's peer. Anyone who can reach the listening
+// port could connect first and take an upload's bytes or feed a download
+// (port theft); the server's side refuses the same (AllowForeignPassive).
+func (c *Conn) acceptServer(ln net.Listener) (net.Conn, error) {
+	want := c.peerIP()
+	for range maxForeignData {
+		conn, err := ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ta, ok := conn.RemoteAddr().(*net.TCPAddr)
+		if ok && want != nil && ta.IP.Equal(want) {
+			return conn, nil
+		}
+		c.trace("# ", fmt.Sprintf("refused a data connection from %s: not the server %s", conn.RemoteAddr(), want))
+		conn.Close()
+	}
+	return nil, fmt.Errorf("%d data connections from hosts other than the server %s", maxForeignData, want)
 }
 
 func parseEPSV(msg string) (int, error) {
@@ -207,7 +244,7 @@ func (c *Conn) transfer(ctx context.Context, line string, offset int64, fn func(
 		if tl, ok := plan.ln.(*net.TCPListener); ok {
 			tl.SetDeadline(time.Now().Add(c.opts.Timeout))
 		}
-		conn, err = plan.ln.Accept()
+		conn, err = c.acceptServer(plan.ln)
 		stop()
 		if err != nil {
 			return c.fail(ctx, fmt.Errorf("wait for the server's active data connection: %w", err))
