@@ -113,6 +113,13 @@ type userState struct {
 // and its database, migrating the schema.
 func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 	dir, err := prepareDataDir(dataDir, opts.MustExist)
+	if errors.Is(err, ErrNoDataDir) && opts.Store == nil {
+		// A shared PostgreSQL database needs no data directory: an admin
+		// command may run anywhere. Only default homes are named after it.
+		if kind, _, perr := ParseDB(opts.DB); perr == nil && kind == "postgres" {
+			dir, err = filepath.Abs(dataDir)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ import (
 type serveOpts struct {
 	config          string
 	data            string
+	db              string
+	node            string
 	listen          string
 	passivePorts    string
 	publicHost      string
@@ -87,6 +89,8 @@ when that exists.`,
 	f.StringVar(&o.config, "config", "", "TOML configuration file (default DATA/wharf.toml if present)")
 	f.StringVar(&o.data, "data", "./wharf-data", "data directory holding users, homes and server state (env WHARF_DATA); it must exist")
 	f.BoolVar(&o.init, "init", false, "create the data directory when it does not exist ('wharf user add' creates it too)")
+	f.StringVar(&o.db, "db", "", "user database: sqlite:PATH (default DATA/wharf.db) or a postgres:// URL shared by several nodes")
+	f.StringVar(&o.node, "node", "", "this node's name in logs and STAT (default the host name)")
 	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP (HOST:PORT)")
 	f.StringVar(&o.passivePorts, "passive-ports", "", "passive data port range LOW-HIGH (default: any free port)")
 	f.StringVar(&o.publicHost, "public-ip", "", "address announced in PASV replies, for servers behind NAT")
@@ -125,6 +129,14 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	if err != nil {
 		return err
 	}
+	if _, _, err := accounts.ParseDB(o.db); err != nil {
+		return usageError(fmt.Errorf("--db: %w", err))
+	}
+	node := o.node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	logger = slog.New(nodeHandler{logger.Handler(), node})
 	lo, hi, err := parsePortRange(o.passivePorts)
 	if err != nil {
 		return usageError(err)
@@ -154,7 +166,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		return err
 	}
 	defer unlock()
-	aopts := accounts.Options{Anonymous: o.anonymous, AnonymousIncoming: o.anonIncoming}
+	aopts := accounts.Options{DB: o.db, Anonymous: o.anonymous, AnonymousIncoming: o.anonIncoming}
 	if o.anonymous {
 		aopts.AnonymousHome = o.anonHome
 		if aopts.AnonymousHome == "" {
@@ -183,6 +195,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		AllowForeignActive:  o.foreignActive,
 		AllowForeignPassive: o.foreignPassive,
 		Banner:              o.banner,
+		Node:                node,
 		MaxSessions:         o.maxSessions,
 		MaxSessionsPerIP:    o.maxPerIP,
 		IdleTimeout:         o.idleTimeout,
@@ -302,6 +315,28 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// nodeHandler adds the node's name as the last attribute of every record,
+// so a line's leading fields (msg, then its own attributes) stay where log
+// readers look for them.
+type nodeHandler struct {
+	slog.Handler
+	node string
+}
+
+func (h nodeHandler) Handle(ctx context.Context, r slog.Record) error {
+	r = r.Clone()
+	r.AddAttrs(slog.String("node", h.node))
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h nodeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return nodeHandler{h.Handler.WithAttrs(as), h.node}
+}
+
+func (h nodeHandler) WithGroup(name string) slog.Handler {
+	return nodeHandler{h.Handler.WithGroup(name), h.node}
 }
 
 func newLogger(env *Env, level, format string) (*slog.Logger, error) {

@@ -9,11 +9,13 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -29,7 +31,7 @@ const userMaxPasswordLen = 1024
 // directory, safe to run beside a running `wharf serve` (which sees the
 // changes within its poll interval).
 func newUserCmd(env *Env) *cobra.Command {
-	var data string
+	var data, dbURL string
 	cmd := &cobra.Command{
 		Use:   "user",
 		Short: "Manage the FTP accounts of a data directory",
@@ -37,12 +39,17 @@ func newUserCmd(env *Env) *cobra.Command {
 			"'wharf serve' on the same data directory without a restart.",
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", "", "data directory (default $WHARF_DATA or ./wharf-data)")
+	cmd.PersistentFlags().StringVar(&dbURL, "db", "", "user database: sqlite:PATH or a postgres:// URL (default $WHARF_DB, the db key of DATA/wharf.toml, or DATA/wharf.db)")
 	open := func(ctx context.Context, create bool) (*accounts.DB, error) {
 		dir := data
 		if dir == "" {
 			dir = userDataDir(env)
 		}
-		db, err := accounts.Open(ctx, dir, accounts.Options{MustExist: !create})
+		u, err := userDB(env, dbURL, dir)
+		if err != nil {
+			return nil, err
+		}
+		db, err := accounts.Open(ctx, dir, accounts.Options{DB: u, MustExist: !create})
 		return db, userError(err)
 	}
 	cmd.AddCommand(
@@ -61,6 +68,30 @@ func newUserCmd(env *Env) *cobra.Command {
 
 // userOpenDB opens the data directory; create allows making a new one.
 type userOpenDB func(ctx context.Context, create bool) (*accounts.DB, error)
+
+// userDB is the database of the user commands: --db, else WHARF_DB, else
+// the db key of DATA/wharf.toml (where serve reads its own), else the data
+// directory's SQLite file.
+func userDB(env *Env, flag, dir string) (string, error) {
+	u := flag
+	if u == "" {
+		u = env.Getenv("WHARF_DB")
+	}
+	if u == "" {
+		var cfg struct {
+			DB string `toml:"db"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "wharf.toml")); err == nil {
+			if _, err := toml.Decode(string(b), &cfg); err == nil {
+				u = cfg.DB
+			}
+		}
+	}
+	if _, _, err := accounts.ParseDB(u); err != nil {
+		return "", usageError(fmt.Errorf("--db: %w", err))
+	}
+	return u, nil
+}
 
 // userDataDir is the data directory when --data is not given, for every
 // command that takes one (user, serve).

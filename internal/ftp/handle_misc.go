@@ -228,6 +228,9 @@ func (ss *session) cmdSTAT(arg string) error {
 	}
 	var b strings.Builder
 	b.WriteString("FTP server status:")
+	if n := ss.srv.cfg.Node; n != "" {
+		fmt.Fprintf(&b, "\nNode: %s", n)
+	}
 	fmt.Fprintf(&b, "\nConnected to %s", ss.remote.Addr().Unmap())
 	if ss.loggedIn() {
 		fmt.Fprintf(&b, "\nLogged in as %s", ss.userName)

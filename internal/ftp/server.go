@@ -40,8 +40,9 @@ type Config struct {
 	AllowForeignPassive bool   // accept passive data conns from other addresses than the control peer
 
 	Banner           string
-	MaxSessions      int // 0: unlimited
-	MaxSessionsPerIP int // 0: unlimited
+	Node             string // this node's name in a cluster, shown by STAT; "": none
+	MaxSessions      int    // 0: unlimited
+	MaxSessionsPerIP int    // 0: unlimited
 
 	IdleTimeout    time.Duration // default 5m; paused while a transfer moves data
 	DataTimeout    time.Duration // default 1m for a stalled data connection
