@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,8 @@ type serveOpts struct {
 	data            string
 	db              string
 	node            string
+	proxyProtocol   bool
+	proxyFrom       []string
 	listen          string
 	passivePorts    string
 	publicHost      string
@@ -91,6 +94,8 @@ when that exists.`,
 	f.BoolVar(&o.init, "init", false, "create the data directory when it does not exist ('wharf user add' creates it too)")
 	f.StringVar(&o.db, "db", "", "user database: sqlite:PATH (default DATA/wharf.db) or a postgres:// URL shared by several nodes")
 	f.StringVar(&o.node, "node", "", "this node's name in logs and STAT (default the host name)")
+	f.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "read a PROXY protocol v1/v2 header (from a load balancer) on control and passive data connections")
+	f.StringSliceVar(&o.proxyFrom, "proxy-from", nil, "with --proxy-protocol: the balancers' addresses, CIDR[,CIDR...]; connections from elsewhere are refused")
 	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP (HOST:PORT)")
 	f.StringVar(&o.passivePorts, "passive-ports", "", "passive data port range LOW-HIGH (default: any free port)")
 	f.StringVar(&o.publicHost, "public-ip", "", "address announced in PASV replies, for servers behind NAT")
@@ -131,6 +136,18 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	}
 	if _, _, err := accounts.ParseDB(o.db); err != nil {
 		return usageError(fmt.Errorf("--db: %w", err))
+	}
+	var proxyFrom []netip.Prefix
+	if o.proxyProtocol || len(o.proxyFrom) > 0 {
+		if !o.proxyProtocol || len(o.proxyFrom) == 0 {
+			return usageError(errors.New("--proxy-protocol and --proxy-from CIDR[,CIDR...] go together"))
+		}
+		if proxyFrom, err = userParseAllow(o.proxyFrom); err != nil {
+			return usageError(fmt.Errorf("--proxy-from: %s", strings.TrimPrefix(err.Error(), "--allow: ")))
+		}
+		if len(proxyFrom) == 0 {
+			return usageError(errors.New("--proxy-from: name the balancers' addresses"))
+		}
 	}
 	node := o.node
 	if node == "" {
@@ -196,6 +213,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		AllowForeignPassive: o.foreignPassive,
 		Banner:              o.banner,
 		Node:                node,
+		ProxyFrom:           proxyFrom,
 		MaxSessions:         o.maxSessions,
 		MaxSessionsPerIP:    o.maxPerIP,
 		IdleTimeout:         o.idleTimeout,

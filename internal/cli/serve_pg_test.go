@@ -42,3 +42,23 @@ func TestServeAndUserOnPostgres(t *testing.T) {
 		t.Errorf("user list --db mysql://x: %d %q, want exit 2", code, errs)
 	}
 }
+
+func TestServeClusterFlagsBadInput(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--proxy-protocol"}, "--proxy-from"},
+		{[]string{"--proxy-from", "10.0.0.0/8"}, "--proxy-protocol"},
+		{[]string{"--proxy-protocol", "--proxy-from", "10.0.0.0/33"}, "--proxy-from"},
+		{[]string{"--db", "mysql://h/db"}, "--db"},
+		{[]string{"--db", "sqlite:"}, "--db"},
+	} {
+		code, _, errs := e.run("", append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, c.args...)...)
+		if code != ExitUsage || !strings.Contains(errs, c.msg) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("serve %v: exit %d, stderr %q; want exit %d mentioning %q in one line", c.args, code, errs, ExitUsage, c.msg)
+		}
+	}
+}

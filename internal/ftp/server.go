@@ -39,6 +39,14 @@ type Config struct {
 	AllowForeignActive  bool   // disable bounce protection (PORT/EPRT to other hosts)
 	AllowForeignPassive bool   // accept passive data conns from other addresses than the control peer
 
+	// ProxyFrom, when not empty, turns on the PROXY protocol (v1 and v2,
+	// as HAProxy's send-proxy-v2 and AWS NLBs send it) on the control
+	// and passive data connections: only peers in these prefixes may
+	// connect, each connection must start with a header, and the
+	// header's source is the client's address for everything (logs, bans,
+	// per-IP limits, bounce and foreign-passive checks, allow lists).
+	ProxyFrom []netip.Prefix
+
 	Banner           string
 	Node             string // this node's name in a cluster, shown by STAT; "": none
 	MaxSessions      int    // 0: unlimited
@@ -278,7 +286,27 @@ func (s *Server) serve(ln net.Listener, implicit bool) error {
 			return fmt.Errorf("ftp: accept: %w", err)
 		}
 		backoff = 0
-		s.startSession(c, implicit)
+		if len(s.cfg.ProxyFrom) == 0 {
+			s.startSession(c, addrPort(c.RemoteAddr()), implicit)
+			continue
+		}
+		peer := addrPort(c.RemoteAddr())
+		if !s.proxyAllowed(peer.Addr()) {
+			s.log.Warn("connection refused: not from a PROXY protocol peer", "peer", peer.String())
+			c.Close()
+			continue
+		}
+		// The header is read before anything else, TLS included, and in
+		// the connection's own goroutine so a slow peer holds up no other.
+		go func() {
+			remote, err := readProxyHeader(c, proxyHeaderTimeout)
+			if err != nil {
+				s.log.Warn("connection refused", "peer", peer.String(), "err", err)
+				c.Close()
+				return
+			}
+			s.startSession(c, remote, implicit)
+		}()
 	}
 }
 
@@ -289,8 +317,8 @@ func (s *Server) isClosing() bool {
 }
 
 // startSession admits or refuses a new control connection.
-func (s *Server) startSession(c net.Conn, implicit bool) {
-	remote := addrPort(c.RemoteAddr())
+// remote is the client's address: the peer's, or its PROXY header's.
+func (s *Server) startSession(c net.Conn, remote netip.AddrPort, implicit bool) {
 	ip := remote.Addr().Unmap()
 	now := time.Now()
 	s.mu.Lock()

@@ -275,6 +275,20 @@ func (ss *session) acceptData(ctx context.Context, ln net.Listener, timeout time
 			return nil, fmt.Errorf("accept data connection: %w", err)
 		}
 		peer := addrPort(c.RemoteAddr()).Addr().Unmap()
+		if len(ss.srv.cfg.ProxyFrom) > 0 {
+			if !ss.srv.proxyAllowed(peer) {
+				ss.log.Warn("dropped passive data connection: not from a PROXY protocol peer", "peer", peer.String())
+				c.Close()
+				continue
+			}
+			ap, err := readProxyHeader(c, min(timeout, proxyHeaderTimeout))
+			if err != nil {
+				ss.log.Warn("dropped passive data connection", "peer", peer.String(), "err", err)
+				c.Close()
+				continue
+			}
+			peer = ap.Addr()
+		}
 		if !ss.srv.cfg.AllowForeignPassive && peer != ss.remote.Addr().Unmap() {
 			ss.log.Warn("dropped passive data connection from a foreign address", "peer", peer.String())
 			c.Close()
