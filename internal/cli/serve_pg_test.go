@@ -21,9 +21,9 @@ func TestServeAndUserOnPostgres(t *testing.T) {
 	if code, _, errs := e.run("pw\n", "user", "add", "carol", "--db", url, "--data", admin, "--home", home, "--password-stdin"); code != 0 {
 		t.Fatalf("user add --db: %d %s", code, errs)
 	}
-	addrA, logsA := startServe(t, nil, "--data", filepath.Join(t.TempDir(), "a"), "--db", url, "--node", "alpha",
+	addrA, logsA := startServe(t, nil, "--data", filepath.Join(t.TempDir(), "a"), "--init", "--db", url, "--node", "alpha",
 		"--listen", "127.0.0.1:0")
-	addrB, _ := startServe(t, []string{"WHARF_DB=" + url}, "--data", filepath.Join(t.TempDir(), "b"), "--node", "beta",
+	addrB, _ := startServe(t, []string{"WHARF_DB=" + url}, "--data", filepath.Join(t.TempDir(), "b"), "--init", "--node", "beta",
 		"--listen", "127.0.0.1:0")
 	for addr, node := range map[string]string{addrA: "alpha", addrB: "beta"} {
 		out := rawFTP(t, addr, "USER carol", "PASS pw", "STAT")
