@@ -26,6 +26,7 @@ type shareOpts struct {
 	user      string
 	tls       bool
 	noQR      bool
+	hidden    bool
 }
 
 func newShareCmd(env *Env) *cobra.Command {
@@ -43,6 +44,10 @@ never replaced or removed unless --overwrite or --delete is given (each
 implies --write). --user NAME[:PASSWORD] requires a login on both FTP and
 the web page; without a password one is generated and printed. --tls serves
 FTPS and HTTPS with a self-signed certificate whose fingerprint is printed.
+
+Names starting with a dot (.git, .env, .ssh) are hidden and refused on both
+protocols, so sharing a project folder does not publish its repository or
+secrets; --hidden shares them too.
 
 Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
 		Args: cobra.MaximumNArgs(1),
@@ -66,6 +71,7 @@ Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
 	f.StringVar(&o.user, "user", "", "require this login, NAME or NAME:PASSWORD (password generated when omitted)")
 	f.BoolVar(&o.tls, "tls", false, "serve FTPS and HTTPS with a self-signed certificate")
 	f.BoolVar(&o.noQR, "no-qr", false, "do not print the QR code")
+	f.BoolVar(&o.hidden, "hidden", false, "also share names starting with a dot (.git, .env), hidden and refused by default")
 	return cmd
 }
 
@@ -96,6 +102,7 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 		Password:      password,
 		TLS:           o.tls,
 		TLSDir:        shareTLSDir(env),
+		Hidden:        o.hidden,
 		// Only errors, shaped like the event lines: the engines' warnings
 		// (a failed login, a ban) are already events on stdout.
 		Logger: share.TerminalLogger(env.Stderr),
@@ -155,7 +162,7 @@ func printShare(w io.Writer, s *share.Share, qr bool) {
 	if s.User() != "" {
 		who = "login required"
 	}
-	fmt.Fprintf(w, "Sharing %s (%s, %s)\n\n", s.Dir(), mode, who)
+	fmt.Fprintf(w, "Sharing %s (%s, %s): %s\n\n", s.Dir(), mode, who, contentsLine(s.Contents(), s.Hidden()))
 	eps := s.Endpoints()
 	for _, e := range eps {
 		fmt.Fprintf(w, "  FTP  %s\n  Web  %s\n", e.FTP, e.HTTP)
@@ -208,4 +215,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// contentsLine says what visitors will see: how many files and folders,
+// and, when dot names are hidden, how many were left out and how to show
+// them.
+func contentsLine(c share.Contents, hidden bool) string {
+	more := ""
+	if c.Partial {
+		more = "+"
+	}
+	line := fmt.Sprintf("%d%s file%s (%s) in %d%s folder%s", c.Files, more, plural(int64(c.Files)), share.HumanBytes(c.Bytes),
+		c.Folders, more, plural(int64(c.Folders)))
+	if c.Folders == 0 && !c.Partial {
+		line = fmt.Sprintf("%d file%s (%s)", c.Files, plural(int64(c.Files)), share.HumanBytes(c.Bytes))
+	}
+	if !hidden && c.Hidden > 0 {
+		line += fmt.Sprintf("; %d hidden name%s left out (--hidden shares them)", c.Hidden, plural(int64(c.Hidden)))
+	}
+	return line
 }

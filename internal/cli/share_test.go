@@ -274,3 +274,26 @@ func TestShareSummaryCountsCutTransfersApart(t *testing.T) {
 		t.Errorf("summary = %q, want %q", got, want)
 	}
 }
+
+// Regression (issue 10): the banner did not say what was shared. It says
+// the folder, read-only or not, how many files, and how many dot names
+// were left out (and that --hidden shares them).
+func TestShareBannerSaysWhatIsSharedAndHowManyFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("12345"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "b.txt"), []byte("12345"), 0o644)
+	os.MkdirAll(filepath.Join(dir, ".git", "objects"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".git", "objects", "x"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("x"), 0o644)
+	out, _ := startShareCmd(t, dir, "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", "0", "--no-qr")
+	want := "Sharing " + dir + " (read-only, anonymous): 2 files (10 B) in 1 folder; 2 hidden names left out (--hidden shares them)"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("banner lacks %q:\n%s", want, out)
+	}
+	out, _ = startShareCmd(t, dir, "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", "0", "--no-qr", "--hidden", "--write")
+	want = "Sharing " + dir + " (visitors may upload new files and folders, anonymous): 4 files (12 B) in 3 folders\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("banner with --hidden lacks %q:\n%s", want, out)
+	}
+}

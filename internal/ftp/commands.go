@@ -247,6 +247,11 @@ func (ss *session) cmdNotImplemented(string) error {
 // cannot know, e.g. overwrite against new upload).
 var errPermission = replyErr(ftpproto.CodeFileUnavailable, "Permission denied.")
 
+// errNoReplace refuses to write over an existing file for a user who may
+// create files but not replace them: the file's existence is the reason,
+// worded as the share's web page words it (409).
+var errNoReplace = replyErr(ftpproto.CodeFileUnavailable, "File exists and may not be replaced.")
+
 // replyFor is the one place that turns an error into a reply. Raw error
 // text goes to the log only.
 func (ss *session) replyFor(verb string, err error) (int, string) {
@@ -280,6 +285,8 @@ func errorReply(verb string, err error) (int, string) {
 		return ftpproto.CodeFileUnavailable, "Not a plain file."
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return ftpproto.CodeInsufficientSpace, "Insufficient storage space."
+	case errors.Is(err, ErrHiddenName) && storing:
+		return ftpproto.CodeBadFileName, "File name not allowed: names starting with a dot are hidden."
 	case errors.Is(err, vfs.ErrBadPath), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EINVAL) && storing:
 		if storing {
 			return ftpproto.CodeBadFileName, "File name not allowed."
@@ -287,6 +294,8 @@ func errorReply(verb string, err error) (int, string) {
 		return ftpproto.CodeFileUnavailable, "File name not allowed."
 	case errors.Is(err, fs.ErrNotExist):
 		return ftpproto.CodeFileUnavailable, "No such file or directory."
+	case errors.Is(err, fs.ErrExist) && verb != "MKD" && verb != "XMKD" && storing:
+		return ftpproto.CodeFileUnavailable, "File exists and may not be replaced."
 	case errors.Is(err, fs.ErrExist):
 		return ftpproto.CodeFileUnavailable, "File exists."
 	case errors.Is(err, fs.ErrPermission):

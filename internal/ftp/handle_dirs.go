@@ -133,7 +133,7 @@ func (ss *session) list(arg string, format listFormat, verb string) error {
 	if err != nil {
 		return err
 	}
-	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts(), match: match, prefix: prefix}
+	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts(), match: match, prefix: prefix, hideDot: ss.srv.cfg.HideDotNames}
 	fsys := ss.fs
 	return ss.startTransfer(verb+" "+abs, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		if !fi.IsDir() {
@@ -202,7 +202,7 @@ func (ss *session) statPath(arg string) error {
 	if err := ss.need(abs, accounts.PermList); err != nil {
 		return err
 	}
-	l := &lister{format: formatLS, now: time.Now(), user: ss.user(), dirAbs: abs}
+	l := &lister{format: formatLS, now: time.Now(), user: ss.user(), dirAbs: abs, hideDot: ss.srv.cfg.HideDotNames}
 	var sb strings.Builder
 	code := ftpproto.CodeFileStatus
 	if fi.IsDir() {

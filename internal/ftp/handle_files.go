@@ -154,7 +154,11 @@ func (ss *session) store(arg string, appendMode bool) error {
 	case off > 0:
 		return errBadRest // REST into a file that is not there
 	case exists:
-		err = ss.need(abs, accounts.PermOverwrite)
+		if err = ss.need(abs, accounts.PermOverwrite); err != nil && ss.user().PermsFor(abs).Has(accounts.PermUpload) {
+			// The user may upload, just not over this name: say why, as
+			// the share's web page does.
+			err = errNoReplace
+		}
 	default:
 		err = ss.need(abs, accounts.PermUpload)
 	}
@@ -447,7 +451,7 @@ func (ss *session) cmdRNTO(arg string) error {
 		// Decided by the rename itself (RENAME_NOREPLACE), not by a look
 		// before it.
 		ss.log.Info("permission denied", "path", abs, "perm", accounts.PermOverwrite.String())
-		return errPermission
+		return errNoReplace
 	case err != nil && !errors.Is(err, errNotRecorded):
 		return err
 	case err != nil:

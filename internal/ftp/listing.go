@@ -48,6 +48,13 @@ type lister struct {
 	// (LIST and NLST of a trailing glob); prefix goes before each name of
 	// an NLST, so "NLST dir/*.txt" answers paths a client can RETR.
 	match, prefix string
+	// hideDot leaves out names starting with a dot (Config.HideDotNames).
+	hideDot bool
+}
+
+// shows reports whether the lister shows a directory entry.
+func (l *lister) shows(name string) bool {
+	return listable(name) && !(l.hideDot && name[0] == '.')
 }
 
 // appendEntry formats one entry.
@@ -329,7 +336,7 @@ func (ss *session) streamDir(ctx context.Context, fsys vfs.FS, name string, l *l
 		ents, rerr := d.ReadDir(listBatch)
 		for _, e := range ents {
 			n := e.Name()
-			if !listable(n) {
+			if !l.shows(n) {
 				continue
 			}
 			fi, err := e.Info()

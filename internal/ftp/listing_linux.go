@@ -180,7 +180,7 @@ func listRecords(ctx context.Context, fd int, buf []byte, recs []int32, fsys vfs
 		}
 		// Valid until buf is read into again; never kept.
 		name := unsafe.String(&rec[19], nameLen)
-		if name == "." || name == ".." || !listable(name) {
+		if name == "." || name == ".." || !l.shows(name) {
 			continue
 		}
 		if statxAt(fd, &rec[19], &stx) != nil {

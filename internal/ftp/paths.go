@@ -1,6 +1,8 @@
 package ftp
 
 import (
+	"fmt"
+	"io/fs"
 	"path"
 	"strings"
 
@@ -28,7 +30,27 @@ func (ss *session) resolve(arg string) (abs, name string, err error) {
 	if isTempName(path.Base(abs)) {
 		return "", "", vfs.ErrBadPath
 	}
+	if ss.srv.cfg.HideDotNames && HasDotName(abs) {
+		return "", "", ErrHiddenName
+	}
 	return abs, name, nil
+}
+
+// ErrHiddenName refuses a client path through a name that starts with a
+// dot while Config.HideDotNames is set: to a reader it does not exist (550
+// "No such file or directory."), to a writer the name is not allowed (553).
+var ErrHiddenName = fmt.Errorf("hidden name: %w", fs.ErrNotExist)
+
+// HasDotName reports whether a slash-separated path has an element that
+// starts with a dot ("." and ".." themselves excepted: Resolve has cleaned
+// them away, and an HTTP path may still hold them).
+func HasDotName(p string) bool {
+	for elem := range strings.SplitSeq(p, "/") {
+		if len(elem) > 0 && elem[0] == '.' && elem != "." && elem != ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // need checks a permission on a client-visible path; the user's settings

@@ -59,6 +59,10 @@ type Config struct {
 	BanFor         time.Duration // default 15m
 	MaxLineLen     int           // default 4096
 	Durable        bool          // fsync file and folder before the 226 of an upload
+	// HideDotNames hides every name starting with a dot (.git, .env,
+	// .ssh/...) from listings and refuses it, or a path through it, as a
+	// client path: what wharf share does unless --hidden.
+	HideDotNames bool
 
 	// Events is the optional observer (metrics, hooks, admin): called
 	// synchronously from the session and transfer goroutines, so it must

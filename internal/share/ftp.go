@@ -25,6 +25,9 @@ func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool) (ftpServer,
 		TLSRequired: requireTLS,
 		Banner:      "wharf share ready.",
 		Events:      s.ftpEvent,
+		// Hidden names are refused by the engine itself, on every
+		// command's path, not only left out of listings.
+		HideDotNames: !s.hidden,
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/vfs"
 )
 
@@ -50,6 +51,9 @@ type HandlerOptions struct {
 	LoginFailDelay time.Duration
 	BanAfter       int
 	BanFor         time.Duration
+	// HideDotNames hides names starting with a dot from folder pages and
+	// refuses every path through one, as ftp.Config.HideDotNames does.
+	HideDotNames bool
 }
 
 // handler serves one vfs.FS over HTTP. Its fields are immutable after
@@ -63,6 +67,8 @@ type handler struct {
 	page   *page
 	delay  time.Duration // wait before answering a wrong password
 	guard  *guard
+	// hideDot: dot names are hidden and refused (HandlerOptions.HideDotNames).
+	hideDot bool
 
 	// commitMu serialises the check-then-rename that finishes an upload, so
 	// two HTTP uploads of one name cannot both pass the "exists?" check.
@@ -89,12 +95,13 @@ func newHandler(fsys vfs.FS, opts HandlerOptions, g *guard) *handler {
 		panic("share.Handler: nil Authenticator")
 	}
 	h := &handler{
-		fsys:   fsys,
-		auth:   opts.Auth,
-		realm:  opts.Realm,
-		log:    opts.Logger,
-		events: opts.Events,
-		seen:   make(map[string]time.Time),
+		fsys:    fsys,
+		auth:    opts.Auth,
+		realm:   opts.Realm,
+		log:     opts.Logger,
+		events:  opts.Events,
+		seen:    make(map[string]time.Time),
+		hideDot: opts.HideDotNames,
 	}
 	p, err := loadPage()
 	if err != nil {
@@ -161,6 +168,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sess.Close()
 	q := &request{w: w, r: r, ctx: r.Context(), sess: sess, user: user, remote: remote, abs: abs, name: name}
+	if h.refuseHidden(q, abs) {
+		return
+	}
 
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -322,6 +332,8 @@ func (h *handler) fail(q *request, op string, err error) {
 		http.Error(q.w, "404 not found", http.StatusNotFound)
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, errForbidden):
 		http.Error(q.w, "403 forbidden", http.StatusForbidden)
+	case errors.Is(err, fs.ErrExist) && op == "upload":
+		http.Error(q.w, "409 "+reasonNoReplace, http.StatusConflict)
 	case errors.Is(err, fs.ErrExist):
 		http.Error(q.w, "409 already exists", http.StatusConflict)
 	case errors.Is(err, accounts.ErrQuotaExceeded):
@@ -339,6 +351,30 @@ func (h *handler) fail(q *request, op string, err error) {
 		http.Error(q.w, "404 not found", http.StatusNotFound)
 	}
 }
+
+// refuseHidden answers a path through a dot name while those are hidden,
+// as the FTP engine does: to a reader it does not exist, to a writer the
+// name is not allowed. It reports whether it answered.
+func (h *handler) refuseHidden(q *request, abs string) bool {
+	if !h.hideDot || !ftp.HasDotName(abs) {
+		return false
+	}
+	h.log.Info("http hidden name refused", "user", q.user.Name, "remote", q.remote.String(), "path", abs)
+	switch q.r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete:
+		http.Error(q.w, "404 not found", http.StatusNotFound)
+	default:
+		http.Error(q.w, "403 "+reasonHidden, http.StatusForbidden)
+	}
+	return true
+}
+
+// The reasons a refusal gives, worded as the FTP engine words them, so a
+// visitor reads the same thing on both protocols.
+const (
+	reasonHidden    = "file name not allowed: names starting with a dot are hidden"
+	reasonNoReplace = "file exists and may not be replaced"
+)
 
 func (h *handler) forbid(q *request, what string) {
 	h.log.Info("http refused by permissions", "user", q.user.Name, "remote", q.remote.String(), "path", q.abs, "op", what)

@@ -217,7 +217,7 @@ func (h *handler) list(q *request) {
 // the jail decides: a link that leaves the root, or dangles, is left out.
 func (h *handler) entry(q *request, de fs.DirEntry) (entry, bool) {
 	name := de.Name()
-	if strings.HasPrefix(name, tempPrefix) {
+	if strings.HasPrefix(name, tempPrefix) || h.hideDot && name[0] == '.' {
 		return entry{}, false
 	}
 	var fi fs.FileInfo

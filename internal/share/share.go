@@ -73,6 +73,12 @@ type Options struct {
 	TLS    bool
 	TLSDir string
 
+	// Hidden shows names starting with a dot (.git, .env) and lets
+	// visitors reach and create them; by default both protocols hide and
+	// refuse them, so sharing a project folder does not publish its
+	// repository and secrets.
+	Hidden bool
+
 	// Logger receives diagnostics (raw errors); nil discards them.
 	Logger *slog.Logger
 	// Events is called for every visitor event of either protocol, after
@@ -89,6 +95,7 @@ type Share struct {
 	password string
 	scheme   string // "http" or "https"
 	listen   string
+	hidden   bool
 	tlsConf  *tls.Config
 	finger   string
 	tmpTLS   string // temporary certificate folder to remove, if any
@@ -148,6 +155,7 @@ func New(o Options) (_ *Share, err error) {
 		user:   o.User,
 		scheme: "http",
 		listen: o.Listen,
+		hidden: o.Hidden,
 		log:    o.Logger,
 		events: o.Events,
 	}
@@ -209,10 +217,11 @@ func New(o Options) (_ *Share, err error) {
 		return nil, err
 	}
 	h := newHandler(s.httpFS, HandlerOptions{
-		Auth:   auth,
-		Realm:  "wharf share",
-		Logger: s.log.With("proto", "http"),
-		Events: s.record,
+		Auth:         auth,
+		Realm:        "wharf share",
+		Logger:       s.log.With("proto", "http"),
+		Events:       s.record,
+		HideDotNames: !o.Hidden,
 	}, s.guard)
 	s.httpSrv = &http.Server{
 		// http.Server.Close does not wait for handlers; counting them lets
@@ -258,6 +267,9 @@ func listen(host string, port, def int, fixed bool) (net.Listener, error) {
 		}
 	}
 }
+
+// Hidden reports whether names starting with a dot are shown.
+func (s *Share) Hidden() bool { return s.hidden }
 
 // Dir returns the absolute path of the shared folder.
 func (s *Share) Dir() string { return s.dir }

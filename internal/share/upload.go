@@ -103,6 +103,10 @@ func (h *handler) uploadMultipart(q *request) {
 			continue
 		}
 		abs := path.Join(q.abs, name)
+		if h.refuseHidden(q, abs) {
+			part.Close()
+			return
+		}
 		n, replaced, err := h.receive(q, path.Join(q.name, name), abs, part)
 		part.Close()
 		if err != nil {
@@ -346,6 +350,9 @@ func (h *handler) mkdir(q *request) {
 		return
 	}
 	abs := path.Join(q.abs, name)
+	if h.refuseHidden(q, abs) {
+		return
+	}
 	if !q.may(accounts.PermMkdir, abs) {
 		h.forbid(q, "new folder")
 		return
