@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wharfftp/wharf/internal/ftptest"
 	"github.com/wharfftp/wharf/internal/testenv"
 )
 
@@ -314,5 +316,42 @@ func TestActiveModeTakesOnlyTheServersConnection(t *testing.T) {
 	h.mu.Unlock()
 	if !bytes.Equal(got, data) {
 		t.Fatalf("the server got %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// The client side of the bare-LF class (issue 9): a name holding a line
+// break must never reach the server as two commands, whatever the server
+// does with a bare LF. The command is refused before anything is sent and
+// the connection stays usable.
+func TestNamesWithLineBreaksAreNeverSent(t *testing.T) {
+	_, tg, home := wharfServer(t, ftptest.Options{})
+	victim := filepath.Join(home, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, tg, Options{})
+	ctx := context.Background()
+	for _, name := range []string{"a\nDELE victim", "a\rDELE victim", "a\r\nDELE victim"} {
+		if _, err := c.Size(ctx, name); err == nil {
+			t.Errorf("Size(%q) was sent", name)
+		}
+		if err := c.Cwd(ctx, name); err == nil {
+			t.Errorf("Cwd(%q) was sent", name)
+		}
+		if _, err := c.Stor(ctx, name, 0, strings.NewReader("x")); err == nil {
+			t.Errorf("Stor(%q) was sent", name)
+		}
+		if _, _, err := c.Quote(ctx, "NOOP "+name); err == nil {
+			t.Errorf("Quote(%q) was sent", name)
+		}
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("connection unusable after the refusals: %v", err)
+	}
+	if _, err := c.Pwd(ctx); err != nil {
+		t.Fatalf("Pwd after the refusals: %v", err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("victim: %v", err)
 	}
 }
