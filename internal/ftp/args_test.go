@@ -60,6 +60,15 @@ func TestArgumentShapesGetTheirReplyWithoutACrash(t *testing.T) {
 		{"MFMT 20200101000000.-1 a.txt", 501},
 		{"MFMT 20200101000000.1234567891 a.txt", 501},
 		{"MFMT 20200101000000.5 a.txt", 213},
+		// Outside int64 nanoseconds os.Chtimes set another time (9999
+		// became 1901, year 1 left it unchanged) and 213 claimed success.
+		{"MFMT 00010101000000 a.txt", 501},
+		{"MFMT 16000101000000 a.txt", 501},
+		{"MFMT 99991231235959 a.txt", 501},
+		{"MFMT 22630101000000 a.txt", 501},
+		{"MFMT 16780101000000 a.txt", 213},
+		{"MFMT 22620101000000 a.txt", 213},
+		{"MDTM a.txt", 213},
 		{"MDTM \u00a0", 550},
 		{"PORT 127,0,0,1,\u00a04,1", 501},
 		{"PORT 127,0,0,1,4,256", 501},

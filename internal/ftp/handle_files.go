@@ -520,6 +520,11 @@ func (ss *session) cmdMFMT(arg string) error {
 	if err != nil {
 		return replyErr(ftpproto.CodeArgSyntaxError, "Bad time value.")
 	}
+	if !settable(t) {
+		// Outside the range os.Chtimes set another time (9999 became
+		// 1901) and the 213 lied; year 1 is its "leave unchanged".
+		return replyErr(ftpproto.CodeArgSyntaxError, "Time value out of range (years 1678 to 2262).")
+	}
 	abs, name, err := ss.resolve(p)
 	if err != nil {
 		return err
@@ -529,6 +534,12 @@ func (ss *session) cmdMFMT(arg string) error {
 	}
 	ss.reply(ftpproto.CodeFileStatus, "Modify="+t.Format(mdtmLayout)+"; "+abs)
 	return nil
+}
+
+// settable reports whether MFMT can set t: os.Chtimes takes nanoseconds
+// since 1970 in an int64.
+func settable(t time.Time) bool {
+	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
 }
 
 // parseTimeVal reads an RFC 3659 time-val, with optional fraction.
