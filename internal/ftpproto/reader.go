@@ -194,6 +194,9 @@ func (r *Reader) finish() []byte {
 			out = append(out, iac)
 		case will, wont, do, dont: // option negotiation: skip the option byte
 			i++
+		case sb: // subnegotiation: skip through IAC SE
+			for i++; i < len(b) && !(b[i] == se && b[i-1] == iac); i++ {
+			}
 		}
 	}
 	return out
@@ -202,6 +205,8 @@ func (r *Reader) finish() []byte {
 // Telnet bytes (RFC 854).
 const (
 	iac  = 0xFF
+	sb   = 0xFA
+	se   = 0xF0
 	will = 0xFB
 	wont = 0xFC
 	do   = 0xFD
