@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharfftp/wharf/internal/units"
 )
 
 // Observer hears about each file a transfer moves. Implementations draw
@@ -49,6 +51,10 @@ type Result struct {
 	// or "": "" when the server offers none, else what the server refused
 	// ("the server refused HASH: 550 ...").
 	Unchecked string
+	// Partial, for a download, is why the server marks its file as cut
+	// short ("quota", from the MLSx fact x.wharf.partial): the copy matches
+	// the server's, which is not the whole file its uploader sent.
+	Partial string
 }
 
 // TransferOptions shape Get and Put.
@@ -73,6 +79,40 @@ type job struct {
 	name, remote, local string
 	size                int64 // -1 unknown
 	mtime               time.Time
+	partial             string // the server's x.wharf.partial fact
+}
+
+// partialFact reads x.wharf.partial from an MLSx line ("" when absent):
+// wharf's server marks a file a quota refusal cut short.
+func partialFact(raw string) string {
+	facts, _, ok := strings.Cut(raw, " ")
+	if !ok {
+		return ""
+	}
+	for _, f := range strings.Split(facts, ";") {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "x.wharf.partial") {
+			return Printable(v)
+		}
+	}
+	return ""
+}
+
+// QuotaCutError is an upload the server's quota stopped part-way: Stored
+// bytes of Size are on the server (the rest did not fit), or Stored < 0
+// when the server did not say.
+type QuotaCutError struct {
+	Name         string
+	Stored, Size int64
+	Err          error
+}
+
+func (e *QuotaCutError) Unwrap() error { return e.Err }
+
+func (e *QuotaCutError) Error() string {
+	if e.Stored < 0 {
+		return fmt.Sprintf("%s: cut short by the quota: %v", Printable(e.Name), e.Err)
+	}
+	return fmt.Sprintf("%s: cut short by the quota, %s of %s stored: %v", Printable(e.Name), units.FormatSize(e.Stored), units.FormatSize(e.Size), e.Err)
 }
 
 type nopObserver struct{}
@@ -172,7 +212,7 @@ func planGet(ctx context.Context, c *Conn, remote, local string, o TransferOptio
 		if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
 			target = filepath.Join(cmpOr(local, "."), base)
 		}
-		return []job{{name: base, remote: remote, local: target, size: st.Size, mtime: st.ModTime}}, nil
+		return []job{{name: base, remote: remote, local: target, size: st.Size, mtime: st.ModTime, partial: partialFact(st.Raw)}}, nil
 	}
 	if !o.Recursive {
 		return nil, fmt.Errorf("get %s: %w", remote, ErrIsFolder)
@@ -218,7 +258,7 @@ func walkRemote(ctx context.Context, c *Conn, remote, local, name string, jobs *
 			if e.Type == TypeLink {
 				size = -1
 			}
-			*jobs = append(*jobs, job{name: n, remote: r, local: l, size: size, mtime: e.ModTime})
+			*jobs = append(*jobs, job{name: n, remote: r, local: l, size: size, mtime: e.ModTime, partial: partialFact(e.Raw)})
 		}
 	}
 	return nil
@@ -495,6 +535,7 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 		o.BeforeVerify(part, j.remote)
 	}
 	res.Verified, res.Unchecked, err = verify(ctx, c, part, j.remote)
+	res.Partial = j.partial
 	if fi, serr := os.Stat(part); serr == nil {
 		res.Size = fi.Size()
 	}
@@ -599,6 +640,15 @@ func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	start := time.Now()
 	res.Moved, err = c.Stor(ctx, j.remote, offset, &counter{r: f, tr: tr})
 	res.Elapsed = time.Since(start)
+	if err != nil && KindOf(err) == KindQuota && c.Err() == nil {
+		// The server keeps what fit (wharf's policy, and most servers'):
+		// say how much, so the summary shows this file is incomplete.
+		qe := &QuotaCutError{Name: j.name, Stored: -1, Size: j.size, Err: err}
+		if n, serr := c.Size(ctx, j.remote); serr == nil {
+			qe.Stored = n
+		}
+		return res, fmt.Errorf("put %s: %w", j.local, qe)
+	}
 	if err != nil {
 		return res, fmt.Errorf("put %s: %w", j.local, err)
 	}

@@ -133,7 +133,7 @@ func (ss *session) list(arg string, format listFormat, verb string) error {
 	if err != nil {
 		return err
 	}
-	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts(), match: match, prefix: prefix, hideDot: ss.srv.cfg.HideDotNames}
+	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts(), match: match, prefix: prefix, hideDot: ss.srv.cfg.HideDotNames, partials: &ss.srv.partials}
 	fsys := ss.fs
 	return ss.startTransfer(verb+" "+abs, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		if !fi.IsDir() {
@@ -186,6 +186,8 @@ func (ss *session) cmdMLST(arg string) error {
 		return err
 	}
 	b := appendFacts(nil, fi, ss.user().PermsFor(abs), ss.facts())
+	e := entryOf(fi)
+	b = appendPartialFact(b, &ss.srv.partials, &e, ss.facts())
 	// RFC 3659 section 7.2: the fact line starts with one space, which the
 	// multi-line writer adds.
 	ss.reply(ftpproto.CodeFileActionOK, "Listing "+abs+"\n"+string(b)+" "+abs+"\nEnd.")

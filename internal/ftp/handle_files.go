@@ -250,6 +250,11 @@ func (ss *session) upload(abs, name string, noReplace bool, what string) error {
 		if rerr == nil && durable {
 			rerr = syncDir(bg, ss.fs, dir)
 		}
+		if refused {
+			if fi, err := ss.fs.Stat(bg, name); err == nil {
+				ss.srv.partials.mark(fi)
+			}
+		}
 		return n, uploadErr(rerr)
 	}
 	ran := false
@@ -319,6 +324,11 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 			rerr = f.Sync()
 			if rerr == nil {
 				rerr = syncDir(ctx, fsys, path.Dir(name))
+			}
+		}
+		if errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr) {
+			if fi, err := f.Stat(); err == nil {
+				ss.srv.partials.mark(fi)
 			}
 		}
 		return n, uploadErr(rerr)

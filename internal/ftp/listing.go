@@ -50,6 +50,7 @@ type lister struct {
 	match, prefix string
 	// hideDot leaves out names starting with a dot (Config.HideDotNames).
 	hideDot bool
+	partials *partialMarks
 }
 
 // shows reports whether the lister shows a directory entry.
@@ -80,6 +81,7 @@ func (l *lister) appendStat(e *entry, name string) {
 		l.buf = appendLSEntry(l.buf, e, name, l.now)
 	case formatMLSx:
 		l.buf = appendFactsEntry(l.buf, e, l.perms(name), l.facts)
+		l.buf = appendPartialFact(l.buf, l.partials, e, l.facts)
 		l.buf = append(l.buf, ' ')
 		l.buf = append(l.buf, name...)
 		l.buf = append(l.buf, '\r', '\n')
@@ -224,13 +226,14 @@ const (
 	factModify
 	factPerm
 	factUnique
-	allFacts = factType | factSize | factModify | factPerm | factUnique
+	factPartial // x.wharf.partial: cut short by a quota refusal (partial.go)
+	allFacts    = factType | factSize | factModify | factPerm | factUnique | factPartial
 )
 
 var factNames = [...]struct {
 	f    factSet
 	name string
-}{{factType, "type"}, {factSize, "size"}, {factModify, "modify"}, {factPerm, "perm"}, {factUnique, "unique"}}
+}{{factType, "type"}, {factSize, "size"}, {factModify, "modify"}, {factPerm, "perm"}, {factUnique, "unique"}, {factPartial, "x.wharf.partial"}}
 
 // appendFacts writes the RFC 3659 facts of fi, each followed by ';'.
 func appendFacts(b []byte, fi fs.FileInfo, p accounts.Perm, facts factSet) []byte {

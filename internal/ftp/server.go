@@ -162,6 +162,7 @@ type Server struct {
 	xferMu    sync.Mutex                // serializes Config.XferLog lines
 	recovery  *recovery                 // immutable; stale uploads settled per home
 	panics    atomic.Int64              // panics recovered in sessions and transfers (see Panics)
+	partials  partialMarks              // files a quota refusal cut short (partial.go)
 }
 
 // Panics reports how many panics the server recovered so far in sessions

@@ -75,6 +75,8 @@ type Progress struct {
 	skipped  int
 	failed   int
 	kept     []string // not replaced: the destination existed
+	cut      []string // uploads the quota cut short, with how much was stored
+	partial  []string // downloads of files the server marks partial
 	verified map[string]int
 
 	p       *mpb.Progress
@@ -215,11 +217,19 @@ func (f *file) Add(n int64) {
 func (f *file) End(r client.Result, err error) {
 	pr := f.pr
 	exists := errors.Is(err, client.ErrExists)
+	var cut *client.QuotaCutError
+	errors.As(err, &cut)
 	switch {
 	case exists:
 		f.result = "not replaced: exists (-f replaces it)"
+	case cut != nil && cut.Stored >= 0:
+		f.result = fmt.Sprintf("cut short by the quota: %s of %s stored", units.FormatSize(cut.Stored), units.FormatSize(cut.Size))
+	case cut != nil:
+		f.result = "cut short by the quota"
 	case err != nil:
 		f.result = "failed"
+	case r.Partial != "":
+		f.result = "partial upload (the server marks it cut short: " + r.Partial + "), copied as it is"
 	case r.Skipped != "":
 		f.result = "skipped, " + r.Skipped
 	case r.Verified == "size":
@@ -235,8 +245,16 @@ func (f *file) End(r client.Result, err error) {
 	switch {
 	case exists:
 		pr.kept = append(pr.kept, f.name)
+	case cut != nil:
+		what := f.name
+		if cut.Stored >= 0 {
+			what += fmt.Sprintf(" %s of %s", units.FormatSize(cut.Stored), units.FormatSize(cut.Size))
+		}
+		pr.cut = append(pr.cut, what)
 	case err != nil:
 		pr.failed++
+	case r.Partial != "":
+		pr.partial = append(pr.partial, f.name)
 	case r.Skipped != "":
 		pr.skipped++ // its bytes were counted done at Begin
 	case r.Verified != "":
@@ -395,6 +413,12 @@ func (pr *Progress) summary(withRate bool) string {
 	}
 	if pr.failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", pr.failed))
+	}
+	if len(pr.cut) > 0 {
+		parts = append(parts, fmt.Sprintf("%d cut short by the quota (%s)", len(pr.cut), nameList(pr.cut)))
+	}
+	if len(pr.partial) > 0 {
+		parts = append(parts, fmt.Sprintf("%d partial uploads copied as they are (%s)", len(pr.partial), nameList(pr.partial)))
 	}
 	if len(pr.kept) > 0 {
 		parts = append(parts, fmt.Sprintf("%d not replaced (exist: %s)", len(pr.kept), nameList(pr.kept)))
