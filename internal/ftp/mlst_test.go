@@ -27,7 +27,7 @@ func TestOptsMlstWithNoKnownFactSelectsNone(t *testing.T) {
 		if len(lines) < 2 || lines[1] != "  /f.bin" {
 			t.Errorf("after %q, MLST f.bin = %q, want the name alone", opts, lines)
 		}
-		if msg := r.must("FEAT", 211); !strings.Contains(msg, " MLST type;size;modify;perm;unique;\n") {
+		if msg := r.must("FEAT", 211); !strings.Contains(msg, " MLST type;size;modify;perm;unique;x.wharf.partial;\n") {
 			t.Errorf("after %q FEAT still marks facts as selected:\n%s", opts, msg)
 		}
 		data, code := retrData(t, r, host, "MLSD")
