@@ -49,7 +49,7 @@ type lister struct {
 	// an NLST, so "NLST dir/*.txt" answers paths a client can RETR.
 	match, prefix string
 	// hideDot leaves out names starting with a dot (Config.HideDotNames).
-	hideDot bool
+	hideDot  bool
 	partials *partialMarks
 }
 
