@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/hooks"
 	"github.com/wharfftp/wharf/internal/metrics"
 )
 
@@ -21,11 +24,23 @@ import (
 type opsOpts struct {
 	adminListen   string
 	metricsListen string
+	node          string
+	onUpload      string
+	onDownload    string
+	onDelete      string
+	onLoginFailed string
+	webhook       string
 }
 
 func (o *opsOpts) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.adminListen, "admin-listen", "", "serve the web admin, its JSON API (/api/v1/) and /metrics on HOST:PORT (HTTPS when TLS is configured; off by default)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics alone on HOST:PORT (off by default)")
+	f.StringVar(&o.node, "node", "", "this server's name in events and the admin API (default: the host name)")
+	f.StringVar(&o.onUpload, "on-upload", "", "shell command run after each complete upload, with the event as JSON on stdin and WHARF_* variables")
+	f.StringVar(&o.onDownload, "on-download", "", "shell command run after each complete download (like --on-upload)")
+	f.StringVar(&o.onDelete, "on-delete", "", "shell command run after each file or folder deleted (like --on-upload)")
+	f.StringVar(&o.onLoginFailed, "on-login-failed", "", "shell command run after each failed login (like --on-upload)")
+	f.StringVar(&o.webhook, "webhook", "", "URL POSTed every event as JSON (retried; a bounded queue, so a slow receiver never slows transfers)")
 }
 
 // ops is the running operations side of serve.
@@ -33,6 +48,7 @@ type ops struct {
 	o       *opsOpts
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	hooks   *hooks.Hooks
 	servers []*http.Server
 }
 
@@ -40,15 +56,39 @@ type ops struct {
 // hooks into it (store timing, the event observer).
 func newOps(o *opsOpts, log *slog.Logger, aopts *accounts.Options, cfg *ftp.Config) *ops {
 	p := &ops{o: o, log: log, metrics: metrics.New()}
+	if o.node == "" {
+		o.node, _ = os.Hostname()
+	}
 	aopts.StoreTiming = p.metrics.StoreOp
-	prev := cfg.Events
+	p.hooks = hooks.New(hooks.Options{
+		OnUpload: o.onUpload, OnDownload: o.onDownload, OnDelete: o.onDelete, OnLoginFailed: o.onLoginFailed,
+		Webhook: o.webhook, Node: o.node, Logger: log.With("part", "hooks"),
+		Dropped: p.metrics.HookDropped, Failed: p.metrics.HookFailed,
+	})
 	cfg.Events = func(e ftp.Event) {
 		p.metrics.Observe(e)
-		if prev != nil {
-			prev(e)
-		}
+		p.hooks.Observe(e)
 	}
 	return p
+}
+
+// checkOps validates the operations flags before anything starts.
+func checkOps(o *opsOpts) error {
+	if o.webhook != "" {
+		u, err := url.Parse(o.webhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError(fmt.Errorf("--webhook %q: want an http:// or https:// URL", o.webhook))
+		}
+	}
+	for name, addr := range map[string]string{"--admin-listen": o.adminListen, "--metrics-listen": o.metricsListen} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return usageError(fmt.Errorf("%s %q: want HOST:PORT", name, addr))
+		}
+	}
+	return nil
 }
 
 // start opens the HTTP listeners once the engine runs.
@@ -99,11 +139,15 @@ func (p *ops) listen(ctx context.Context, what, addr string, h http.Handler, tls
 	return nil
 }
 
-// stop closes the HTTP listeners.
+// stop closes the HTTP listeners and gives queued hook events a few
+// seconds to go out.
 func (p *ops) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, hs := range p.servers {
 		hs.Shutdown(ctx)
+	}
+	if err := p.hooks.Close(ctx); err != nil {
+		p.log.Warn("hooks", "err", err)
 	}
 }

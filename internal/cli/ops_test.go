@@ -3,11 +3,15 @@ package cli
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jlaffaye/ftp"
 )
 
 // logAddr waits for a "serving WHAT" log line and returns its address.
@@ -50,5 +54,66 @@ func TestServeMetricsListenAndAdminListenFromEnv(t *testing.T) {
 	}
 	if code, body := get(t, "http://"+a+"/metrics"); code != 200 || !strings.Contains(body, "wharf_sessions_total") {
 		t.Errorf("admin listener /metrics: %d", code)
+	}
+}
+
+func TestServeHooksFlags(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	if code, _, errs := e.run("alicepw\n", "user", "add", "alice", "--data", data, "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %d %s", code, errs)
+	}
+	got := make(chan string, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	defer recv.Close()
+	out := filepath.Join(t.TempDir(), "hook.json")
+	addr, _ := startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0", "--node", "n1",
+		"--on-upload", "cat > "+out, "--webhook", recv.URL)
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login("alice", "alicepw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stor("x.txt", strings.NewReader("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	const sum = "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4" // sha256 of "hi\n"
+	select {
+	case b := <-got:
+		if !strings.Contains(b, `"event":"upload"`) || !strings.Contains(b, `"sha256":"`+sum+`"`) || !strings.Contains(b, `"node":"n1"`) {
+			t.Errorf("webhook body %s", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(out)
+		if strings.Contains(string(b), sum) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hook output %q", b)
+		}
+	}
+}
+
+func TestServeOpsFlagsBadInput(t *testing.T) {
+	e := newClientEnv(t)
+	for _, args := range [][]string{
+		{"--webhook", "ftp://x"},
+		{"--webhook", "::"},
+		{"--admin-listen", "nonsense"},
+		{"--metrics-listen", "1.2.3.4"},
+	} {
+		code, _, errs := e.run("", append([]string{"serve", "--data", t.TempDir()}, args...)...)
+		if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("serve %v: exit %d, stderr %q; want 2 and one line", args, code, errs)
+		}
 	}
 }

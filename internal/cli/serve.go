@@ -164,6 +164,9 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	if o.tlsSelfSigned && o.tlsCert != "" {
 		return usageError(errors.New("--tls-self-signed and --tls-cert exclude each other"))
 	}
+	if err := checkOps(&o.ops); err != nil {
+		return err
+	}
 	hasTLS := o.tlsSelfSigned || o.tlsCert != ""
 	if !hasTLS && (o.tlsRequired || o.tlsImplicit != "") {
 		return usageError(errors.New("--tls-required and --tls-implicit-listen need --tls-cert/--tls-key or --tls-self-signed"))
