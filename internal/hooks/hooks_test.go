@@ -248,19 +248,30 @@ func TestHungWebhookDoesNotSlowLargeUpload(t *testing.T) {
 		}
 		return time.Since(start)
 	}
-	best := func(h *hooks.Hooks) time.Duration {
-		target.Store(h)
-		d := min(upload(), upload())
-		target.Store(nil)
-		return d
-	}
-	base := best(nil)
+	fastRecv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	defer fastRecv.Close()
+	fast := hooks.New(hooks.Options{Webhook: fastRecv.URL, OnUpload: "true"})
+	defer fast.Close(context.Background())
 	// Prime the hung sinks so the timed uploads' events queue behind them.
 	target.Store(hung)
 	c.Stor("small", strings.NewReader("x"))
-	withHung := best(hung)
+	// Alternate, and compare the best of each: the machine is shared. The
+	// fair baseline is a receiver that answers at once: both hooked runs
+	// also pay the SHA-256 of the upload before (read back by the hooks'
+	// worker while the next one runs), which is CPU, not waiting.
+	none, base, withHung := time.Duration(1<<62), time.Duration(1<<62), time.Duration(1<<62)
+	for range 3 {
+		target.Store(nil)
+		none = min(none, upload())
+		target.Store(fast)
+		base = min(base, upload())
+		target.Store(hung)
+		withHung = min(withHung, upload())
+	}
+	target.Store(nil)
 	ratio := withHung.Seconds() / base.Seconds()
-	t.Logf("%d MiB upload: %v without hooks, %v with a hung webhook and hook command (ratio %.2f)", mib, base, withHung, ratio)
+	t.Logf("%d MiB upload, best of 3: %v without hooks, %v with a prompt webhook, %v with a hung webhook and hook command (hung/prompt %.2f)",
+		mib, none, base, withHung, ratio)
 	if ratio > 1.5 {
 		t.Errorf("hung webhook slowed the upload: ratio %.2f", ratio)
 	}
