@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -24,7 +23,6 @@ import (
 type opsOpts struct {
 	adminListen   string
 	metricsListen string
-	node          string
 	onUpload      string
 	onDownload    string
 	onDelete      string
@@ -35,7 +33,6 @@ type opsOpts struct {
 func (o *opsOpts) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.adminListen, "admin-listen", "", "serve the web admin, its JSON API (/api/v1/) and /metrics on HOST:PORT (HTTPS when TLS is configured; off by default)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics alone on HOST:PORT (off by default)")
-	f.StringVar(&o.node, "node", "", "this server's name in events and the admin API (default: the host name)")
 	f.StringVar(&o.onUpload, "on-upload", "", "shell command run after each complete upload, with the event as JSON on stdin and WHARF_* variables")
 	f.StringVar(&o.onDownload, "on-download", "", "shell command run after each complete download (like --on-upload)")
 	f.StringVar(&o.onDelete, "on-delete", "", "shell command run after each file or folder deleted (like --on-upload)")
@@ -46,6 +43,7 @@ func (o *opsOpts) flags(f *pflag.FlagSet) {
 // ops is the running operations side of serve.
 type ops struct {
 	o       *opsOpts
+	node    string
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	hooks   *hooks.Hooks
@@ -54,15 +52,12 @@ type ops struct {
 
 // newOps prepares metrics before the accounts and engine exist: both need
 // hooks into it (store timing, the event observer).
-func newOps(o *opsOpts, log *slog.Logger, aopts *accounts.Options, cfg *ftp.Config) *ops {
-	p := &ops{o: o, log: log, metrics: metrics.New()}
-	if o.node == "" {
-		o.node, _ = os.Hostname()
-	}
+func newOps(o *opsOpts, node string, log *slog.Logger, aopts *accounts.Options, cfg *ftp.Config) *ops {
+	p := &ops{o: o, node: node, log: log, metrics: metrics.New()}
 	aopts.StoreTiming = p.metrics.StoreOp
 	p.hooks = hooks.New(hooks.Options{
 		OnUpload: o.onUpload, OnDownload: o.onDownload, OnDelete: o.onDelete, OnLoginFailed: o.onLoginFailed,
-		Webhook: o.webhook, Node: o.node, Logger: log.With("part", "hooks"),
+		Webhook: o.webhook, Node: node, Logger: log.With("part", "hooks"),
 		Dropped: p.metrics.HookDropped, Failed: p.metrics.HookFailed,
 	})
 	cfg.Events = func(e ftp.Event) {

@@ -197,7 +197,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		}
 	}
 	var cfg ftp.Config
-	ops := newOps(&o.ops, logger, &aopts, &cfg)
+	ops := newOps(&o.ops, node, logger, &aopts, &cfg)
 	db, err := accounts.Open(ctx, o.data, aopts)
 	if err != nil {
 		return err
