@@ -96,7 +96,7 @@ when that exists.`,
 	f.StringVar(&o.node, "node", "", "this node's name in logs and STAT (default the host name)")
 	f.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "read a PROXY protocol v1/v2 header (from a load balancer) on control and passive data connections")
 	f.StringSliceVar(&o.proxyFrom, "proxy-from", nil, "with --proxy-protocol: the balancers' addresses, CIDR[,CIDR...]; connections from elsewhere are refused")
-	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP (HOST:PORT)")
+	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP, HOST:PORT or HOST (port 2121)")
 	f.StringVar(&o.passivePorts, "passive-ports", "", "passive data port range LOW-HIGH (default: any free port)")
 	f.StringVar(&o.publicHost, "public-ip", "", "address announced in PASV replies, for servers behind NAT")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM) for AUTH TLS and implicit FTPS")
@@ -130,6 +130,7 @@ when that exists.`,
 
 func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	keepRunningOnBrokenPipe()
+	o.listen = serveListenAddr(o.listen)
 	logger, err := newLogger(env, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
@@ -250,7 +251,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	}
 	if cfg.TLS != nil {
 		if fp, err := tlsconf.ConfigFingerprint(cfg.TLS); err == nil {
-			logger.Info("tls certificate", "fingerprint", fp)
+			logger.Info("tls certificate", "fingerprint", fp, "sha256_hex", tlsconf.FingerprintHex(fp))
 		}
 	}
 	if o.xferlog != "" {
@@ -390,4 +391,14 @@ func parsePortRange(s string) (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("--passive-ports %q: want LOW-HIGH within 1-65535", s)
 	}
 	return lo, hi, nil
+}
+
+// serveListenAddr reads --listen as share does: HOST alone means the
+// default port 2121; HOST:PORT and anything unreadable are left to Listen,
+// whose error then names the value.
+func serveListenAddr(s string) string {
+	if host, _, hasPort, err := splitListen(s); err == nil && !hasPort && s != "" {
+		return net.JoinHostPort(host, "2121")
+	}
+	return s
 }

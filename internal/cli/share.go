@@ -7,10 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/skip2/go-qrcode"
 	"github.com/spf13/cobra"
 
 	"github.com/wharfftp/wharf/internal/share"
@@ -27,6 +27,8 @@ type shareOpts struct {
 	tls       bool
 	noQR      bool
 	hidden    bool
+	passive   string
+	publicIP  string
 }
 
 func newShareCmd(env *Env) *cobra.Command {
@@ -56,13 +58,24 @@ Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
+			if host, port, hasPort, err := splitListen(o.listen); err != nil {
+				return usageError(err)
+			} else if hasPort {
+				if cmd.Flags().Changed("ftp-port") && o.ftpPort != port {
+					return usageError(fmt.Errorf("--listen %s and --ftp-port %d name two FTP ports", o.listen, o.ftpPort))
+				}
+				o.listen, o.ftpPort = host, port
+				cmd.Flags().Set("ftp-port", strconv.Itoa(port))
+			} else {
+				o.listen = host
+			}
 			fixedFTP := cmd.Flags().Changed("ftp-port")
 			fixedHTTP := cmd.Flags().Changed("http-port")
 			return runShare(cmd.Context(), env, dir, o, fixedFTP, fixedHTTP)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "", "address to listen on (default: all)")
+	f.StringVar(&o.listen, "listen", "", "address to listen on, HOST or HOST:PORT (the port is the FTP one, as for serve; default: all addresses)")
 	f.IntVar(&o.ftpPort, "ftp-port", share.DefaultFTPPort, "FTP port; when given, a taken port is an error instead of moving")
 	f.IntVar(&o.httpPort, "http-port", share.DefaultHTTPPort, "HTTP port; when given, a taken port is an error instead of moving")
 	f.BoolVar(&o.write, "write", false, "let visitors upload files and make folders (never overwrite or delete)")
@@ -71,6 +84,8 @@ Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
 	f.StringVar(&o.user, "user", "", "require this login, NAME or NAME:PASSWORD (password generated when omitted)")
 	f.BoolVar(&o.tls, "tls", false, "serve FTPS and HTTPS with a self-signed certificate")
 	f.BoolVar(&o.noQR, "no-qr", false, "do not print the QR code")
+	f.StringVar(&o.passive, "passive-ports", "", "FTP data port range LOW-HIGH, to open in a firewall (default: any free port)")
+	f.StringVar(&o.publicIP, "public-ip", "", "address announced in PASV replies and printed first, for a share reached through NAT")
 	f.BoolVar(&o.hidden, "hidden", false, "also share names starting with a dot (.git, .env), hidden and refused by default")
 	return cmd
 }
@@ -85,6 +100,10 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 	name, password, _ := strings.Cut(o.user, ":")
 	if o.user != "" && name == "" {
 		return usageError(errors.New("--user needs a name: NAME or NAME:PASSWORD"))
+	}
+	lo, hi, err := parsePortRange(o.passive)
+	if err != nil {
+		return usageError(err)
 	}
 	var out lockedWriter
 	out.w = env.Stdout
@@ -103,6 +122,8 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 		TLS:           o.tls,
 		TLSDir:        shareTLSDir(env),
 		Hidden:        o.hidden,
+		PassivePorts:  [2]int{lo, hi},
+		PublicHost:    o.publicIP,
 		// Only errors, shaped like the event lines: the engines' warnings
 		// (a failed login, a ban) are already events on stdout.
 		Logger: share.TerminalLogger(env.Stderr),
@@ -117,7 +138,11 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 		}
 		return err
 	}
-	printShare(&out, s, !o.noQR)
+	qr := qrNone
+	if !o.noQR && isTerminal(env.Stdout) {
+		qr = qrColour
+	}
+	printShare(&out, s, qr)
 	if err := s.Run(ctx); err != nil {
 		return err
 	}
@@ -143,42 +168,6 @@ func shareSummary(t share.Totals) string {
 		line += "; incomplete: " + strings.Join(cut, ", ")
 	}
 	return line + fmt.Sprintf("; %d visitor%s.", t.Visitors, plural(t.Visitors))
-}
-
-// printShare tells the person at the terminal what to give visitors.
-func printShare(w io.Writer, s *share.Share, qr bool) {
-	mode := "read-only"
-	switch p := s.Perms(); {
-	case p.Has(share.Perms(share.Options{Delete: true})) && p.Has(share.Perms(share.Options{Overwrite: true})):
-		mode = "visitors may upload, replace and delete"
-	case p.Has(share.Perms(share.Options{Delete: true})):
-		mode = "visitors may upload and delete, not replace"
-	case p.Has(share.Perms(share.Options{Overwrite: true})):
-		mode = "visitors may upload and replace, not delete"
-	case p.Has(share.Perms(share.Options{Write: true})):
-		mode = "visitors may upload new files and folders"
-	}
-	who := "anonymous"
-	if s.User() != "" {
-		who = "login required"
-	}
-	fmt.Fprintf(w, "Sharing %s (%s, %s): %s\n\n", s.Dir(), mode, who, contentsLine(s.Contents(), s.Hidden()))
-	eps := s.Endpoints()
-	for _, e := range eps {
-		fmt.Fprintf(w, "  FTP  %s\n  Web  %s\n", e.FTP, e.HTTP)
-	}
-	if s.User() != "" {
-		fmt.Fprintf(w, "\n  User      %s\n  Password  %s\n", s.User(), s.Password())
-	}
-	if s.TLS() {
-		fmt.Fprintf(w, "\n  FTPS (explicit TLS) and HTTPS with a self-signed certificate:\n  Fingerprint  %s\n", s.Fingerprint())
-	}
-	if qr && len(eps) > 0 {
-		if code, err := qrcode.New(eps[0].HTTP, qrcode.Medium); err == nil {
-			fmt.Fprintf(w, "\nScan to open %s on a phone:\n%s", eps[0].HTTP, code.ToSmallString(false))
-		}
-	}
-	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }
 
 // shareTLSDir keeps the share's certificate with the user's configuration,

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/wharfftp/wharf/internal/share"
+	"github.com/wharfftp/wharf/internal/testenv"
+	"github.com/wharfftp/wharf/internal/tlsconf"
 )
 
 // syncBuffer collects a command's output written from several goroutines.
@@ -94,8 +97,8 @@ func TestShareCommandPrintsEveryAddressServesAndSummarises(t *testing.T) {
 			t.Errorf("address %d printed as %s / %s, want host %s", i, webs[i][2], ftps[i][1], h)
 		}
 	}
-	if !strings.Contains(text, "█") || !strings.Contains(text, "Scan to open "+webs[0][1]) {
-		t.Errorf("no QR code for the first web address:\n%s", text)
+	if strings.Contains(text, upperHalfBlk) || strings.Contains(text, "QR code") {
+		t.Errorf("a QR code printed to a non-terminal (the pty test checks the terminal's):\n%s", text)
 	}
 	if !strings.Contains(text, "visitors may upload new files and folders, anonymous") {
 		t.Errorf("mode line missing:\n%s", text)
@@ -295,5 +298,122 @@ func TestShareBannerSaysWhatIsSharedAndHowManyFiles(t *testing.T) {
 	want = "Sharing " + dir + " (visitors may upload new files and folders, anonymous): 4 files (12 B) in 3 folders\n"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("banner with --hidden lacks %q:\n%s", want, out)
+	}
+}
+
+// Regression (issue 10): `share --listen 127.0.0.1:50104` failed with
+// "lookup 127.0.0.1:50104: no such host" while serve took only HOST:PORT.
+// Both take HOST and HOST:PORT (the port being the FTP one).
+func TestListenTakesHostOrHostPortOnShareAndServe(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1": "127.0.0.1:2121", "127.0.0.1:50104": "127.0.0.1:50104", ":21": ":21",
+		"::1": "[::1]:2121", "[::1]": "[::1]:2121", "[::1]:990": "[::1]:990", "ftp.example": "ftp.example:2121",
+	} {
+		if got := serveListenAddr(in); got != want {
+			t.Errorf("serve --listen %s: listens on %q, want %q", in, got, want)
+		}
+	}
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	out, _ := startShareCmd(t, dir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--http-port", "0", "--no-qr")
+	if want := fmt.Sprintf("  FTP  ftp://127.0.0.1:%d/\n", port); !strings.Contains(out.String(), want) {
+		t.Errorf("share --listen HOST:PORT: no %q:\n%s", want, out)
+	}
+	e := newClientEnv(t)
+	for _, args := range [][]string{
+		{"share", dir, "--listen", "127.0.0.1:1", "--ftp-port", "2"},
+		{"share", dir, "--listen", "127.0.0.1:notaport"},
+		{"share", dir, "--listen", "127.0.0.1", "--passive-ports", "9-8"},
+	} {
+		if code, _, errs := e.run("", args...); code != ExitUsage || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("wharf %v: exit %d, %q; want a one-line usage error", args, code, errs)
+		}
+	}
+}
+
+// Regression (issue 10): share had no passive range and no public address,
+// so behind a firewall opening 2121 and 8080 FTP failed while the web page
+// worked. --passive-ports and --public-ip work, and the banner says which
+// ports to open.
+func TestSharePassivePortsAndPublicIPAndThePortsToOpen(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("passive"), 0o644)
+	lo := testenv.FreePorts(t, 3)
+	out, _ := startShareCmd(t, dir, "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", "0", "--no-qr",
+		"--passive-ports", fmt.Sprintf("%d-%d", lo, lo+2), "--public-ip", "192.0.2.7")
+	text := out.String()
+	ftpRe := regexp.MustCompile(`(?m)^  FTP  ftp://([^/]+):(\d+)/$`)
+	webRe := regexp.MustCompile(`(?m)^  Web  http://[^/]+:(\d+)/$`)
+	ftps, web := ftpRe.FindAllStringSubmatch(text, -1), webRe.FindStringSubmatch(text)
+	if len(ftps) != 2 || ftps[0][1] != "192.0.2.7" || ftps[1][1] != "127.0.0.1" || web == nil {
+		t.Fatalf("want the public address first, then the listen one:\n%s", text)
+	}
+	if want := fmt.Sprintf("  Open TCP %s (FTP), %s (web) and %d-%d (FTP data)\n", ftps[0][2], web[1], lo, lo+2); !strings.Contains(text, want) {
+		t.Errorf("banner lacks %q:\n%s", want, text)
+	}
+	raw := dialRaw(t, "127.0.0.1:"+ftps[1][2])
+	raw.cmd("USER anonymous")
+	raw.cmd("PASS x")
+	reply := raw.cmd("PASV")
+	m := regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`).FindStringSubmatch(reply)
+	if m == nil || strings.Join(m[1:5], ".") != "192.0.2.7" {
+		t.Fatalf("PASV = %q, want the public address", reply)
+	}
+	p1, _ := strconv.Atoi(m[5])
+	p2, _ := strconv.Atoi(m[6])
+	if p := p1*256 + p2; p < lo || p > lo+2 {
+		t.Errorf("PASV port %d outside %d-%d", p, lo, lo+2)
+	}
+}
+
+type rawConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+	r.line()
+	return r
+}
+
+func (r *rawConn) line() string {
+	l, err := r.r.ReadString('\n')
+	if err != nil {
+		r.t.Fatalf("read reply: %v", err)
+	}
+	return l
+}
+
+func (r *rawConn) cmd(s string) string {
+	fmt.Fprintf(r.c, "%s\r\n", s)
+	return r.line()
+}
+
+// Regression (issue 10): the TLS fingerprint was printed in base64 only;
+// browsers and openssl show hex. Both are printed, labelled, and are the
+// same digest.
+func TestShareTLSBannerPrintsTheFingerprintInHexAndBase64(t *testing.T) {
+	out, _ := startShareCmd(t, t.TempDir(), "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", "0", "--no-qr", "--tls")
+	text := out.String()
+	m := regexp.MustCompile(`(?m)^       browser, openssl  ((?:[0-9A-F]{2}:){15}[0-9A-F]{2})\n {25}((?:[0-9A-F]{2}:){15}[0-9A-F]{2})\n       wharf client      (SHA256:\S{43})$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no labelled hex and base64 fingerprints:\n%s", text)
+	}
+	if tlsconf.FingerprintHex(m[3]) != m[1]+":"+m[2] {
+		t.Errorf("hex %s:%s and base64 %s differ", m[1], m[2], m[3])
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if len(l) > 80 && !strings.HasPrefix(l, "Sharing ") {
+			t.Errorf("line wider than 80 columns: %q", l)
+		}
 	}
 }

@@ -28,6 +28,8 @@ func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool) (ftpServer,
 		// Hidden names are refused by the engine itself, on every
 		// command's path, not only left out of listings.
 		HideDotNames: !s.hidden,
+		PassivePorts: s.passive,
+		PublicHost:   s.public,
 	})
 }
 

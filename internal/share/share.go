@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,13 @@ type Options struct {
 	TLS    bool
 	TLSDir string
 
+	// PassivePorts is the range FTP data connections listen on ([lo, hi];
+	// zero: any free port), so a firewall can open just those.
+	// PublicHost is the address PASV announces and the banner prints
+	// first, for a share reached through NAT.
+	PassivePorts [2]int
+	PublicHost   string
+
 	// Hidden shows names starting with a dot (.git, .env) and lets
 	// visitors reach and create them; by default both protocols hide and
 	// refuse them, so sharing a project folder does not publish its
@@ -95,6 +103,8 @@ type Share struct {
 	password string
 	scheme   string // "http" or "https"
 	listen   string
+	public   string
+	passive  [2]int
 	hidden   bool
 	tlsConf  *tls.Config
 	finger   string
@@ -150,14 +160,16 @@ func New(o Options) (_ *Share, err error) {
 		}
 	}
 	s := &Share{
-		dir:    dir,
-		perms:  Perms(o),
-		user:   o.User,
-		scheme: "http",
-		listen: o.Listen,
-		hidden: o.Hidden,
-		log:    o.Logger,
-		events: o.Events,
+		dir:     dir,
+		perms:   Perms(o),
+		user:    o.User,
+		scheme:  "http",
+		listen:  o.Listen,
+		hidden:  o.Hidden,
+		public:  o.PublicHost,
+		passive: o.PassivePorts,
+		log:     o.Logger,
+		events:  o.Events,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -338,8 +350,16 @@ func (s *Share) endpointsFor(hosts []string) []Endpoint {
 // is a specific one, else every non-loopback unicast address of the
 // machine (IPv4 first), or loopback when there is none.
 func (s *Share) Hosts() []string {
-	return hostsFor(s.listen, interfaceAddrs())
+	hosts := hostsFor(s.listen, interfaceAddrs())
+	if s.public != "" && !slices.Contains(hosts, s.public) {
+		// Visitors from outside use the public address: it comes first.
+		hosts = append([]string{s.public}, hosts...)
+	}
+	return hosts
 }
+
+// PassivePorts returns the FTP data port range, [0, 0] for any port.
+func (s *Share) PassivePorts() [2]int { return s.passive }
 
 func interfaceAddrs() []netip.Addr {
 	addrs, err := net.InterfaceAddrs()

@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ALPN is the application protocol the server announces and requires from
@@ -84,6 +85,26 @@ func Fingerprint(cert *x509.Certificate) string {
 func FingerprintDER(der []byte) string {
 	sum := sha256.Sum256(der)
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
+// FingerprintHex is the same SHA-256 in the form browsers and
+// `openssl x509 -fingerprint -sha256` show it: upper-case hex bytes joined
+// by colons ("95:48:8A:..."), so a person can compare it with a browser's
+// certificate viewer.
+func FingerprintHex(fingerprint string) string {
+	sum, err := base64.RawStdEncoding.DecodeString(strings.TrimPrefix(fingerprint, "SHA256:"))
+	if err != nil || len(sum) != sha256.Size || !strings.HasPrefix(fingerprint, "SHA256:") {
+		return ""
+	}
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 0, 3*len(sum)-1)
+	for i, c := range sum {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, digits[c>>4], digits[c&15])
+	}
+	return string(b)
 }
 
 // ConfigFingerprint returns the fingerprint of the leaf certificate a server

@@ -361,6 +361,14 @@ func TestFingerprintMatchesOpenSSHFormatComputedByOpenSSL(t *testing.T) {
 	if want := "SHA256:" + base64.RawStdEncoding.EncodeToString(fromTool); got != want {
 		t.Fatalf("fingerprint %s, openssl says %s", got, want)
 	}
+	// Regression (issue 10): only the base64 form was printed, which no
+	// browser shows. The hex form is openssl's, byte for byte.
+	if hex := FingerprintHex(got); hex != hexPart {
+		t.Errorf("FingerprintHex = %q, openssl says %q", hex, hexPart)
+	}
+	if FingerprintHex("SHA256:nope") != "" || FingerprintHex("MD5:"+got[7:]) != "" {
+		t.Errorf("FingerprintHex of a malformed fingerprint is not empty")
+	}
 }
 
 // resumptionCase dials a control connection, then a data connection, each
