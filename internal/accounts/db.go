@@ -82,6 +82,7 @@ const DefaultPollInterval = 100 * time.Millisecond
 type DB struct {
 	dir   string
 	store Store
+	pg    *pgStore // the store when it is PostgreSQL, shared by a cluster's nodes
 	usage *usageWriter // writes the accounts' usage deltas to store
 	v     *verifier
 	opts  Options
@@ -139,6 +140,7 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 		}
 	}
 	db.store = store
+	db.pg, _ = store.(*pgStore)
 	if opts.StoreTiming != nil {
 		db.store = timedStore{Store: store, observe: opts.StoreTiming}
 	}
@@ -239,7 +241,10 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 		ver := db.version(ctx)
 		su, err := db.store.GetUser(ctx, name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		// An unknown user is checked against the dummy hash: same cost,
 		// same answer as a wrong password.
@@ -266,6 +271,15 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 	if err := checkAccount(u, info, time.Now()); err != nil {
 		return nil, err
 	}
+	// In a cluster the limit counts the sessions of every node, in the
+	// database, before db.mu: no login waits on another's round trip.
+	var slot int64
+	if db.pg != nil && u.MaxSessions > 0 {
+		var err error
+		if slot, err = db.pg.acquireSession(ctx, u.Name, u.MaxSessions); err != nil {
+			return nil, err
+		}
+	}
 	// The slot is taken under db.mu, where poll prunes idle states, so a
 	// state is never pruned between here and the session using it.
 	db.mu.Lock()
@@ -278,10 +292,15 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 		// all sessions share one quota account.
 		st = cur
 	}
-	if !db.slots.acquire(u.Name, u.MaxSessions) {
-		return nil, ErrTooManySessions
+	if db.pg == nil {
+		if !db.slots.acquire(u.Name, u.MaxSessions) {
+			return nil, ErrTooManySessions
+		}
+		return &dbSession{db: db, st: st, name: u.Name}, nil
 	}
-	return &dbSession{db: db, st: st, name: u.Name}, nil
+	// The local slot is still taken (without a limit): poll prunes by it.
+	db.slots.acquire(u.Name, 0)
+	return &dbSession{db: db, st: st, name: u.Name, slot: slot}, nil
 }
 
 // rowVersion identifies the state of the whole database when a row was
@@ -450,6 +469,7 @@ type dbSession struct {
 	db    *DB
 	st    *userState
 	name  string
+	slot  int64 // the cluster-wide session slot, 0 for none
 	close sync.Once
 }
 
@@ -473,7 +493,12 @@ func (s *dbSession) Quota() Quota { return s.st.acct }
 func (s *dbSession) Limits() (up, down *rate.Limiter) { return s.st.lim.get(s.User()) }
 
 func (s *dbSession) Close() error {
-	s.close.Do(func() { s.db.slots.release(s.name) })
+	s.close.Do(func() {
+		s.db.slots.release(s.name)
+		if s.slot != 0 {
+			s.db.pg.releaseSession(s.slot)
+		}
+	})
 	return nil
 }
 

@@ -55,9 +55,11 @@ type pgStore struct {
 	pings     map[uint64]chan struct{} // guarded by mu: Changed calls waiting for their ping
 	seq       uint64                   // guarded by mu
 	watchers  []func(name string)      // guarded by mu
+	bans      map[string]int64         // guarded by mu: banned address -> until (Unix ms)
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the listener has stopped
+	lease  chan struct{} // closed when the lease renewer has stopped
 }
 
 // pgConfig parses a PostgreSQL URL or keyword/value string (pgx honours
@@ -89,7 +91,8 @@ func openPostgres(ctx context.Context, conn string) (*pgStore, error) {
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	s := &pgStore{id: hex.EncodeToString(b[:]), pings: make(map[uint64]chan struct{}), done: make(chan struct{})}
+	s := &pgStore{id: hex.EncodeToString(b[:]), pings: make(map[uint64]chan struct{}),
+		bans: make(map[string]int64), done: make(chan struct{}), lease: make(chan struct{})}
 	cfg.ConnConfig.RuntimeParams["wharf.store"] = s.id
 	s.lcfg = cfg.ConnConfig.Copy()
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
@@ -104,6 +107,10 @@ func openPostgres(ctx context.Context, conn string) (*pgStore, error) {
 	s.cancel = cancel
 	ready := make(chan struct{})
 	go s.listen(lctx, ready)
+	go func() {
+		defer close(s.lease)
+		s.renewLeases(lctx)
+	}()
 	// Wait for the first LISTEN, so changes from now on are all seen.
 	select {
 	case <-ready:
@@ -179,7 +186,7 @@ func (s *pgStore) listen(ctx context.Context, ready chan struct{}) {
 	defer close(s.done)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, ready)
+		err := s.listenOnce(ctx, &ready)
 		s.mu.Lock()
 		s.listening = false
 		s.mu.Unlock()
@@ -196,7 +203,7 @@ func (s *pgStore) listen(ctx context.Context, ready chan struct{}) {
 	}
 }
 
-func (s *pgStore) listenOnce(ctx context.Context, ready chan struct{}) error {
+func (s *pgStore) listenOnce(ctx context.Context, ready *chan struct{}) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	c, err := pgx.ConnectConfig(cctx, s.lcfg)
 	cancel()
@@ -207,8 +214,12 @@ func (s *pgStore) listenOnce(ctx context.Context, ready chan struct{}) error {
 	if _, err := c.Exec(ctx, "LISTEN "+pgChannel); err != nil {
 		return err
 	}
+	// Bans announced while no one listened are read from the table.
+	if err := s.loadBans(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	first := ready != nil
+	first := *ready != nil
 	s.listening = true
 	if !first {
 		s.changed = true
@@ -216,7 +227,8 @@ func (s *pgStore) listenOnce(ctx context.Context, ready chan struct{}) error {
 	watchers := s.watchers
 	s.mu.Unlock()
 	if first {
-		close(ready)
+		close(*ready)
+		*ready = nil
 	} else {
 		for _, w := range watchers {
 			w("")
@@ -235,6 +247,10 @@ func (s *pgStore) listenOnce(ctx context.Context, ready chan struct{}) error {
 // user NAME by store STORE, or "STORE !ping SEQ" for a store's ping.
 func (s *pgStore) notice(payload string) {
 	store, rest, _ := strings.Cut(payload, " ")
+	if ban, ok := strings.CutPrefix(rest, "!ban "); ok {
+		s.banNotice(ban)
+		return
+	}
 	if seq, ok := strings.CutPrefix(rest, "!ping "); ok {
 		if store != s.id {
 			return
@@ -315,6 +331,7 @@ func (s *pgStore) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 		<-s.done
+		<-s.lease
 	}
 	s.pool.Close()
 	return nil

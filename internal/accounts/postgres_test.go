@@ -125,3 +125,84 @@ func TestPostgresDBLiveChanges(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The cluster-wide state of two nodes on one database: the session limit
+// counts both nodes' sessions, a ban earned through one holds on the
+// other, and a database outage refuses logins (ErrUnavailable) until the
+// nodes reconnect by themselves.
+func TestPostgresClusterState(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Start(t)
+	url := srv.NewDB(t)
+	cheap := Argon2Params{Memory: 64, Time: 1, Threads: 1}
+	open := func() *DB {
+		db, err := Open(ctx, t.TempDir(), Options{DB: url, Argon2: cheap, PollInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	if err := a.AddUser(ctx, User{Name: "u", Home: t.TempDir(), Perms: PresetFull, MaxSessions: 2}, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	info := LoginInfo{Remote: netip.MustParseAddr("192.0.2.1")}
+	s1, err := a.Login(ctx, "u", "pw", info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := b.Login(ctx, "u", "pw", info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Login(ctx, "u", "pw", info); !errors.Is(err, ErrTooManySessions) {
+		t.Fatalf("third session over two nodes: %v, want ErrTooManySessions", err)
+	}
+	s2.Close()
+	s3, err := a.Login(ctx, "u", "pw", info)
+	if err != nil {
+		t.Fatalf("after a close on the other node: %v", err)
+	}
+	s1.Close()
+	s3.Close()
+
+	ip := netip.MustParseAddr("203.0.113.9")
+	for i := 1; i <= 3; i++ {
+		n, banned, err := a.SharedBans().LoginFailed(ctx, ip, 3, time.Minute)
+		if err != nil || n != i || banned != (i == 3) {
+			t.Fatalf("failure %d: %d, %v, %v", i, n, banned, err)
+		}
+	}
+	deadline := time.Now().Add(time.Second)
+	for !b.SharedBans().Banned(ip) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other node did not see the ban within 1 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if b.SharedBans().Banned(netip.MustParseAddr("203.0.113.10")) {
+		t.Fatal("another address is banned too")
+	}
+
+	srv.Stop()
+	if _, err := b.Login(ctx, "u", "pw", info); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("login with the database down: %v, want ErrUnavailable", err)
+	}
+	srv.Restart(0)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		s, err := b.Login(ctx, "u", "pw", info)
+		if err == nil {
+			s.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no login 10 s after the database came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !b.SharedBans().Banned(ip) {
+		t.Fatal("the ban was lost over the restart")
+	}
+}

@@ -218,6 +218,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		Banner:              o.banner,
 		Node:                node,
 		ProxyFrom:           proxyFrom,
+		SharedBans:          db.SharedBans(),
 		MaxSessions:         o.maxSessions,
 		MaxSessionsPerIP:    o.maxPerIP,
 		IdleTimeout:         o.idleTimeout,

@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net/netip"
@@ -77,6 +78,13 @@ func (ss *session) loginRefused(name string, err error) error {
 		ss.quitting = true
 		return replyErr(ftpproto.CodeUnavailable, "Too many sessions for this account.")
 	}
+	if errors.Is(err, accounts.ErrUnavailable) {
+		// Not the client's fault: no failure is counted, and no rights
+		// that may be stale are served.
+		ss.log.Warn("login refused: account database unavailable", "user", name, "err", err)
+		ss.quitting = true
+		return replyErr(ftpproto.CodeUnavailable, "Account database unavailable; try again later.")
+	}
 	if errors.Is(err, accounts.ErrTLSRequired) {
 		ss.log.Info("login refused: account requires TLS", "user", name)
 		return replyErr(ftpproto.CodeNotLoggedIn, "This account requires TLS: use AUTH TLS.")
@@ -85,8 +93,20 @@ func (ss *session) loginRefused(name string, err error) error {
 	ip := ss.remote.Addr().Unmap()
 	ss.log.Warn("login failed", "user", name, "err", err, "failures", ss.failures)
 	ss.event(Event{Kind: LoginFailed, User: name, Err: err})
+	// In a cluster the failures of the address on every node count, for
+	// the delay and the ban.
+	failures, sharedBan := ss.failures, false
+	if sb := ss.srv.cfg.SharedBans; sb != nil && ss.srv.cfg.BanAfter >= 0 {
+		ctx, cancel := context.WithTimeout(ss.ctx, 5*time.Second)
+		n, banned, err := sb.LoginFailed(ctx, ip, ss.srv.cfg.BanAfter, ss.srv.cfg.BanFor)
+		cancel()
+		if err != nil {
+			ss.log.Warn("shared ban list unavailable", "err", err)
+		}
+		failures, sharedBan = max(failures, n), banned
+	}
 	if d := ss.srv.cfg.LoginFailDelay; d > 0 {
-		d = min(d<<min(ss.failures-1, 10), maxLoginFailDelay)
+		d = min(d<<min(failures-1, 10), maxLoginFailDelay)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -94,7 +114,7 @@ func (ss *session) loginRefused(name string, err error) error {
 			t.Stop()
 		}
 	}
-	if ss.srv.loginFailed(ip) {
+	if ss.srv.loginFailed(ip) || sharedBan {
 		ss.log.Warn("address banned after repeated failed logins", "ban_for", ss.srv.cfg.BanFor)
 		ss.event(Event{Kind: Banned, User: name, Err: err})
 		ss.quitting = true

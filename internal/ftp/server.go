@@ -47,6 +47,11 @@ type Config struct {
 	// per-IP limits, bounce and foreign-passive checks, allow lists).
 	ProxyFrom []netip.Prefix
 
+	// SharedBans, when set, is a cluster's ban list: failed logins count
+	// across all its nodes and a ban holds on all of them (within the
+	// database's notice delay). The engine's own list still applies.
+	SharedBans accounts.SharedBans
+
 	Banner           string
 	Node             string // this node's name in a cluster, shown by STAT; "": none
 	MaxSessions      int    // 0: unlimited
@@ -331,7 +336,7 @@ func (s *Server) startSession(c net.Conn, remote netip.AddrPort, implicit bool) 
 	switch {
 	case s.closing:
 		refusal = "Server shutting down."
-	case s.banned(ip, now):
+	case s.banned(ip, now) || s.cfg.SharedBans != nil && s.cfg.SharedBans.Banned(ip):
 		refusal = "Too many failed logins from your address; try again later."
 	case s.cfg.MaxSessions > 0 && len(s.sessions) >= s.cfg.MaxSessions:
 		refusal = "Too many users connected; try again later."

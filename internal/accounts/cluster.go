@@ -1,0 +1,196 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrUnavailable means the account database cannot be reached: a login is
+// refused (421) rather than served with rights that may be stale.
+var ErrUnavailable = errors.New("account database unavailable")
+
+// SharedBans is the failed-login count and ban list of a cluster's
+// database, so a ban earned on one node holds on all of them.
+type SharedBans interface {
+	// LoginFailed counts a failed login from ip; after failures within
+	// banFor ban ip for banFor. It returns the failures counted in the
+	// current window and whether ip is banned now.
+	LoginFailed(ctx context.Context, ip netip.Addr, after int, banFor time.Duration) (failures int, banned bool, err error)
+	// Banned reports whether ip is banned, from the node's copy of the
+	// list (kept current by the database's notices).
+	Banned(ip netip.Addr) bool
+}
+
+// SharedBans returns the cluster's shared ban list, nil when the store is
+// one node's own (SQLite).
+func (db *DB) SharedBans() SharedBans {
+	if db.pg == nil {
+		return nil
+	}
+	return db.pg
+}
+
+const (
+	// sessionLease is how long a node's session rows outlive the node: a
+	// node killed without closing them blocks their slots this long.
+	sessionLease = 30 * time.Second
+	// sessionRenew is how often a node renews its leases.
+	sessionRenew = sessionLease / 3
+)
+
+func nowMS() int64 { return time.Now().UnixMilli() }
+
+// acquireSession takes one of name's max session slots across the cluster
+// (ErrTooManySessions when all are taken) and returns the slot's id. The
+// per-user advisory lock orders concurrent logins of one user on all nodes.
+func (s *pgStore) acquireSession(ctx context.Context, name string, max int) (int64, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer tx.Rollback(ctx)
+	now := nowMS()
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('wharf-sessions:' || $1))", name); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM wharf_sessions WHERE name = $1 AND lease_ms < $2", name, now); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM wharf_sessions WHERE name = $1", name).Scan(&n); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if n >= max {
+		return 0, ErrTooManySessions
+	}
+	var id int64
+	if err := tx.QueryRow(ctx, "INSERT INTO wharf_sessions (name, store, lease_ms) VALUES ($1, $2, $3) RETURNING id",
+		name, s.id, now+sessionLease.Milliseconds()).Scan(&id); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return id, nil
+}
+
+// releaseSession frees a slot; if the database cannot be reached the
+// lease frees it later.
+func (s *pgStore) releaseSession(id int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.pool.Exec(ctx, "DELETE FROM wharf_sessions WHERE id = $1", id)
+}
+
+// renewLeases runs until ctx ends, renewing this store's session leases.
+func (s *pgStore) renewLeases(ctx context.Context) {
+	t := time.NewTicker(sessionRenew)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c, cancel := context.WithTimeout(ctx, sessionRenew)
+		s.pool.Exec(c, "UPDATE wharf_sessions SET lease_ms = $1 WHERE store = $2", nowMS()+sessionLease.Milliseconds(), s.id)
+		cancel()
+	}
+}
+
+// LoginFailed implements SharedBans: one row per address counts failures
+// within a window of banFor from the first, as the engine's own list does.
+// A new ban is announced on the store's channel, so every node refuses the
+// address from its next connection on.
+func (s *pgStore) LoginFailed(ctx context.Context, ip netip.Addr, after int, banFor time.Duration) (int, bool, error) {
+	key := ip.Unmap().String()
+	now, win := nowMS(), banFor.Milliseconds()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer tx.Rollback(ctx)
+	var failures int
+	var until int64
+	err = tx.QueryRow(ctx, `INSERT INTO wharf_bans AS b (ip, failures, first_ms, until_ms) VALUES ($1, 1, $2, 0)
+		ON CONFLICT (ip) DO UPDATE SET
+			failures = CASE WHEN b.first_ms < $2 - $3 THEN 1 ELSE b.failures + 1 END,
+			until_ms = CASE WHEN b.first_ms < $2 - $3 THEN 0 ELSE b.until_ms END,
+			first_ms = CASE WHEN b.first_ms < $2 - $3 THEN $2 ELSE b.first_ms END
+		RETURNING failures, until_ms`, key, now, win).Scan(&failures, &until)
+	if err != nil {
+		return 0, false, err
+	}
+	if until <= now && after > 0 && failures >= after {
+		until = now + win
+		if _, err := tx.Exec(ctx, "UPDATE wharf_bans SET until_ms = $1 WHERE ip = $2", until, key); err != nil {
+			return 0, false, err
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", pgChannel, s.id+" !ban "+key+" "+strconv.FormatInt(until, 10)); err != nil {
+			return 0, false, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, false, err
+	}
+	if until > now {
+		s.noteBan(key, until)
+	}
+	return failures, until > now, nil
+}
+
+// Banned implements SharedBans.
+func (s *pgStore) Banned(ip netip.Addr) bool {
+	key := ip.Unmap().String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.bans[key]
+	if !ok {
+		return false
+	}
+	if until <= nowMS() {
+		delete(s.bans, key)
+		return false
+	}
+	return true
+}
+
+func (s *pgStore) noteBan(ip string, until int64) {
+	s.mu.Lock()
+	if s.bans[ip] < until {
+		s.bans[ip] = until
+	}
+	s.mu.Unlock()
+}
+
+// banNotice handles "IP UNTIL" of a "!ban" notice.
+func (s *pgStore) banNotice(rest string) {
+	ip, u, _ := strings.Cut(rest, " ")
+	if until, err := strconv.ParseInt(u, 10, 64); err == nil {
+		s.noteBan(ip, until)
+	}
+}
+
+// loadBans reads the bans in force (at start and after a reconnect, when
+// notices may have been missed).
+func (s *pgStore) loadBans(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, "SELECT ip, until_ms FROM wharf_bans WHERE until_ms > $1", nowMS())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ip string
+		var until int64
+		if err := rows.Scan(&ip, &until); err != nil {
+			return err
+		}
+		s.noteBan(ip, until)
+	}
+	return rows.Err()
+}
