@@ -462,7 +462,7 @@ func (ss *session) cmdRNTO(arg string) error {
 		// before it.
 		ss.log.Info("permission denied", "path", abs, "perm", accounts.PermOverwrite.String())
 		return errNoReplace
-	case err != nil && !errors.Is(err, errNotRecorded):
+	case err != nil && !errors.Is(err, ErrNotRecorded):
 		return err
 	case err != nil:
 		ss.log.Error("rename: usage not recorded", "path", abs, "err", err)

@@ -166,9 +166,9 @@ func tempOwned(name string) bool {
 // names are never served, listed or accepted from a client.
 func IsTempName(name string) bool { return isTempName(name) }
 
-// errNotRecorded marks a change made on disk whose usage could not be
+// ErrNotRecorded marks a change made on disk whose usage could not be
 // recorded: the change stands, and the failure must be logged.
-var errNotRecorded = errors.New("usage not recorded")
+var ErrNotRecorded = errors.New("usage not recorded")
 
 // record applies a change already made on disk; q may be nil (no quota).
 func record(ctx context.Context, q accounts.Quota, bytes, files int64) error {
@@ -176,7 +176,7 @@ func record(ctx context.Context, q accounts.Quota, bytes, files int64) error {
 		return nil
 	}
 	if err := q.Record(context.WithoutCancel(ctx), bytes, files); err != nil {
-		return fmt.Errorf("%w: %w", errNotRecorded, err)
+		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
 	return nil
 }
@@ -217,6 +217,10 @@ type Upload struct {
 	slot       bool // one file of the file quota is held for the temporary file
 	release    func()
 	done       bool
+	// moved is set (under st.mu) when the original this upload freed was
+	// renamed away and counted again: the room the upload was granted on
+	// that credit is then not there, and its commit must look again.
+	moved bool
 }
 
 // BeginUpload starts an upload to name. mayReplace says whether its user
@@ -318,6 +322,12 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 			return false, errors.Join(ErrNotPlainFile, u.discard(ctx, n))
 		case cur != nil && !u.mayReplace:
 			return false, errors.Join(fs.ErrExist, u.discard(ctx, n))
+		case u.moved && u.q != nil && overQuota(ctx, u.q):
+			// Its original lives on under another name, so this is no
+			// longer a replacement, and the room it used was the
+			// original's: refused like any upload past the quota, the
+			// original untouched.
+			return false, errors.Join(accounts.ErrQuotaExceeded, u.discard(ctx, n))
 		case cur == nil && !u.slot && u.q != nil:
 			// The original went away meanwhile: this is a new file now,
 			// and the file quota is asked before the rename, not after.
@@ -382,6 +392,12 @@ func (u *Upload) discard(ctx context.Context, n int64) error {
 		}
 	}
 	return record(ctx, u.q, orig-n, files)
+}
+
+// overQuota reports whether usage is past the byte quota.
+func overQuota(ctx context.Context, q accounts.Quota) bool {
+	u, err := q.Usage(ctx)
+	return err == nil && u.QuotaBytes > 0 && u.UsedBytes > u.QuotaBytes
 }
 
 // InPlace is a write in place (REST+STOR, APPE) holding its name.
@@ -504,6 +520,7 @@ func RenameFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, from, to str
 		// another name: it counts again, and the upload no longer
 		// replaces it.
 		fst.credit = nil
+		c.holder.moved = true
 		bytes += moved.Size()
 	}
 	return record(ctx, q, bytes, files)

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,10 +70,6 @@ type handler struct {
 	guard  *guard
 	// hideDot: dot names are hidden and refused (HandlerOptions.HideDotNames).
 	hideDot bool
-
-	// commitMu serialises the check-then-rename that finishes an upload, so
-	// two HTTP uploads of one name cannot both pass the "exists?" check.
-	commitMu sync.Mutex
 
 	mu   sync.Mutex
 	seen map[string]time.Time // guarded by mu; visitor key -> last announced
@@ -160,6 +157,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	abs, name, err := vfs.Resolve("/", r.URL.Path)
 	if err != nil || !strings.HasPrefix(r.URL.Path, "/") {
 		http.Error(w, "400 bad path", http.StatusBadRequest)
+		return
+	}
+	if slices.ContainsFunc(strings.Split(abs, "/"), ftp.IsTempName) {
+		// An upload in progress (of either protocol) is no file yet:
+		// never served, replaced or deleted, as on FTP.
+		http.Error(w, "404 not found", http.StatusNotFound)
 		return
 	}
 	sess, user, ok := h.login(w, r, remote)
@@ -336,6 +339,8 @@ func (h *handler) fail(q *request, op string, err error) {
 		http.Error(q.w, "409 "+reasonNoReplace, http.StatusConflict)
 	case errors.Is(err, fs.ErrExist):
 		http.Error(q.w, "409 already exists", http.StatusConflict)
+	case errors.Is(err, ftp.ErrFileBusy):
+		http.Error(q.w, "409 file busy: an upload is writing it", http.StatusConflict)
 	case errors.Is(err, accounts.ErrQuotaExceeded):
 		http.Error(q.w, "507 quota exceeded", http.StatusInsufficientStorage)
 	case errors.Is(err, errNoSpace):

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -17,12 +16,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
 )
 
-// tempPrefix names uploads in progress. They live in the target folder
-// (os.Root forbids a temp folder outside it, and a rename within one
-// filesystem is atomic), are hidden from listings and can never be the name
-// of an upload.
+// tempPrefix starts the names of uploads in progress: the FTP engine's
+// (ftp.IsTempName), which both protocols upload through. They live in the
+// target folder (os.Root forbids a temp folder outside it, and a rename
+// within one filesystem is atomic), are hidden from listings, never served
+// and can never be the name of an upload.
 const tempPrefix = ".wharf-upload-"
 
 // maxNameLen is the longest file name most filesystems take (NAME_MAX).
@@ -147,8 +148,11 @@ func (h *handler) put(q *request) {
 
 // receive streams body into the file name: into a temporary file beside
 // it first, renamed over name only once complete, so a visitor never sees
-// half a file and a cut upload leaves nothing behind. An existing name is
-// refused (fs.ErrExist) unless the session may overwrite.
+// half a file and a cut upload leaves nothing behind. It goes through the
+// FTP engine's commit rule (ftp.BeginUpload), so an HTTP and an FTP upload
+// of one name are decided and counted by one rule: an existing name is
+// refused (fs.ErrExist) unless the session may overwrite, and that is
+// decided by the rename that commits, not by a look before it.
 func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64, replaced bool, err error) {
 	start := time.Now()
 	if err := checkName(path.Base(name)); err != nil {
@@ -158,65 +162,59 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 		return 0, false, errForbidden
 	}
 	mayOverwrite := q.may(accounts.PermOverwrite, abs)
+	// A look first only spares the visitor sending a body bound to be
+	// refused; the commit decides.
 	old, err := h.fsys.Lstat(q.ctx, name)
-	existed := err == nil
 	switch {
 	case err == nil && (old.IsDir() || !mayOverwrite):
 		return 0, false, fs.ErrExist
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return 0, false, err
 	}
-	tmp := path.Join(path.Dir(name), tempPrefix+randomHex(8)+".part")
-	f, err := h.fsys.OpenFile(q.ctx, tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	quota := q.sess.Quota()
+	up, err := ftp.BeginUpload(q.ctx, h.fsys, quota, name, mayOverwrite)
 	if err != nil {
 		return 0, false, err
 	}
-	qw := newQuotaWriter(q.ctx, q.sess.Quota(), f)
+	bg := context.WithoutCancel(q.ctx)
+	qw := newQuotaWriter(q.ctx, quota, nil)
 	fail := func(err error) (int64, bool, error) {
-		f.Close()
-		if rmErr := h.fsys.Remove(context.WithoutCancel(q.ctx), tmp); rmErr != nil {
-			h.log.Error("remove partial upload", "path", tmp, "err", rmErr)
+		if derr := up.Discard(bg, qw.committed); derr != nil {
+			h.log.Error("discard upload", "path", abs, "err", derr)
 		}
-		qw.settle(false, false, 0)
 		h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start), Err: err})
 		return 0, false, err
 	}
-	if !existed {
-		if err := qw.addFile(); err != nil {
-			return fail(err)
-		}
+	f, err := up.Create(q.ctx)
+	if err != nil {
+		return fail(err)
+	}
+	qw.w = f
+	if err := up.Credit(bg); err != nil {
+		f.Close()
+		return fail(err)
 	}
 	n, err = io.CopyBuffer(qw, body, make([]byte, copyBuffer))
-	if err == nil {
-		err = f.Close()
+	if cerr := qw.commitChunk(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		if errors.Is(err, syscall.ENOSPC) {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			err = errors.Join(errNoSpace, err)
 		}
 		return fail(err)
 	}
-
-	h.commitMu.Lock()
-	cur, statErr := h.fsys.Lstat(q.ctx, name)
-	switch {
-	case statErr == nil && (cur.IsDir() || !mayOverwrite):
-		err = fs.ErrExist
-	case statErr == nil:
-		replaced = true
-	}
-	if err == nil {
-		err = h.fsys.Rename(q.ctx, tmp, name)
-	}
-	h.commitMu.Unlock()
+	replaced, err = up.Commit(bg, qw.committed)
 	if err != nil {
-		return fail(err)
+		h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start), Err: err})
+		if errors.Is(err, ftp.ErrNotPlainFile) {
+			err = errors.Join(fs.ErrExist, err)
+		}
+		return 0, false, err
 	}
-	var oldSize int64
-	if replaced {
-		oldSize = cur.Size()
-	}
-	qw.settle(true, replaced, oldSize)
 	h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start)})
 	return n, replaced, nil
 }
@@ -234,24 +232,10 @@ type quotaWriter struct {
 	reserved  int64 // the current chunk's reservation
 	inChunk   int64 // bytes written into the current chunk
 	committed int64 // bytes of earlier chunks, already counted as usage
-	file      bool  // a file was counted by addFile
 }
 
 func newQuotaWriter(ctx context.Context, q accounts.Quota, w io.Writer) *quotaWriter {
 	return &quotaWriter{ctx: accounts.WithWriter(ctx), q: q, w: w}
-}
-
-// addFile counts the new file against the file quota up front, so an
-// upload that cannot be kept is refused before its bytes arrive.
-func (qw *quotaWriter) addFile() error {
-	if qw.q == nil {
-		return nil
-	}
-	if err := qw.q.Adjust(qw.ctx, 0, 1); err != nil {
-		return err
-	}
-	qw.file = true
-	return nil
 }
 
 func (qw *quotaWriter) Write(p []byte) (int, error) {
@@ -296,37 +280,6 @@ func (qw *quotaWriter) commitChunk() error {
 	qw.committed += qw.inChunk
 	qw.reserved, qw.inChunk = 0, 0
 	return err
-}
-
-// settle ends the reservation. kept says whether the upload's file now
-// exists; replaced says it took the place of a file of oldSize bytes, whose
-// usage it takes over.
-func (qw *quotaWriter) settle(kept, replaced bool, oldSize int64) {
-	if qw.q == nil {
-		return
-	}
-	ctx := context.WithoutCancel(qw.ctx)
-	_ = qw.commitChunk()
-	var bytes, files int64
-	switch {
-	case !kept:
-		// The temporary file is gone: its bytes no longer count.
-		bytes = -qw.committed
-		if qw.file {
-			files = -1
-		}
-	case replaced:
-		bytes = -oldSize
-		if qw.file {
-			files = -1
-		}
-	case !qw.file:
-		// The file it was to replace vanished meanwhile: it is a new one.
-		files = 1
-	}
-	if bytes != 0 || files != 0 {
-		_ = qw.q.Adjust(ctx, bytes, files)
-	}
 }
 
 // mkdir makes a folder in the folder q names; its name comes from the form
@@ -385,7 +338,18 @@ func (h *handler) delete(q *request) {
 		h.forbid(q, "delete")
 		return
 	}
-	err = h.fsys.Remove(q.ctx, q.name)
+	if fi.IsDir() {
+		err = h.fsys.Remove(q.ctx, q.name)
+	} else {
+		// The engine's rule: the removal is counted from what the name
+		// held under its lock, and refused while an FTP session writes it
+		// in place.
+		_, err = ftp.RemoveFile(q.ctx, h.fsys, q.sess.Quota(), q.name)
+		if err != nil && errors.Is(err, ftp.ErrNotRecorded) {
+			h.log.Error("delete: usage not recorded", "path", q.abs, "err", err)
+			err = nil
+		}
+	}
 	h.emit(Event{Kind: EventDelete, Remote: q.remote, User: q.user.Name, Path: q.abs, Err: err})
 	if err != nil {
 		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
@@ -394,9 +358,6 @@ func (h *handler) delete(q *request) {
 		}
 		h.fail(q, "delete", err)
 		return
-	}
-	if qt := q.sess.Quota(); qt != nil && !fi.IsDir() {
-		_ = qt.Adjust(context.WithoutCancel(q.ctx), -fi.Size(), -1)
 	}
 	q.w.WriteHeader(http.StatusNoContent)
 }
