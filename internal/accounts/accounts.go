@@ -141,6 +141,12 @@ type Quota interface {
 	// delete (negative) or truncation. A positive files delta that would pass
 	// the file quota fails with ErrQuotaExceeded and changes nothing.
 	Adjust(ctx context.Context, bytes, files int64) error
+	// Allowance lets the writer of ctx (marked with WithWriter) pass the
+	// byte limit by up to bytes, replacing any earlier allowance; 0 drops
+	// it. It is the room of a file the writer's upload is to replace: that
+	// file stays counted until the upload commits over it, so the upload
+	// can take its place without anyone else getting its room meanwhile.
+	Allowance(ctx context.Context, bytes int64) error
 	// Record changes usage by the deltas of a change already made on disk
 	// (a file renamed into place, one removed): it is never refused, so
 	// usage follows the disk even past a limit. Refusals belong before the

@@ -21,8 +21,13 @@ type writerID struct{ _ byte }
 // reservations in flight are the caller's own, so it can wait for the room
 // other writers hold instead of refusing, and never waits for itself.
 // Without it Reserve cannot tell and refuses at once whenever the room left
-// is held by reservations.
+// is held by reservations. A context already marked is returned as it is,
+// so an engine can mark an upload before handing it to a copier that marks
+// its own (xfer.Receive), and give it an Allowance under that mark.
 func WithWriter(ctx context.Context) context.Context {
+	if writerFrom(ctx) != nil {
+		return ctx
+	}
 	return context.WithValue(ctx, writerKey{}, &writerID{})
 }
 
@@ -61,7 +66,10 @@ type account struct {
 	// a commit, a delete, new limits, a rescan. Reserve waits on it.
 	changed chan struct{} // guarded by mu; nil while nobody waits
 	// held is how much of reserved each marked writer holds.
-	held    map[*writerID]int64 // guarded by mu
+	held map[*writerID]int64 // guarded by mu
+	// allow is how far each marked writer may pass the byte limit (see
+	// Allowance).
+	allow   map[*writerID]int64 // guarded by mu
 	pending int                 // guarded by mu; deltas applied here, not yet persisted
 	gen     uint64              // guarded by mu; bumped by every delta applied here
 
@@ -110,6 +118,9 @@ func (a *account) Reserve(ctx context.Context, want int64) (int64, error) {
 			return a.grant(w, want), nil
 		}
 		free := a.limitBytes - a.usedBytes
+		if w != nil {
+			free = satAdd(free, a.allow[w])
+		}
 		if free <= 0 {
 			return 0, ErrQuotaExceeded
 		}
@@ -196,6 +207,29 @@ func (a *account) Adjust(ctx context.Context, bytes, files int64) error {
 	a.usedFiles = max(0, satAdd(a.usedFiles, files))
 	a.wake()
 	return a.applied(ctx, bytes, files)
+}
+
+func (a *account) Allowance(ctx context.Context, bytes int64) error {
+	w := writerFrom(ctx)
+	if w == nil {
+		return errors.New("quota: allowance without a writer (accounts.WithWriter)")
+	}
+	if bytes < 0 {
+		return errNegativeReserve
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if bytes == 0 {
+		delete(a.allow, w)
+		a.wake()
+		return nil
+	}
+	if a.allow == nil {
+		a.allow = make(map[*writerID]int64)
+	}
+	a.allow[w] = bytes
+	a.wake()
+	return nil
 }
 
 func (a *account) Record(ctx context.Context, bytes, files int64) error {

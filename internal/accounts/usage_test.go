@@ -285,3 +285,46 @@ func TestRecountReplacesUsageLiveAndStoredAndDeltasFollowIt(t *testing.T) {
 		t.Fatalf("live %d bytes %d files, stored %d bytes %d files; want 800 and 2", live.UsedBytes, live.UsedFiles, su.UsedBytes, su.UsedFiles)
 	}
 }
+
+// An Allowance lets one writer pass the byte limit by the room of the file
+// it replaces, and nobody else: other writers are refused meanwhile, and
+// the limit is back once the allowance is dropped.
+func TestAllowanceIsOneWritersOnly(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, t.TempDir(), Options{})
+	db.AddUser(ctx, User{Name: "u", Perms: PresetFull, QuotaBytes: 1000}, "pw")
+	q := mustLogin(t, db, "u", "pw").Quota()
+	if err := q.Adjust(ctx, 800, 1); err != nil { // the original
+		t.Fatal(err)
+	}
+	w, other := WithWriter(ctx), WithWriter(ctx)
+	if WithWriter(w) != w {
+		t.Fatal("WithWriter of a marked context made another writer")
+	}
+	if err := q.Allowance(ctx, 800); err == nil {
+		t.Fatal("an allowance without a writer was accepted")
+	}
+	if err := q.Allowance(w, 800); err != nil {
+		t.Fatal(err)
+	}
+	g, err := q.Reserve(w, 900)
+	if err != nil || g != 900 {
+		t.Fatalf("Reserve 900 with 200 free and an allowance of 800: %d, %v", g, err)
+	}
+	if err := q.Commit(w, g, 900); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := q.Reserve(other, 1); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("another writer got %d (%v) past the limit", g, err)
+	}
+	// The commit over the original takes it away, then the allowance goes.
+	if err := q.Record(w, -800, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Allowance(w, 0); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := q.Reserve(w, 500); err != nil || g != 100 {
+		t.Fatalf("Reserve after the allowance was dropped: %d, %v; want the 100 left", g, err)
+	}
+}

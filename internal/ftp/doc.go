@@ -77,8 +77,9 @@
 // new file takes one file (Adjust(0, +1)) before any byte moves, so the
 // file quota answers 552 at once; uploaded bytes come through
 // Reserve/Commit in xfer.Receive, so concurrent sessions never together
-// pass the byte quota; an overwritten file's bytes are freed when data
-// starts to flow, by one upload of that name at a time; what a commit,
+// pass the byte quota; an upload replacing a file may use that file's
+// room once data flows (one upload of a name at a time; the original stays
+// counted until the commit takes it away); what a commit,
 // DELE or RNTO replaced or removed is counted from what the name held
 // under its lock, never from a look taken earlier; REST below a file's end
 // frees the cut tail, and only one writer in place holds a name (450 to

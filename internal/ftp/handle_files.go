@@ -166,12 +166,10 @@ func (ss *session) store(arg string, appendMode bool) error {
 		return err
 	}
 	if resume && exists {
-		if appendMode {
-			off = fi.Size()
-		} else if off > fi.Size() {
+		if !appendMode && off > fi.Size() {
 			return errBadRest
 		}
-		return ss.resumeUpload(abs, name, fi.Size(), off)
+		return ss.resumeUpload(abs, name, appendMode, off)
 	}
 	return ss.upload(abs, name, false, abs)
 }
@@ -183,7 +181,7 @@ func (ss *session) store(arg string, appendMode bool) error {
 func (ss *session) upload(abs, name string, noReplace bool, what string) error {
 	q := ss.acct.Quota()
 	perms := ss.user().PermsFor(abs)
-	up, err := BeginUpload(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermOverwrite) && !noReplace)
+	up, err := BeginUpload(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermUpload), perms.Has(accounts.PermOverwrite) && !noReplace)
 	if err != nil {
 		return err
 	}
@@ -201,9 +199,10 @@ func (ss *session) upload(abs, name string, noReplace bool, what string) error {
 			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
 		// Once data flows the old file is going to be replaced, complete
-		// upload or not (see the package doc), so its bytes are freed now:
-		// a user near the limit can still overwrite a big file.
-		if err := up.Credit(bg); err != nil {
+		// upload or not (see the package doc), so the upload may use its
+		// room: a user near the limit can still overwrite a big file.
+		ctx = accounts.WithWriter(ctx)
+		if err := up.Credit(ctx); err != nil {
 			f.Close()
 			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
@@ -291,7 +290,7 @@ func mayResume(perms accounts.Perm) bool {
 // resumeUpload writes in place from off (REST+STOR, APPE): the file is by
 // then known to be partial, and copying it aside first would cost as much
 // as the upload.
-func (ss *session) resumeUpload(abs, name string, size, off int64) error {
+func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) error {
 	q := ss.acct.Quota()
 	w, err := BeginInPlace(ss.fs, q, name)
 	if err != nil {
@@ -301,6 +300,25 @@ func (ss *session) resumeUpload(abs, name string, size, off int64) error {
 	if err != nil {
 		w.End()
 		return err
+	}
+	// The size is the open file's, read once the name is held: the look
+	// before (in store) may have seen a file replaced since, and bytes
+	// written over existing ones would be counted as growth.
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errNotPlainFile
+	}
+	if err == nil && !appendMode && off > fi.Size() {
+		err = errBadRest
+	}
+	if err != nil {
+		f.Close()
+		w.End()
+		return err
+	}
+	size := fi.Size()
+	if appendMode {
+		off = size
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()

@@ -38,12 +38,14 @@ import (
 // is refused with ErrFileBusy (450) before any byte moves. DELE and RNTO
 // of a file being written in place are refused the same way.
 //
-// An upload replacing a file frees the original's bytes once data flows
-// (Upload.Credit), so a user near the limit can still replace a big file.
-// One upload per name holds that credit at a time; whatever then takes the
-// original away (a commit over it, DELE, RNTO) does not free it again, and
-// an upload that gives up with the original still there counts it again.
-//
+// An upload replacing a file may use the original's room (Upload.Credit,
+// an accounts.Quota.Allowance of the original's size for that upload
+// only), so a user near the limit can still replace a big file; the
+// original stays counted until the commit takes it away. One upload per
+// name holds that credit at a time. Whatever takes the original away
+// first (another commit over it, DELE, RNTO) revokes it, and the holder's
+// commit is then checked against the quota like any new file.
+
 // Permissions are decided by the operation that commits: an upload that may
 // not replace is renamed with RENAME_NOREPLACE (or link+unlink where the
 // filesystem has no such rename), never with a rename that replaces.
@@ -66,10 +68,19 @@ type nameState struct {
 	credit  *credit // guarded by mu
 }
 
-// credit is the original file whose bytes an upload replacing it freed.
+// credit is the original file whose room an upload replacing it may use.
 type credit struct {
 	orig   fs.FileInfo
 	holder *Upload
+}
+
+// revoke ends the credit: its original went away by another hand. The
+// caller holds the name's lock.
+func (st *nameState) revoke() {
+	c := st.credit
+	st.credit = nil
+	c.holder.revoked = true
+	c.holder.dropAllowance()
 }
 
 type ledgerT struct {
@@ -181,16 +192,19 @@ func record(ctx context.Context, q accounts.Quota, bytes, files int64) error {
 	return nil
 }
 
-// freedBy returns the bytes that taking cur (the file at st's name) away
-// frees, and forgets a credit on it: bytes already freed by an upload's
-// credit are not freed twice. st.mu must be held.
-func (st *nameState) freedBy(cur fs.FileInfo) int64 {
+// taken is called when cur, the file at st's name, is taken away by
+// holder (nil: not by an upload): it returns the bytes freed, and revokes
+// a credit on cur that another upload holds. st.mu must be held.
+func (st *nameState) taken(cur fs.FileInfo, by *Upload) int64 {
 	if cur == nil || !cur.Mode().IsRegular() {
 		return 0
 	}
-	if st.credit != nil && os.SameFile(st.credit.orig, cur) {
-		st.credit = nil
-		return 0
+	if c := st.credit; c != nil && os.SameFile(c.orig, cur) {
+		if c.holder == by {
+			st.credit = nil
+		} else {
+			st.revoke()
+		}
 	}
 	return cur.Size()
 }
@@ -212,24 +226,35 @@ type Upload struct {
 	name, tmp  string
 	key        string
 	st         *nameState
+	mayCreate  bool
 	mayReplace bool
 	existed    bool // the target existed at BeginUpload
 	slot       bool // one file of the file quota is held for the temporary file
 	release    func()
 	done       bool
-	// moved is set (under st.mu) when the original this upload freed was
-	// renamed away and counted again: the room the upload was granted on
-	// that credit is then not there, and its commit must look again.
-	moved bool
+	wctx       context.Context // the writer given the credit's allowance; nil: none
+	// revoked is set (under st.mu) when the original whose room this
+	// upload was allowed to use went away by another hand: the upload is
+	// no replacement any more, and its commit looks at the quota again.
+	revoked bool
 }
 
-// BeginUpload starts an upload to name. mayReplace says whether its user
-// may replace an existing file; the commit decides by it. A target that is
+// dropAllowance ends the upload's allowance, if any.
+func (u *Upload) dropAllowance() {
+	if u.wctx != nil {
+		u.q.Allowance(u.wctx, 0)
+		u.wctx = nil
+	}
+}
+
+// BeginUpload starts an upload to name. mayCreate and mayReplace say
+// whether its user may create a new file there and replace an existing
+// one; the commit decides by them, on what the name holds then. A target that is
 // absent now takes one file of the file quota at once (ErrQuotaExceeded
 // before any byte moves). It fails with ErrFileBusy while a writer in
 // place holds the name.
-func BeginUpload(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string, mayReplace bool) (*Upload, error) {
-	u := &Upload{fsys: fsys, q: q, name: name, mayReplace: mayReplace, key: nameKey(fsys, name)}
+func BeginUpload(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string, mayCreate, mayReplace bool) (*Upload, error) {
+	u := &Upload{fsys: fsys, q: q, name: name, mayCreate: mayCreate, mayReplace: mayReplace, key: nameKey(fsys, name)}
 	u.st = ledger.get(u.key)
 	u.st.mu.Lock()
 	defer u.st.mu.Unlock()
@@ -244,8 +269,13 @@ func BeginUpload(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string
 	if err != nil {
 		return fail(err)
 	}
-	if cur != nil && !cur.Mode().IsRegular() {
+	switch {
+	case cur != nil && !cur.Mode().IsRegular():
 		return fail(ErrNotPlainFile)
+	case cur != nil && !mayReplace:
+		return fail(fs.ErrExist)
+	case cur == nil && !mayCreate:
+		return fail(fs.ErrPermission)
 	}
 	u.existed = cur != nil
 	if cur == nil && q != nil {
@@ -268,8 +298,10 @@ func (u *Upload) Create(ctx context.Context) (vfs.File, error) {
 	return u.fsys.OpenFile(ctx, u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 }
 
-// Credit frees the bytes of the file the upload is to replace, if no other
-// upload holds them already (see above). Call it once data flows.
+// Credit lets the upload use the room of the file it is to replace, if no
+// other upload holds it already (see above): ctx must be the context the
+// upload's bytes are reserved with, marked by accounts.WithWriter. Call it
+// once data flows.
 func (u *Upload) Credit(ctx context.Context) error {
 	if !u.mayReplace || !u.existed || u.q == nil {
 		return nil
@@ -283,9 +315,10 @@ func (u *Upload) Credit(ctx context.Context) error {
 	if err != nil || cur == nil || !cur.Mode().IsRegular() {
 		return err
 	}
-	if err := record(ctx, u.q, -cur.Size(), 0); err != nil {
+	if err := u.q.Allowance(ctx, cur.Size()); err != nil {
 		return err
 	}
+	u.wctx = ctx
 	u.st.credit = &credit{orig: cur, holder: u}
 	return nil
 }
@@ -297,6 +330,7 @@ func (u *Upload) end() {
 	if c := u.st.credit; c != nil && c.holder == u {
 		u.st.credit = nil
 	}
+	u.dropAllowance()
 }
 
 // Commit renames the temporary file (of n bytes, all counted) into place
@@ -322,11 +356,14 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 			return false, errors.Join(ErrNotPlainFile, u.discard(ctx, n))
 		case cur != nil && !u.mayReplace:
 			return false, errors.Join(fs.ErrExist, u.discard(ctx, n))
-		case u.moved && u.q != nil && overQuota(ctx, u.q):
-			// Its original lives on under another name, so this is no
-			// longer a replacement, and the room it used was the
-			// original's: refused like any upload past the quota, the
-			// original untouched.
+		case cur == nil && !u.mayCreate:
+			// The file it was to replace went away, and this user may
+			// not create one.
+			return false, errors.Join(fs.ErrPermission, u.discard(ctx, n))
+		case u.revoked && u.q != nil && overQuota(ctx, u.q):
+			// The original whose room it used went away by another hand
+			// (and, renamed, may live on): refused like any upload past
+			// the quota.
 			return false, errors.Join(accounts.ErrQuotaExceeded, u.discard(ctx, n))
 		case cur == nil && !u.slot && u.q != nil:
 			// The original went away meanwhile: this is a new file now,
@@ -356,7 +393,10 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 		if cur != nil && u.slot {
 			files = -1 // the replaced file's place is the upload's
 		}
-		return cur != nil, record(ctx, u.q, -u.st.freedBy(cur), files)
+		freed := u.st.taken(cur, u)
+		err = record(ctx, u.q, -freed, files)
+		u.dropAllowance() // only once the original is no longer counted
+		return cur != nil, err
 	}
 	return false, errors.Join(fs.ErrExist, u.discard(ctx, n))
 }
@@ -380,18 +420,12 @@ func (u *Upload) discard(ctx context.Context, n int64) error {
 		// Still on disk, so still counted.
 		return fmt.Errorf("remove upload: %w", err)
 	}
-	var files, orig int64
+	var files int64
 	if u.slot {
 		files = -1
 		u.slot = false
 	}
-	if c := u.st.credit; c != nil && c.holder == u {
-		u.st.credit = nil
-		if cur, err := lstat(ctx, u.fsys, u.name); err == nil && cur != nil && os.SameFile(cur, c.orig) {
-			orig = cur.Size()
-		}
-	}
-	return record(ctx, u.q, orig-n, files)
+	return record(ctx, u.q, -n, files)
 }
 
 // overQuota reports whether usage is past the byte quota.
@@ -473,7 +507,7 @@ func RemoveFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string)
 	if cur.Mode().IsRegular() {
 		files = -1
 	}
-	return cur, record(ctx, q, -st.freedBy(cur), files)
+	return cur, record(ctx, q, -st.taken(cur, nil), files)
 }
 
 // RenameFile renames from to to and counts a file it replaced. mayReplace
@@ -513,15 +547,12 @@ func RenameFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, from, to str
 	}
 	var bytes, files int64
 	if cur != nil && cur.Mode().IsRegular() {
-		bytes, files = -tst.freedBy(cur), -1
+		bytes, files = -tst.taken(cur, nil), -1
 	}
 	if c := fst.credit; c != nil && os.SameFile(c.orig, moved) {
-		// The original an upload freed is still in the home, under
-		// another name: it counts again, and the upload no longer
-		// replaces it.
-		fst.credit = nil
-		c.holder.moved = true
-		bytes += moved.Size()
+		// The original an upload was to replace lives on under another
+		// name: the upload no longer replaces it.
+		fst.revoke()
 	}
 	return record(ctx, q, bytes, files)
 }

@@ -172,7 +172,7 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 		return 0, false, err
 	}
 	quota := q.sess.Quota()
-	up, err := ftp.BeginUpload(q.ctx, h.fsys, quota, name, mayOverwrite)
+	up, err := ftp.BeginUpload(q.ctx, h.fsys, quota, name, true, mayOverwrite)
 	if err != nil {
 		return 0, false, err
 	}
@@ -190,7 +190,7 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 		return fail(err)
 	}
 	qw.w = f
-	if err := up.Credit(bg); err != nil {
+	if err := up.Credit(qw.ctx); err != nil {
 		f.Close()
 		return fail(err)
 	}
