@@ -245,7 +245,14 @@ func (fc *fclient) quota() (bytes, files int64, err error) {
 	for _, l := range strings.Split(msg, "\n") {
 		l = strings.TrimSpace(l)
 		if v, ok := strings.CutPrefix(l, "Bytes used: "); ok {
-			bytes, _ = strconv.ParseInt(v, 10, 64)
+			// "2.3 MiB (2349855 bytes)": the exact count is in brackets.
+			if _, exact, ok := strings.Cut(v, "("); ok {
+				v, _, _ = strings.Cut(exact, " ")
+			}
+			bytes, err = strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("SITE QUOTA: %q: %v", l, err)
+			}
 		}
 		if v, ok := strings.CutPrefix(l, "Files used: "); ok {
 			files, _ = strconv.ParseInt(v, 10, 64)
