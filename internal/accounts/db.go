@@ -82,7 +82,7 @@ const DefaultPollInterval = 100 * time.Millisecond
 type DB struct {
 	dir   string
 	store Store
-	pg    *pgStore // the store when it is PostgreSQL, shared by a cluster's nodes
+	pg    *pgStore     // the store when it is PostgreSQL, shared by a cluster's nodes
 	usage *usageWriter // writes the accounts' usage deltas to store
 	v     *verifier
 	opts  Options
