@@ -49,7 +49,7 @@ func TestUsageWriterCoalescesDeltasAndReachesStoreWithinInterval(t *testing.T) {
 		if su.UsedBytes == 500*4096 && su.UsedFiles == 500 {
 			break
 		}
-		if time.Since(start) > 2*time.Second {
+		if time.Since(start) > 10*time.Second {
 			t.Fatalf("store holds %d bytes, %d files long after the writes", su.UsedBytes, su.UsedFiles)
 		}
 		time.Sleep(5 * time.Millisecond)
