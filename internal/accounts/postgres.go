@@ -465,3 +465,69 @@ func (s *pgStore) ReplaceUsers(ctx context.Context, users []StoredUser, replace 
 	}
 	return nil
 }
+
+func (s *pgStore) AddAdmin(ctx context.Context, a Admin) error {
+	now := time.Now().Unix()
+	if _, err := s.pool.Exec(ctx, "INSERT INTO admins (name, password_hash, token_hash, created, updated) VALUES ($1,$2,$3,$4,$5)",
+		a.Name, a.PasswordHash, a.TokenHash, now, now); err != nil {
+		if isUniqueViolation(err) {
+			return ErrExists
+		}
+		return fmt.Errorf("add admin %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+func (s *pgStore) getAdmin(ctx context.Context, where, arg string) (Admin, error) {
+	a, err := scanAdmin(s.pool.QueryRow(ctx, "SELECT "+adminColumns+" FROM admins WHERE "+where+" = $1", arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Admin{}, ErrNotFound
+	}
+	if err != nil {
+		return Admin{}, fmt.Errorf("get admin: %w", err)
+	}
+	return a, nil
+}
+
+func (s *pgStore) GetAdmin(ctx context.Context, name string) (Admin, error) {
+	return s.getAdmin(ctx, "name", name)
+}
+
+func (s *pgStore) AdminByToken(ctx context.Context, hash string) (Admin, error) {
+	if hash == "" {
+		return Admin{}, ErrNotFound
+	}
+	return s.getAdmin(ctx, "token_hash", hash)
+}
+
+func (s *pgStore) SetAdminToken(ctx context.Context, name, hash string) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE admins SET token_hash = $1, updated = $2 WHERE name = $3", hash, time.Now().Unix(), name)
+	return pgChangedOne(tag, err, "set token of admin", name)
+}
+
+func (s *pgStore) SetAdminPasswordHash(ctx context.Context, name, hash string) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE admins SET password_hash = $1, updated = $2 WHERE name = $3", hash, time.Now().Unix(), name)
+	return pgChangedOne(tag, err, "set password of admin", name)
+}
+
+func (s *pgStore) ListAdmins(ctx context.Context) ([]Admin, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+adminColumns+" FROM admins ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list admins: %w", err)
+	}
+	defer rows.Close()
+	var out []Admin
+	for rows.Next() {
+		a, err := scanAdmin(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list admins: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) DeleteAdmin(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM admins WHERE name = $1", name)
+	return pgChangedOne(tag, err, "delete admin", name)
+}

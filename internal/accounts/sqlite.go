@@ -471,3 +471,79 @@ func (s *sqliteStore) Changed(ctx context.Context) (bool, error) {
 	s.dataVersion = v
 	return changed, nil
 }
+
+const adminColumns = "name, password_hash, token_hash, created"
+
+func scanAdmin(r rowScanner) (Admin, error) {
+	var a Admin
+	var created int64
+	err := r.Scan(&a.Name, &a.PasswordHash, &a.TokenHash, &created)
+	a.Created = time.Unix(created, 0).UTC()
+	return a, err
+}
+
+func (s *sqliteStore) AddAdmin(ctx context.Context, a Admin) error {
+	now := time.Now().Unix()
+	if _, err := s.exec(ctx, "INSERT INTO admins (name, password_hash, token_hash, created, updated) VALUES (?,?,?,?,?)",
+		a.Name, a.PasswordHash, a.TokenHash, now, now); err != nil {
+		if isConstraint(err) {
+			return ErrExists
+		}
+		return fmt.Errorf("add admin %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) getAdmin(ctx context.Context, where, arg string) (Admin, error) {
+	a, err := scanAdmin(s.rdb.QueryRowContext(ctx, "SELECT "+adminColumns+" FROM admins WHERE "+where+" = ?", arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Admin{}, ErrNotFound
+	}
+	if err != nil {
+		return Admin{}, fmt.Errorf("get admin: %w", err)
+	}
+	return a, nil
+}
+
+func (s *sqliteStore) GetAdmin(ctx context.Context, name string) (Admin, error) {
+	return s.getAdmin(ctx, "name", name)
+}
+
+func (s *sqliteStore) AdminByToken(ctx context.Context, hash string) (Admin, error) {
+	if hash == "" {
+		return Admin{}, ErrNotFound
+	}
+	return s.getAdmin(ctx, "token_hash", hash)
+}
+
+func (s *sqliteStore) SetAdminToken(ctx context.Context, name, hash string) error {
+	res, err := s.exec(ctx, "UPDATE admins SET token_hash = ?, updated = ? WHERE name = ?", hash, time.Now().Unix(), name)
+	return changedOne(res, err, "set token of admin", name)
+}
+
+func (s *sqliteStore) SetAdminPasswordHash(ctx context.Context, name, hash string) error {
+	res, err := s.exec(ctx, "UPDATE admins SET password_hash = ?, updated = ? WHERE name = ?", hash, time.Now().Unix(), name)
+	return changedOne(res, err, "set password of admin", name)
+}
+
+func (s *sqliteStore) ListAdmins(ctx context.Context) ([]Admin, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+adminColumns+" FROM admins ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list admins: %w", err)
+	}
+	defer rows.Close()
+	var out []Admin
+	for rows.Next() {
+		a, err := scanAdmin(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list admins: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqliteStore) DeleteAdmin(ctx context.Context, name string) error {
+	res, err := s.exec(ctx, "DELETE FROM admins WHERE name = ?", name)
+	return changedOne(res, err, "delete admin", name)
+}

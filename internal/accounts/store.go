@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // StoredUser is a user as the store keeps it: settings, usage and the
@@ -41,7 +42,30 @@ type Store interface {
 	// returns ErrBusy instead, so a caller on a hot path (Session.User)
 	// never queues behind a slow writer.
 	Changed(ctx context.Context) (bool, error)
+
+	// Admin accounts (the web admin and its API) live beside the users
+	// but apart from them. Missing admins give ErrNotFound, duplicates
+	// ErrExists; AdminByToken finds the admin whose TokenHash is hash.
+	AddAdmin(ctx context.Context, a Admin) error
+	GetAdmin(ctx context.Context, name string) (Admin, error)
+	AdminByToken(ctx context.Context, hash string) (Admin, error)
+	// SetAdminToken replaces name's token hash ("" revokes it).
+	SetAdminToken(ctx context.Context, name, hash string) error
+	SetAdminPasswordHash(ctx context.Context, name, hash string) error
+	// ListAdmins returns every admin, sorted by name.
+	ListAdmins(ctx context.Context) ([]Admin, error)
+	DeleteAdmin(ctx context.Context, name string) error
+
 	Close() error
+}
+
+// Admin is an admin account as the store keeps it: hashes, never the
+// password or the token.
+type Admin struct {
+	Name         string
+	PasswordHash string
+	TokenHash    string // SHA-256 hex of the bearer token; "" none
+	Created      time.Time
 }
 
 // InvalidError reports input that can never be accepted as given (a bad

@@ -99,6 +99,8 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		t.Fatalf("second DeleteUser = %v", err)
 	}
 
+	testAdminStore(t, s)
+
 	// Changed sees other writers only.
 	other := open(t)
 	if c, err := s.Changed(ctx); err != nil || c {
@@ -148,4 +150,72 @@ func TestSQLiteStore(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// testAdminStore is the admin part of the shared suite.
+func testAdminStore(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.AddAdmin(ctx, Admin{Name: "root", PasswordHash: "$argon2id$r"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddAdmin(ctx, Admin{Name: "root", PasswordHash: "x"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate AddAdmin = %v, want ErrExists", err)
+	}
+	// An admin and a user of the same name are different accounts.
+	if err := s.AddAdmin(ctx, Admin{Name: "alice", PasswordHash: "$argon2id$a"}); err != nil {
+		t.Fatalf("admin named like a user: %v", err)
+	}
+	if u, _ := s.GetUser(ctx, "alice"); u.PasswordHash == "$argon2id$a" {
+		t.Fatal("an admin's hash leaked into the user of the same name")
+	}
+	a, err := s.GetAdmin(ctx, "root")
+	if err != nil || a.Name != "root" || a.PasswordHash != "$argon2id$r" || a.TokenHash != "" || a.Created.IsZero() {
+		t.Fatalf("GetAdmin = %+v, %v", a, err)
+	}
+	if _, err := s.GetAdmin(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetAdmin(nobody) = %v", err)
+	}
+	if _, err := s.AdminByToken(ctx, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("AdminByToken(\"\") = %v: an empty hash must match no admin without a token", err)
+	}
+	if err := s.SetAdminToken(ctx, "root", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.AdminByToken(ctx, "t1"); err != nil || a.Name != "root" {
+		t.Fatalf("AdminByToken(t1) = %+v, %v", a, err)
+	}
+	if err := s.SetAdminToken(ctx, "alice", "t1"); err == nil {
+		t.Fatal("two admins got the same token hash")
+	}
+	if err := s.SetAdminToken(ctx, "root", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AdminByToken(ctx, "t1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("replaced token still found: %v", err)
+	}
+	if err := s.SetAdminToken(ctx, "nobody", "t3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SetAdminToken(nobody) = %v", err)
+	}
+	if err := s.SetAdminPasswordHash(ctx, "root", "$2b$n"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.GetAdmin(ctx, "root"); a.PasswordHash != "$2b$n" || a.TokenHash != "t2" {
+		t.Fatalf("after SetAdminPasswordHash: %+v", a)
+	}
+	if err := s.SetAdminPasswordHash(ctx, "nobody", "h"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SetAdminPasswordHash(nobody) = %v", err)
+	}
+	list, err := s.ListAdmins(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != "alice" || list[1].Name != "root" {
+		t.Fatalf("ListAdmins = %+v, %v", list, err)
+	}
+	if err := s.DeleteAdmin(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAdmin(ctx, "alice"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second DeleteAdmin = %v", err)
+	}
+	if _, err := s.GetUser(ctx, "alice"); err != nil {
+		t.Fatalf("deleting admin alice touched user alice: %v", err)
+	}
 }

@@ -47,6 +47,7 @@ func newRoot(env *Env) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(env),
 		newUserCmd(env),
+		newAdminCmd(env),
 		newShareCmd(env),
 	)
 	root.AddCommand(newClientCmds(env)...)
