@@ -223,7 +223,7 @@ func (e printableError) Error() string { return client.PrintableText(e.err.Error
 func (e printableError) Unwrap() error { return e.err }
 
 func newClientCmds(env *Env) []*cobra.Command {
-	return []*cobra.Command{newFTPCmd(env), newGetCmd(env), newPutCmd(env), newLsCmd(env)}
+	return []*cobra.Command{newFTPCmd(env), newGetCmd(env), newPutCmd(env), newLsCmd(env), newMirrorCmd(env)}
 }
 
 func newFTPCmd(env *Env) *cobra.Command {

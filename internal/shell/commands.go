@@ -27,6 +27,7 @@ func commands() []*command {
 		{name: "put", usage: "[-c] [-f] [-r] LOCAL [REMOTE]", help: "upload (-c resume, -f replace, -r folders), verified by checksum", min: 1, max: 2, flags: "cfr", remote: []bool{L, R}, run: cmdPut},
 		{name: "mget", usage: "[-c] [-f] [-r] PATTERN...", help: "download everything matching remote globs", min: 1, max: -1, flags: "cfr", remote: []bool{R}, run: cmdMget},
 		{name: "mput", usage: "[-c] [-f] [-r] PATTERN...", help: "upload everything matching local globs", min: 1, max: -1, flags: "cfr", remote: []bool{L}, run: cmdMput},
+		{name: "mirror", usage: mirrorUsage, help: "make a local folder a copy of a remote one (-R: the other way); only what differs moves", raw: true, remote: []bool{R, L}, run: cmdMirror},
 		{name: "rm", usage: "[-r] PATH...", help: "delete remote files (-r: folders too)", min: 1, max: -1, flags: "rf", remote: []bool{R}, run: cmdRm},
 		{name: "mkdir", usage: "[-p] PATH", help: "create a remote folder (-p: with parents)", min: 1, max: 1, flags: "p", remote: []bool{R}, run: cmdMkdir},
 		{name: "rmdir", usage: "PATH", help: "remove an empty remote folder", min: 1, max: 1, remote: []bool{R}, run: cmdRmdir},

@@ -70,8 +70,10 @@ type command struct {
 	name, usage, help string
 	min, max          int // argument counts after flags; max -1 for any
 	flags             string
-	remote            []bool // per argument position: remote (true) or local path, for completion
-	run               func(ctx context.Context, s *Shell, f flags, args []string) error
+	// raw commands parse their own arguments (long flags: mirror).
+	raw    bool
+	remote []bool // per argument position: remote (true) or local path, for completion
+	run    func(ctx context.Context, s *Shell, f flags, args []string) error
 }
 
 type flags map[byte]bool
@@ -179,8 +181,11 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 		fmt.Fprintf(s.cfg.Err, "error: %s\n", client.PrintableText(err.Error()))
 		return err
 	}
-	f, args, err := parseFlags(cmd, words[1:])
-	if err == nil && (len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max) {
+	f, args, err := flags{}, words[1:], error(nil)
+	if !cmd.raw {
+		f, args, err = parseFlags(cmd, words[1:])
+	}
+	if err == nil && !cmd.raw && (len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max) {
 		err = fmt.Errorf("usage: %s %s", cmd.name, cmd.usage)
 	}
 	if err == nil && cmd.name != "quit" && time.Since(s.lastUse) > staleAfter {

@@ -479,3 +479,43 @@ func TestStatusWithoutSIZESaysNotVerified(t *testing.T) {
 		t.Fatalf("status:\n%s", out.String())
 	}
 }
+
+func TestShellMirrorBothWaysAndBadArguments(t *testing.T) {
+	s, home, local, out, errb := newShell(t)
+	ctx := context.Background()
+	os.MkdirAll(filepath.Join(home, "site", "sub"), 0o755)
+	os.WriteFile(filepath.Join(home, "site", "sub", "a.txt"), []byte("hello"), 0o644)
+	if err := s.Exec(ctx, "mirror --dry-run site copy"); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	if !strings.Contains(out.String(), "new      sub/a.txt  5B") {
+		t.Fatalf("dry run printed %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(local, "copy")); err == nil {
+		t.Fatal("--dry-run created the folder")
+	}
+	if err := s.Exec(ctx, "mirror site copy"); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(local, "copy", "sub", "a.txt")); string(b) != "hello" {
+		t.Fatalf("mirror copied %q", b)
+	}
+	os.WriteFile(filepath.Join(local, "copy", "up.txt"), []byte("up"), 0o644)
+	os.Remove(filepath.Join(local, "copy", "sub", "a.txt"))
+	out.Reset()
+	if err := s.Exec(ctx, "mirror -R --delete copy site"); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, "site", "sub", "a.txt")); err == nil {
+		t.Error("mirror -R --delete left sub/a.txt on the server")
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "site", "up.txt")); string(b) != "up" || !strings.Contains(out.String(), "deleted  sub/a.txt") {
+		t.Errorf("mirror -R: server has %q; printed %q", b, out.String())
+	}
+	for _, bad := range []string{"mirror --bogus", "mirror -P 99 site x", "mirror a b c", "mirror --exclude [ site x", "mirror nothere x"} {
+		errb.Reset()
+		if err := s.Exec(ctx, bad); err == nil || !strings.HasPrefix(errb.String(), "error: ") {
+			t.Errorf("%q: %v, printed %q", bad, err, errb.String())
+		}
+	}
+}

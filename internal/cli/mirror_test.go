@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharfftp/wharf/internal/accounts"
+)
+
+// A mirror killed with SIGKILL in the middle of a file, run again, finishes
+// the copy moving only the missing bytes (the .part is resumed), and a
+// third run moves nothing.
+func TestMirrorKilledAndRerunFinishes(t *testing.T) {
+	srv, _, ev := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "slow", Perms: accounts.PresetFull, RateDown: 2 << 20, RateUp: 2 << 20}, "pw")
+	want := map[string]string{}
+	var total int64
+	for name, size := range map[string]int{"a.bin": 1536 << 10, "b.bin": 2 << 20, "sub/c.bin": 1536 << 10, "sub/d.txt": 10} {
+		want[name] = sum(writeRandom(t, filepath.Join(u.Home, "site", filepath.FromSlash(name)), size))
+		total += int64(size)
+	}
+	e := newClientEnv(t)
+	dst := filepath.Join(t.TempDir(), "copy")
+	url := "ftp://slow:pw@" + srv.Addr + "/site"
+	killWhen(t, e, func() bool {
+		n, files := treeBytes(t, dst)
+		part := false
+		for name, size := range files {
+			part = part || strings.HasSuffix(name, ".part") && size > 256<<10
+		}
+		return part && n > 1<<20 && n < total
+	}, "mirror", "-q", url, dst)
+	have, files := treeBytes(t, dst)
+	t.Logf("killed with %d of %d bytes in place: %v", have, total, files)
+	waitAborted(t, ev, false)
+
+	before := len(ev.transfers())
+	code, out, errs := e.run("", "mirror", url, dst)
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\n%s%s", code, out, errs)
+	}
+	_, files = treeBytes(t, dst)
+	if len(files) != len(want) {
+		t.Errorf("after the rerun the copy holds %v, want exactly %d files (no .part)", files, len(want))
+	}
+	for name, s := range want {
+		if got := fileSum(t, filepath.Join(dst, filepath.FromSlash(name))); got != s {
+			t.Errorf("%s differs from the server's", name)
+		}
+	}
+	waitMoved(t, ev, before, false, total-have)
+	if !strings.Contains(out, "mirror: ") || !strings.Contains(out, "0 deleted") {
+		t.Errorf("no summary line:\n%s", out)
+	}
+
+	before = len(ev.transfers())
+	code, out, errs = e.run("", "mirror", "--delete", url, dst)
+	if code != 0 || !strings.Contains(out, "mirror: 0 new, 0 changed, 0 deleted, 4 skipped; 0B moved") {
+		t.Errorf("third run: exit %d, want everything skipped:\n%s%s", code, out, errs)
+	}
+	if m := movedSince(ev, before, false); m != 0 {
+		t.Errorf("third run moved %d bytes", m)
+	}
+
+	// The other way: a killed mirror -R continues the file the server kept.
+	up := filepath.Join(u.Home, "up")
+	url = "ftp://slow:pw@" + srv.Addr + "/up"
+	killWhen(t, e, func() bool {
+		n, _ := treeBytes(t, up)
+		return n > 2<<20 && n < total-(1<<20)
+	}, "mirror", "-R", "-q", dst, url)
+	waitAborted(t, ev, true)
+	have, _ = treeBytes(t, up)
+	before = len(ev.transfers())
+	if code, out, errs := e.run("", "mirror", "-R", "--delete", dst, url); code != 0 {
+		t.Fatalf("rerun of -R: exit %d\n%s%s", code, out, errs)
+	}
+	for name, s := range want {
+		if got := fileSum(t, filepath.Join(up, filepath.FromSlash(name))); got != s {
+			t.Errorf("%s on the server differs from the local file", name)
+		}
+	}
+	waitMoved(t, ev, before, true, total-have)
+}
+
+func TestMirrorDryRunAndUsage(t *testing.T) {
+	srv, home, _ := startServer(t, false)
+	writeRandom(t, filepath.Join(home, "site", "a.txt"), 100)
+	e := newClientEnv(t)
+	dst := filepath.Join(t.TempDir(), "copy")
+	url := "ftp://alice:secret@" + srv.Addr + "/site"
+	code, out, errs := e.run("", "mirror", "--dry-run", url, dst)
+	if code != 0 || !strings.Contains(out, "new      a.txt  100B") || !strings.Contains(out, "dry run: would be 1 new") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Fatal("--dry-run created the destination")
+	}
+	for _, args := range [][]string{
+		{"mirror", url},
+		{"mirror", dst, url},            // the address must come first without -R
+		{"mirror", "-R", url, dst},      // and second with it
+		{"mirror", "-P", "0", url, dst}, // out of range
+		{"mirror", "--exclude", "[", url, dst},
+		{"mirror", "--frobnicate", url, dst},
+	} {
+		if code, _, errs := e.run("", args...); code != ExitUsage || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", args, code, errs)
+		}
+	}
+	if code, _, errs := e.run("", "mirror", url+"/missing", dst); code != ExitNotFound {
+		t.Errorf("missing source: exit %d %s", code, errs)
+	}
+}
