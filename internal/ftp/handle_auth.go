@@ -45,6 +45,21 @@ func (ss *session) cmdPASS(arg string) error {
 	}
 	name := ss.userName
 	ip := ss.remote.Addr().Unmap()
+	// One check at a time per address, the failure delay included:
+	// guesses from many sessions of one address queue behind each other.
+	leave, err := ss.srv.enterLogin(ss.ctx, ip)
+	if err != nil {
+		ss.quitting = true
+		return nil
+	}
+	defer leave()
+	if ss.srv.addrBanned(ip) {
+		// Banned while this session was open (or waiting for its turn):
+		// no more guesses, and no login even with the right password.
+		ss.userName = ""
+		ss.quitting = true
+		return replyErr(ftpproto.CodeUnavailable, "Too many failed logins from your address; try again later.")
+	}
 	acct, err := ss.srv.cfg.Auth.Login(ss.ctx, name, arg, accounts.LoginInfo{Remote: ip, TLS: ss.tls})
 	if err != nil {
 		return ss.loginRefused(name, err)
@@ -73,11 +88,6 @@ func (ss *session) cmdPASS(arg string) error {
 // address after too many failures.
 func (ss *session) loginRefused(name string, err error) error {
 	ss.userName = ""
-	if errors.Is(err, accounts.ErrTooManySessions) {
-		ss.log.Info("login refused: too many sessions", "user", name)
-		ss.quitting = true
-		return replyErr(ftpproto.CodeUnavailable, "Too many sessions for this account.")
-	}
 	if errors.Is(err, accounts.ErrUnavailable) {
 		// Not the client's fault: no failure is counted, and no rights
 		// that may be stale are served.
@@ -85,25 +95,32 @@ func (ss *session) loginRefused(name string, err error) error {
 		ss.quitting = true
 		return replyErr(ftpproto.CodeUnavailable, "Account database unavailable; try again later.")
 	}
-	if errors.Is(err, accounts.ErrTLSRequired) {
-		ss.log.Info("login refused: account requires TLS", "user", name)
-		return replyErr(ftpproto.CodeNotLoggedIn, "This account requires TLS: use AUTH TLS.")
-	}
+	// Everything else, including the refusals that come only after a
+	// correct password (too many sessions, TLS required, disabled,
+	// expired, address not allowed), is answered exactly like a wrong
+	// password: same delay, same count, same reply, session kept. A
+	// distinct answer (421 at the session limit, say) would confirm a
+	// guessed password without a login. The log says which it was.
 	ss.failures++
 	ip := ss.remote.Addr().Unmap()
 	ss.log.Warn("login failed", "user", name, "err", err, "failures", ss.failures)
 	ss.event(Event{Kind: LoginFailed, User: name, Err: err})
-	// In a cluster the failures of the address on every node count, for
-	// the delay and the ban.
-	failures, sharedBan := ss.failures, false
+	// The delay grows with the address's failures, from every session; in
+	// a cluster with those of every node.
+	failures, banned := ss.srv.loginFailed(ip)
 	if sb := ss.srv.cfg.SharedBans; sb != nil && ss.srv.cfg.BanAfter >= 0 {
 		ctx, cancel := context.WithTimeout(ss.ctx, 5*time.Second)
-		n, banned, err := sb.LoginFailed(ctx, ip, ss.srv.cfg.BanAfter, ss.srv.cfg.BanFor)
+		n, sharedBan, err := sb.LoginFailed(ctx, ip, ss.srv.cfg.BanAfter, ss.srv.cfg.BanFor)
 		cancel()
 		if err != nil {
 			ss.log.Warn("shared ban list unavailable", "err", err)
 		}
-		failures, sharedBan = max(failures, n), banned
+		failures, banned = max(failures, n), banned || sharedBan
+	}
+	if banned {
+		// At once, before the delay: the address's other sessions must not
+		// keep guessing while this one waits.
+		ss.srv.closePreLogin(ip, ss)
 	}
 	if d := ss.srv.cfg.LoginFailDelay; d > 0 {
 		d = min(d<<min(failures-1, 10), maxLoginFailDelay)
@@ -114,7 +131,7 @@ func (ss *session) loginRefused(name string, err error) error {
 			t.Stop()
 		}
 	}
-	if ss.srv.loginFailed(ip) || sharedBan {
+	if banned {
 		ss.log.Warn("address banned after repeated failed logins", "ban_for", ss.srv.cfg.BanFor)
 		ss.event(Event{Kind: Banned, User: name, Err: err})
 		ss.quitting = true
@@ -123,8 +140,6 @@ func (ss *session) loginRefused(name string, err error) error {
 	if ss.failures >= maxLoginFailures {
 		ss.quitting = true
 	}
-	// Same answer for unknown user, wrong password, disabled or expired:
-	// a client learns nothing it could use to probe accounts.
 	return replyErr(ftpproto.CodeNotLoggedIn, "Login incorrect.")
 }
 

@@ -173,7 +173,8 @@ func (s *Server) Banned(ip netip.Addr) bool {
 // reports whether ip is now banned. A new ban is reported as a Banned event.
 func (s *Server) LoginFailed(ip netip.Addr, user string) bool {
 	ip = ip.Unmap()
-	if s.loginFailed(ip) {
+	if _, banned := s.loginFailed(ip); banned {
+		s.closePreLogin(ip)
 		s.log.Warn("address banned after repeated failed logins", "remote", ip.String(), "ban_for", s.cfg.BanFor)
 		s.emit(Event{Kind: Banned, Remote: netip.AddrPortFrom(ip, 0), User: user})
 		return true

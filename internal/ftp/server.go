@@ -161,6 +161,7 @@ type Server struct {
 	sessions  map[*session]struct{}     // guarded by mu
 	perIP     map[netip.Addr]int        // guarded by mu: open sessions per address
 	bans      map[netip.Addr]*banState  // guarded by mu
+	gates     map[netip.Addr]*loginGate // guarded by mu: one password check at a time per address
 	commands  map[string]command        // immutable
 	public    netip.Addr                // immutable; PublicHost resolved, invalid when unset
 	wg        sync.WaitGroup            // one per running session
@@ -243,6 +244,7 @@ func NewServer(cfg Config) (*Server, error) {
 		sessions:  make(map[*session]struct{}),
 		perIP:     make(map[netip.Addr]int),
 		bans:      make(map[netip.Addr]*banState),
+		gates:     make(map[netip.Addr]*loginGate),
 		commands:  commandTable(),
 		public:    public,
 		recovery:  newRecovery(),
@@ -394,12 +396,10 @@ func (s *Server) banned(ip netip.Addr, now time.Time) bool {
 	return false
 }
 
-// loginFailed records a failed login from ip and reports whether it just
-// got banned.
-func (s *Server) loginFailed(ip netip.Addr) bool {
-	if s.cfg.BanAfter < 0 {
-		return false
-	}
+// loginFailed records a failed login from ip; it returns the address's
+// failures in the current window (the delay grows with them, whichever
+// session they came from) and whether ip just got banned.
+func (s *Server) loginFailed(ip netip.Addr) (failures int, bannedNow bool) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -409,11 +409,11 @@ func (s *Server) loginFailed(ip netip.Addr) bool {
 		s.bans[ip] = b
 	}
 	b.failures++
-	if b.failures >= s.cfg.BanAfter && b.until.IsZero() {
+	if s.cfg.BanAfter >= 0 && b.failures >= s.cfg.BanAfter && b.until.IsZero() {
 		b.until = now.Add(s.cfg.BanFor)
-		return true
+		return b.failures, true
 	}
-	return false
+	return b.failures, false
 }
 
 // Shutdown stops accepting, closes idle sessions with 421, lets running
