@@ -282,8 +282,14 @@ func TestPASVAddressOptionFollowsTheReply(t *testing.T) {
 	h := startHostile(t, loopbackThird)
 	c := h.connect(t, Options{PasvAddress: true})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // the hostile server never answers that upload
-	go c.Stor(ctx, "f", 0, strings.NewReader("to the named host"))
+	done := make(chan struct{})
+	// The hostile server never answers that upload: cancel it and wait for
+	// it before the cleanup closes the connection under it.
+	defer func() { cancel(); <-done }()
+	go func() {
+		defer close(done)
+		c.Stor(ctx, "f", 0, strings.NewReader("to the named host"))
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if conns, _ := h.third.seen(); conns > 0 {
