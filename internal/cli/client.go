@@ -53,6 +53,7 @@ type clientFlags struct {
 	debug                  bool
 	long                   bool
 	hasParallel            bool // the command takes -P
+	segments               int  // get -n
 }
 
 func (f *clientFlags) register(cmd *cobra.Command, transfers bool) {
@@ -330,6 +331,9 @@ when the server offers neither) and renames it when it matches. -c resumes a
 partial NAME.part; -r skips files already identical. A file that exists
 here and differs is not replaced without -f (or -c, which resumes into it);
 in a batch that rule is per file and the summary names the files left alone.
+-n N fetches one file as N ranges at once, each on its own connection
+(lftp's pget -n), into NAME.part with its progress in NAME.part.state:
+get -c -n N after an interruption fetches only the missing ranges.
 
 A file goes to LOCAL, or into LOCAL when it is a folder (default: here).
 A folder (-r) follows rsync's rule, whatever exists locally, so running the
@@ -341,9 +345,16 @@ DEST is created when missing; an address without a path copies the login
 folder's contents into DEST.` + clientHelp,
 		Example: `  wharf get ftp://alice@example.org/reports/2024.pdf
   wharf get -r -P 4 ftps://alice@example.org/photos ~/Pictures
+  wharf get -n 4 ftp://example.org/pub/big.iso  # 4 ranges on 4 connections at once
   wharf get -c ftp://example.org/pub/big.iso   # finish an interrupted download`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.segments < 1 || f.segments > 32 {
+				return usageError(fmt.Errorf("-n %d: choose 1 to 32 segments", f.segments))
+			}
+			if f.segments > 1 && f.recursive {
+				return usageError(errors.New("-n splits one file; it does not combine with -r (-P runs several files at once)"))
+			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
 			s, err := f.connect(ctx, env, args[0])
@@ -360,13 +371,18 @@ folder's contents into DEST.` + clientHelp,
 			}
 			pr := f.progress(env)
 			defer pr.done()
-			_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(s, pr))
+			if f.segments > 1 {
+				_, err = client.GetSegmented(ctx, s.conn, s.target.Path, local, f.segments, f.transferOptions(s, pr))
+			} else {
+				_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(s, pr))
+			}
 			pr.Wait()
 			pr.done()
 			return clientError(interrupted(ctx, err))
 		},
 	}
 	f.register(cmd, true)
+	cmd.Flags().IntVarP(&f.segments, "segments", "n", 1, "download one file as N ranges over N connections at once (lftp's pget -n), 1 to 32; -c resumes only the missing ranges")
 	return cmd
 }
 

@@ -264,6 +264,12 @@ func (c *Conn) transfer(ctx context.Context, line string, offset int64, fn func(
 	if ferr == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		ferr = fmt.Errorf("close data connection: %w", cerr)
 	}
+	if errors.Is(ferr, errRangeDone) {
+		// All the bytes asked for are in: the server's reply to the abort
+		// says nothing about them.
+		c.abort(ctx)
+		return ferr
+	}
 	if ferr != nil {
 		if ctx.Err() != nil {
 			// Cancelled (Ctrl-C in the shell): try to leave the control

@@ -31,6 +31,31 @@ func (c *Conn) Retr(ctx context.Context, name string, offset int64, w io.Writer)
 	return n, err
 }
 
+// errRangeDone ends a RetrRange's data connection once its bytes are in.
+var errRangeDone = errors.New("range complete")
+
+// RetrRange copies length bytes of the remote file from offset into w:
+// REST and RETR, then ABOR once they are in, FTP having no end offset. A
+// file that ends before is an error (it changed on the server).
+func (c *Conn) RetrRange(ctx context.Context, name string, offset, length int64, w io.Writer) (int64, error) {
+	var n int64
+	err := c.transfer(ctx, "RETR "+name, offset, func(dc net.Conn) error {
+		var err error
+		n, err = io.CopyN(w, dc, length)
+		if err == io.EOF {
+			return fmt.Errorf("download %s: the file ended at %d, before %d: it changed on the server", name, offset+n, offset+length)
+		}
+		if err != nil {
+			return fmt.Errorf("download %s: %w", name, err)
+		}
+		return errRangeDone
+	})
+	if errors.Is(err, errRangeDone) {
+		err = nil
+	}
+	return n, err
+}
+
 // Stor uploads r to the remote file. offset > 0 continues at that byte
 // (REST + STOR when the server announces REST STREAM, else APPE).
 func (c *Conn) Stor(ctx context.Context, name string, offset int64, r io.Reader) (int64, error) {
