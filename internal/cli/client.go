@@ -86,6 +86,7 @@ type session struct {
 	conn   *client.Conn
 	target *client.Target
 	dial   func(ctx context.Context) (*client.Conn, error)
+	pass   string // for bookmark add -p
 }
 
 func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*session, error) {
@@ -154,7 +155,7 @@ func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*se
 	if err != nil {
 		return nil, clientError(err)
 	}
-	return &session{conn: c, target: t, dial: dial}, nil
+	return &session{conn: c, target: t, dial: dial, pass: pass}, nil
 }
 
 // readPrompt runs read, a blocking read of an answer at the terminal fd,
@@ -283,6 +284,8 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 				HistoryFile: path.Join(client.ConfigDir(env.Getenv), "history"),
 				Progress:    progress.Detect(env.Stdout, f.quiet),
 				Parallel:    f.parallel,
+				Getenv:      env.Getenv,
+				Password:    s.pass,
 			})
 			return clientError(interrupted(ctx, sh.Run(ctx)))
 		},

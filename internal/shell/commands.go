@@ -28,7 +28,16 @@ func commands() []*command {
 		{name: "mget", usage: "[-c] [-f] [-r] PATTERN...", help: "download everything matching remote globs", min: 1, max: -1, flags: "cfr", remote: []bool{R}, run: cmdMget},
 		{name: "mput", usage: "[-c] [-f] [-r] PATTERN...", help: "upload everything matching local globs", min: 1, max: -1, flags: "cfr", remote: []bool{L}, run: cmdMput},
 		{name: "mirror", usage: mirrorUsage, help: "make a local folder a copy of a remote one (-R: the other way); only what differs moves", raw: true, remote: []bool{R, L}, run: cmdMirror},
-		{name: "rm", usage: "[-r] PATH...", help: "delete remote files (-r: folders too)", min: 1, max: -1, flags: "rf", remote: []bool{R}, run: cmdRm},
+		{name: "rm", usage: "[-r] [-f] PATH...", help: "delete remote files (-r: folders too, after a confirmation unless -f)", min: 1, max: -1, flags: "rf", remote: []bool{R}, run: cmdRm},
+		{name: "quote", usage: "RAW", help: "send a raw command to the server and print its reply", line: true, run: cmdQuote},
+		{name: "cat", usage: "FILE...", help: "print remote files", min: 1, max: -1, remote: []bool{R}, run: cmdCat},
+		{name: "more", usage: "FILE...", help: "show remote files page by page ($PAGER, else more)", min: 1, max: -1, remote: []bool{R}, terminal: true, run: cmdMore},
+		{name: "less", usage: "FILE...", help: "show remote files page by page ($PAGER, else less)", min: 1, max: -1, remote: []bool{R}, terminal: true, run: cmdLess},
+		{name: "!", usage: "[COMMAND]", help: "run a local command with sh in the local folder (alone: a shell)", line: true, terminal: true, run: cmdBang},
+		{name: "chmod", usage: "MODE PATH...", help: "change permissions on the server (SITE CHMOD, where the server has it)", min: 2, max: -1, remote: []bool{L, R}, run: cmdChmod},
+		{name: "du", usage: "[-s] [-h] [PATH]", help: "bytes under each remote folder (-s: the total only, -h: in KiB, MiB ...)", max: 1, flags: "sh", remote: []bool{R}, run: cmdDu},
+		{name: "find", usage: "[PATH] [GLOB]", help: "list every path under a remote folder (GLOB: only names matching it)", max: 2, remote: []bool{R}, run: cmdFind},
+		{name: "bookmark", usage: "list | add [-p] NAME [URL] | del NAME", help: "saved addresses (add: this folder, or URL; -p keeps the password)", max: 3, flags: "p", run: cmdBookmark},
 		{name: "mkdir", usage: "[-p] PATH", help: "create a remote folder (-p: with parents)", min: 1, max: 1, flags: "p", remote: []bool{R}, run: cmdMkdir},
 		{name: "rmdir", usage: "PATH", help: "remove an empty remote folder", min: 1, max: 1, remote: []bool{R}, run: cmdRmdir},
 		{name: "mv", usage: "FROM TO", help: "rename or move on the server", min: 2, max: 2, remote: []bool{R, R}, run: cmdMv},
@@ -210,6 +219,17 @@ func cmdRm(ctx context.Context, s *Shell, f flags, args []string) error {
 	defer s.forget()
 	for _, p := range args {
 		var err error
+		if f['r'] && !f['f'] {
+			if st, serr := s.c.Stat(ctx, p); serr == nil && st.Type == client.TypeDir {
+				if !s.cfg.Interactive {
+					return fmt.Errorf("rm -r %s: a folder is removed from a script only with -f (nobody is there to confirm)", p)
+				}
+				if !s.ask(fmt.Sprintf("remove the folder %s and everything in it? [y/N] ", client.Printable(p))) {
+					fmt.Fprintf(s.cfg.Out, "%s kept\n", client.Printable(p))
+					continue
+				}
+			}
+		}
 		if f['r'] {
 			err = s.c.RemoveAll(ctx, p)
 		} else {
@@ -304,6 +324,9 @@ func cmdHelp(ctx context.Context, s *Shell, _ flags, args []string) error {
 			return fmt.Errorf("help: unknown command %q", args[0])
 		}
 		fmt.Fprintf(w, "%s %s\n  %s\n", c.name, c.usage, c.help)
+		if c.long != "" {
+			fmt.Fprintln(w, c.long)
+		}
 		return nil
 	}
 	fmt.Fprintln(w, "Commands:")

@@ -46,6 +46,11 @@ type Config struct {
 	// Interrupts, when set, cancels the running command (not the session)
 	// on each value: Ctrl-C during a transfer brings the prompt back.
 	Interrupts <-chan os.Signal
+	// Getenv reads PAGER, SHELL and the config folder's variables; nil
+	// is os.Getenv.
+	Getenv func(string) string
+	// Password is the session's, for bookmark add -p only; "" unknown.
+	Password string
 }
 
 // Shell is one interactive session.
@@ -60,6 +65,7 @@ type Shell struct {
 	quit  bool
 	// lastUse is when the connection last answered; see staleAfter.
 	lastUse time.Time
+	rl      *readline.Instance // at a terminal; asks confirmations
 }
 
 // staleAfter is how long the connection may sit idle before a command
@@ -70,10 +76,15 @@ type command struct {
 	name, usage, help string
 	min, max          int // argument counts after flags; max -1 for any
 	flags             string
-	// raw commands parse their own arguments (long flags: mirror).
-	raw    bool
-	remote []bool // per argument position: remote (true) or local path, for completion
-	run    func(ctx context.Context, s *Shell, f flags, args []string) error
+	// raw commands parse their own arguments (long flags: mirror); line
+	// commands get the rest of the line as typed, one argument (quote, !).
+	raw, line bool
+	// terminal commands hand the terminal to another program (a pager, a
+	// local command): its input is left as the user set it.
+	terminal bool
+	long     string // more for help COMMAND
+	remote   []bool // per argument position: remote (true) or local path, for completion
+	run      func(ctx context.Context, s *Shell, f flags, args []string) error
 }
 
 type flags map[byte]bool
@@ -145,6 +156,8 @@ func (s *Shell) runInteractive(ctx context.Context) error {
 		return fmt.Errorf("start line editor: %w", err)
 	}
 	defer rl.Close()
+	s.rl = rl
+	defer func() { s.rl = nil }()
 	fmt.Fprintf(s.cfg.Out, "Connected to %s as %s. Type help for commands, Tab to complete.\n", s.c.Target().HostPort(), s.c.User())
 	for !s.quit {
 		rl.SetPrompt(s.prompt())
@@ -167,6 +180,16 @@ func (s *Shell) prompt() string { return "wharf:" + client.Printable(s.cwd) + ">
 
 // Exec runs one command line, printing its output and any error.
 func (s *Shell) Exec(ctx context.Context, line string) error {
+	trimmed := strings.TrimSpace(line)
+	if rest, ok := strings.CutPrefix(trimmed, "!"); ok {
+		trimmed = "! " + rest // "!ls" is "! ls"
+	}
+	// A line command takes the rest of the line as typed, quotes and all:
+	// it is the server's or sh's to read, so it is not split into words.
+	verb, rest, _ := strings.Cut(trimmed, " ")
+	if lc, ok := s.table[strings.ToLower(verb)]; ok && lc.line {
+		return s.run(ctx, lc, flags{}, []string{strings.TrimSpace(rest)}, nil)
+	}
 	words, err := split(line)
 	if err != nil {
 		fmt.Fprintf(s.cfg.Err, "error: %s\n", client.PrintableText(err.Error()))
@@ -188,6 +211,11 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	if err == nil && !cmd.raw && (len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max) {
 		err = fmt.Errorf("usage: %s %s", cmd.name, cmd.usage)
 	}
+	return s.run(ctx, cmd, f, args, err)
+}
+
+// run runs a parsed command (err: why it cannot run) and reports how it went.
+func (s *Shell) run(ctx context.Context, cmd *command, f flags, args []string, err error) error {
 	if err == nil && cmd.name != "quit" && time.Since(s.lastUse) > staleAfter {
 		// A server may have dropped an idle session: find out now, not
 		// halfway through the command.
@@ -219,7 +247,7 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 func (s *Shell) runCmd(ctx context.Context, cmd *command, f flags, args []string) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if s.cfg.Interactive {
+	if s.cfg.Interactive && !cmd.terminal {
 		defer progress.QuietInput(s.cfg.In)()
 	}
 	if s.cfg.Interrupts != nil {
@@ -257,6 +285,18 @@ func (s *Shell) reconnect(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ask puts a yes/no question at the terminal; only "y" or "yes" is yes.
+func (s *Shell) ask(q string) bool {
+	if s.rl == nil {
+		return false
+	}
+	defer s.rl.SetPrompt(s.prompt())
+	s.rl.SetPrompt(q)
+	ans, err := s.rl.Readline()
+	ans = strings.ToLower(strings.TrimSpace(ans))
+	return err == nil && (ans == "y" || ans == "yes")
 }
 
 // Conn is the shell's current connection (it changes after a reconnect).

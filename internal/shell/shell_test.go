@@ -84,7 +84,7 @@ func TestCompletionOfCommandsRemoteAndLocalPaths(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"m", []string{"get ", "irror ", "kdir ", "put ", "v "}},
+		{"m", []string{"get ", "irror ", "kdir ", "ore ", "put ", "v "}},
 		{"get ph", []string{"otos/"}},
 		{"get photos/c", []string{`at\ one.jpg `, `at\ two.jpg `}},
 		{`get photos/cat\ t`, []string{"wo.jpg "}},
