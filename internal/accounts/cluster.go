@@ -39,8 +39,6 @@ const (
 	// sessionLease is how long a node's session rows outlive the node: a
 	// node killed without closing them blocks their slots this long.
 	sessionLease = 30 * time.Second
-	// sessionRenew is how often a node renews its leases.
-	sessionRenew = sessionLease / 3
 )
 
 func nowMS() int64 { return time.Now().UnixMilli() }
@@ -70,7 +68,7 @@ func (s *pgStore) acquireSession(ctx context.Context, name string, max int) (int
 	}
 	var id int64
 	if err := tx.QueryRow(ctx, "INSERT INTO wharf_sessions (name, store, lease_ms) VALUES ($1, $2, $3) RETURNING id",
-		name, s.id, now+sessionLease.Milliseconds()).Scan(&id); err != nil {
+		name, s.id, now+s.leaseFor.Milliseconds()).Scan(&id); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -87,9 +85,12 @@ func (s *pgStore) releaseSession(id int64) {
 	s.pool.Exec(ctx, "DELETE FROM wharf_sessions WHERE id = $1", id)
 }
 
-// renewLeases runs until ctx ends, renewing this store's session leases.
+// renewLeases runs until ctx ends, renewing this store's session and
+// reservation leases every third of a lease, and sweeping expired
+// reservations of any node.
 func (s *pgStore) renewLeases(ctx context.Context) {
-	t := time.NewTicker(sessionRenew)
+	every := s.leaseFor / 3
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -97,8 +98,9 @@ func (s *pgStore) renewLeases(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		c, cancel := context.WithTimeout(ctx, sessionRenew)
-		s.pool.Exec(c, "UPDATE wharf_sessions SET lease_ms = $1 WHERE store = $2", nowMS()+sessionLease.Milliseconds(), s.id)
+		c, cancel := context.WithTimeout(ctx, every)
+		s.pool.Exec(c, "UPDATE wharf_sessions SET lease_ms = $1 WHERE store = $2", nowMS()+s.leaseFor.Milliseconds(), s.id)
+		s.renewReservations(c)
 		cancel()
 	}
 }

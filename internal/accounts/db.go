@@ -99,8 +99,8 @@ type DB struct {
 
 // userState is a user's live state in the process, shared by its sessions.
 type userState struct {
-	acct *account // immutable
-	lim  limits   // the user's shared rate limiters
+	acct liveAccount // immutable
+	lim  limits      // the user's shared rate limiters
 
 	mu        sync.RWMutex
 	user      User       // guarded by mu; settings as last read
@@ -365,11 +365,7 @@ func (db *DB) state(su StoredUser, ver rowVersion) *userState {
 	db.mu.Lock()
 	st := db.states[su.Name]
 	if st == nil {
-		st = &userState{acct: &account{}}
-		name := su.Name
-		st.acct.sink = func(a *account) { db.usage.queue(name, a) }
-		st.acct.usedBytes, st.acct.usedFiles = su.UsedBytes, su.UsedFiles
-		st.acct.setLimits(su.QuotaBytes, su.QuotaFiles)
+		st = &userState{acct: db.newAccount(su)}
 		st.user, st.hash, st.row = cloneUser(su.User), su.PasswordHash, ver
 		db.states[su.Name] = st
 		db.mu.Unlock()
@@ -378,6 +374,31 @@ func (db *DB) state(su StoredUser, ver rowVersion) *userState {
 	db.mu.Unlock()
 	st.refresh(su, ver)
 	return st
+}
+
+// liveAccount is a user's quota account as DB keeps it: the Quota its
+// sessions share and what poll needs to keep it current.
+type liveAccount interface {
+	Quota
+	setLimits(bytes, files int64)
+	committed() (bytes, files int64)
+	quiet() (gen uint64, ok bool)
+	load(gen uint64, bytes, files int64) bool
+}
+
+// newAccount makes the quota account of a user just read: on a cluster's
+// database the row itself (clusterAccount), else an in-process account
+// whose deltas the usage writer stores.
+func (db *DB) newAccount(su StoredUser) liveAccount {
+	if db.pg != nil {
+		return newClusterAccount(db.pg, su)
+	}
+	a := &account{}
+	name := su.Name
+	a.sink = func(a *account) { db.usage.queue(name, a) }
+	a.usedBytes, a.usedFiles = su.UsedBytes, su.UsedFiles
+	a.setLimits(su.QuotaBytes, su.QuotaFiles)
+	return a
 }
 
 // refresh takes in the settings of a row read by Login. Usage is left to

@@ -56,6 +56,11 @@ type pgStore struct {
 	seq       uint64                   // guarded by mu
 	watchers  []func(name string)      // guarded by mu
 	bans      map[string]int64         // guarded by mu: banned address -> until (Unix ms)
+	live      map[int64]struct{}       // guarded by mu: reservation rows this node renews
+
+	// leaseFor is how long session and reservation rows outlive their
+	// node (sessionLease; tests shorten it before the renewer starts).
+	leaseFor time.Duration
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the listener has stopped
@@ -85,6 +90,11 @@ func redactConn(conn string) string {
 
 // openPostgres connects to the database conn and migrates it.
 func openPostgres(ctx context.Context, conn string) (*pgStore, error) {
+	return openPostgresLease(ctx, conn, sessionLease)
+}
+
+// openPostgresLease is openPostgres with the lease of the node's rows.
+func openPostgresLease(ctx context.Context, conn string, lease time.Duration) (*pgStore, error) {
 	cfg, err := pgConfig(conn)
 	if err != nil {
 		return nil, err
@@ -92,7 +102,8 @@ func openPostgres(ctx context.Context, conn string) (*pgStore, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	s := &pgStore{id: hex.EncodeToString(b[:]), pings: make(map[uint64]chan struct{}),
-		bans: make(map[string]int64), done: make(chan struct{}), lease: make(chan struct{})}
+		bans: make(map[string]int64), live: make(map[int64]struct{}), leaseFor: lease,
+		done: make(chan struct{}), lease: make(chan struct{})}
 	cfg.ConnConfig.RuntimeParams["wharf.store"] = s.id
 	s.lcfg = cfg.ConnConfig.Copy()
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
