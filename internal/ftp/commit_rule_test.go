@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // Tests of the commit rule (ledger.go): usage equals what is stored after
@@ -40,31 +41,11 @@ func equalsDisk(t *testing.T, srv *ftptest.Server, name, pass, home string) acco
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a fresh folder. Outside CI it
-// skips when mounting is not permitted.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount tmpfs (CI runs as root with CAP_SYS_ADMIN): %v: %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Logf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // Regression (issue 9): on a full disk, STOR over an existing 2 MiB file
 // answered 452 and left it at 0 bytes. A refusal for lack of space keeps
 // the original, as the 552 quota refusal does.
 func TestFullDiskRefusalKeepsTheOriginal(t *testing.T) {
-	home := mountTmpfs(t, "4m")
+	home := testenv.MountTmpfs(t, "4m")
 	srv := ftptest.Start(t, ftptest.Options{})
 	srv.Users.Set(accounts.User{Name: "q", Home: home, Perms: accounts.PresetFull}, "pw")
 	c := login(t, srv.Addr, "q", "pw")
@@ -92,23 +73,30 @@ func TestFullDiskRefusalKeepsTheOriginal(t *testing.T) {
 
 // Regression (issue 9, "double truncate"): two sessions each sent REST 1
 // and STOR victim.bin (5 MiB) and got 150 before either sent data, then
-// sent nothing: the server counted 2 bytes while 5 MiB + 1 were stored. A
-// second writer in place is refused (450) before it can truncate, and
-// usage equals what is stored however the sessions interleave.
+// sent nothing: the server counted 2 bytes while 5 MiB + 1 were stored.
+// A REST below the end now writes a new version through a temporary file
+// (the first byte copied, nothing cut in place), so both may run, the last
+// to commit wins, and usage equals what is stored however the sessions
+// interleave. Two resumes at the end write in place: the second is refused
+// (450) before any byte moves.
 func TestDoubleTruncateCannotBypassTheQuota(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Options{})
 	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 10 << 20}, "pw")
 	c := login(t, srv.Addr, "q", "pw")
-	for round := range 3 {
+	for round := range 4 {
 		if err := c.Stor("victim.bin", bytes.NewReader(randomBytes(t, 5<<20))); err != nil {
 			t.Fatal(err)
+		}
+		rest, want, writers := "REST 1", int64(1), 2
+		if round%2 == 1 {
+			rest, want, writers = "REST 5242880", 5<<20, 1
 		}
 		a, b := dialRaw(t, srv.Addr), dialRaw(t, srv.Addr)
 		var dcs []func()
 		for _, r := range []*raw{a, b} {
 			r.login("q", "pw")
 			r.must("TYPE I", 200)
-			r.must("REST 1", 350)
+			r.must(rest, 350)
 			dc := dataConn(t, r)
 			code, msg := r.send("STOR victim.bin")
 			switch code {
@@ -117,18 +105,21 @@ func TestDoubleTruncateCannotBypassTheQuota(t *testing.T) {
 			case 450:
 				dc.Close()
 			default:
-				t.Fatalf("round %d: REST 1 + STOR: %d %s, want 150 or 450 (busy)", round, code, msg)
+				t.Fatalf("round %d: %s + STOR: %d %s, want 150 or 450 (busy)", round, rest, code, msg)
 			}
 		}
-		if len(dcs) != 1 {
-			t.Fatalf("round %d: %d writers in place of one file at once, want 1", round, len(dcs))
+		if len(dcs) != writers {
+			t.Fatalf("round %d: %s: %d writers of one file at once, want %d", round, rest, len(dcs), writers)
+		}
+		if round%4 == 2 {
+			slices.Reverse(dcs)
 		}
 		for _, end := range dcs {
 			end()
 		}
 		got := equalsDisk(t, srv, "q", "pw", u.Home)
-		if got.UsedBytes != 1 {
-			t.Fatalf("round %d: usage %d bytes, want 1 (the file was cut after its first byte)", round, got.UsedBytes)
+		if got.UsedBytes != want {
+			t.Fatalf("round %d: %s: usage %d bytes, want %d", round, rest, got.UsedBytes, want)
 		}
 	}
 }

@@ -82,8 +82,10 @@
 // counted until the commit takes it away); what a commit,
 // DELE or RNTO replaced or removed is counted from what the name held
 // under its lock, never from a look taken earlier; REST below a file's end
-// frees the cut tail, and only one writer in place holds a name (450 to
-// any other change of it meanwhile); RMD of an empty folder changes
+// writes a new version through a temporary file (its first bytes copied,
+// nothing cut until the commit replaces it, so a refusal keeps the
+// original), and only one writer in place (REST at the end, APPE) holds a
+// name (450 to any other change of it meanwhile); RMD of an empty folder changes
 // nothing. The first login to a home after a start counts it after
 // settling crashed uploads (recover.go), so deltas lost in a crash do not
 // outlive the restart.

@@ -123,7 +123,7 @@ func (ss *session) cmdSTOU(arg string) error {
 			// RFC 1123 section 4.1.2.9: "150 FILE: name". The look is
 			// only a guess: the commit refuses to replace a file another
 			// session created meanwhile.
-			return ss.upload(cand, name, true, "FILE: "+path.Base(cand))
+			return ss.upload(cand, name, true, "FILE: "+path.Base(cand), 0)
 		}
 	}
 	return replyErr(ftpproto.CodeFileUnavailable, "Could not pick a unique file name.")
@@ -169,19 +169,38 @@ func (ss *session) store(arg string, appendMode bool) error {
 		if !appendMode && off > fi.Size() {
 			return errBadRest
 		}
+		if !appendMode && off < fi.Size() {
+			return ss.upload(abs, name, false, abs, off)
+		}
 		return ss.resumeUpload(abs, name, appendMode, off)
 	}
-	return ss.upload(abs, name, false, abs)
+	return ss.upload(abs, name, false, abs, 0)
 }
 
 // upload stores a new file, or replaces one, through a temporary file in
 // the same folder renamed over the target under the commit rule (see the
 // package doc and ledger.go). noReplace (STOU) never replaces a file,
 // whatever the user may do.
-func (ss *session) upload(abs, name string, noReplace bool, what string) error {
+//
+// keep > 0 is a REST below the end of the file: the new file is its first
+// keep bytes followed by the upload. They are copied into the temporary
+// file first rather than cut off the file in place, because a cut made
+// before the new data is stored loses the old tail whenever the upload is
+// refused (full disk, quota) or never comes; the copy costs keep bytes of
+// disk reads for a command clients rarely send (a resume is REST at the
+// end, which writes in place).
+func (ss *session) upload(abs, name string, noReplace bool, what string, keep int64) error {
 	q := ss.acct.Quota()
 	perms := ss.user().PermsFor(abs)
-	up, err := BeginUpload(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermUpload), perms.Has(accounts.PermOverwrite) && !noReplace)
+	var up *Upload
+	var err error
+	if keep > 0 {
+		// The right checked was to append (store): that file, and no
+		// other one that takes its name meanwhile, may be rewritten.
+		up, err = BeginRewrite(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermOverwrite))
+	} else {
+		up, err = BeginUpload(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermUpload), perms.Has(accounts.PermOverwrite) && !noReplace)
+	}
 	if err != nil {
 		return err
 	}
@@ -206,7 +225,18 @@ func (ss *session) upload(abs, name string, noReplace bool, what string) error {
 			f.Close()
 			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
+		var kept int64
+		if keep > 0 {
+			if kept, err = up.Keep(ctx, f, keep); err != nil {
+				f.Close()
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					err = errBadRest // cut below the offset meanwhile
+				}
+				return 0, errors.Join(uploadErr(err), up.Discard(bg, kept))
+			}
+		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
+		stored := kept + n
 		if rerr == nil && !resumable && ss.clientGone(ctx) {
 			// The end of the data said nothing: a killed client's kernel
 			// ends it with a FIN like a finished upload. Only a user who
@@ -220,21 +250,21 @@ func (ss *session) upload(abs, name string, noReplace bool, what string) error {
 			rerr = cerr
 		}
 		refused := errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr)
-		if rerr != nil && (!resumable || refused && (exists || n == 0)) {
+		if rerr != nil && (!resumable || refused && (exists || stored == 0)) {
 			// A refusal never loses data: the file the upload was to
 			// replace stays as it was, and a new file of which nothing
 			// could be stored is not created; a full disk is refused as
 			// the quota is. A partial its uploader could never finish (an
 			// upload-only drop box) would only pass for a complete file:
 			// it is dropped and its room given back.
-			if err := up.Discard(bg, n); err != nil {
+			if err := up.Discard(bg, stored); err != nil {
 				log.Error("discard upload", "path", abs, "err", err)
 				rerr = errors.Join(rerr, err)
 			}
 			return n, uploadErr(rerr)
 		}
 		// Put what arrived in place, complete or not.
-		if _, err := up.Commit(bg, n); err != nil {
+		if _, err := up.Commit(bg, stored); err != nil {
 			if errors.Is(err, fs.ErrExist) && !errors.Is(err, accounts.ErrQuotaExceeded) {
 				// Created meanwhile by another session, and this user may
 				// not replace it: the commit refused, nothing changed.
@@ -287,9 +317,9 @@ func mayResume(perms accounts.Perm) bool {
 	return perms.Has(accounts.PermAppend) || perms.Has(accounts.PermOverwrite)
 }
 
-// resumeUpload writes in place from off (REST+STOR, APPE): the file is by
-// then known to be partial, and copying it aside first would cost as much
-// as the upload.
+// resumeUpload writes in place at the end of the file (REST at its size,
+// APPE): the file is by then known to be partial, and copying it aside
+// first would cost as much as the upload. Nothing of the file is cut.
 func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) error {
 	q := ss.acct.Quota()
 	w, err := BeginInPlace(ss.fs, q, name)
@@ -320,6 +350,13 @@ func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) er
 	if appendMode {
 		off = size
 	}
+	if off < size {
+		// It grew since the look in store: a REST below the end now,
+		// which is never cut in place (see upload).
+		f.Close()
+		w.End()
+		return ss.upload(abs, name, false, abs, off)
+	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
 		w.End()
@@ -330,13 +367,6 @@ func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) er
 	durable := ss.srv.cfg.Durable
 	fsys := ss.fs
 	return ss.startTransfer(abs, abs, true, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
-		if off < size {
-			// REST below the end: what follows the offset is replaced, but
-			// only once data flows.
-			if err := w.Truncate(context.WithoutCancel(ctx), f, off); err != nil {
-				return 0, err
-			}
-		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
 		if rerr == nil && durable {
 			rerr = f.Sync()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/vfs"
+	"github.com/wharfftp/wharf/internal/xfer"
 )
 
 // The commit rule: how a change to a file is made and counted, the same for
@@ -25,13 +27,13 @@ import (
 // a commit, a delete or a rename does to the files already there is counted
 // from what it really did, which only a state that nobody else changes
 // meanwhile can tell. So every change of a name (an upload's rename into
-// place, DELE, RNTO, the truncation of a resume) is made under that name's
+// place, DELE, RNTO) is made under that name's
 // lock, with the name looked at under the lock, and counted before the
 // lock is released. The locks are process-wide, keyed by the folder on
 // disk, since two engines on one folder (share's FTP and HTTP sides) must
 // agree.
 //
-// Writes in place (REST+STOR, APPE) run for a whole transfer, too long to
+// Writes in place (REST at the end, APPE) run for a whole transfer, too long to
 // hold a lock, and they change the file every other rule looks at; so a
 // name has either uploads through temporary files in flight (any number:
 // the last to commit wins) or one writer in place, never both: the other
@@ -233,6 +235,10 @@ type Upload struct {
 	release    func()
 	done       bool
 	wctx       context.Context // the writer given the credit's allowance; nil: none
+	// only, for a rewrite (BeginRewrite) by a user who may not replace
+	// files, is the one file its commit may replace.
+	only    fs.FileInfo
+	rewrite bool
 	// revoked is set (under st.mu) when the original whose room this
 	// upload was allowed to use went away by another hand: the upload is
 	// no replacement any more, and its commit looks at the quota again.
@@ -290,6 +296,55 @@ func BeginUpload(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string
 	return u, nil
 }
 
+// BeginRewrite starts an upload that makes a new version of the file at
+// name from its first bytes (Keep) and what follows them (REST below the
+// end). mayReplace says whether the user may replace any file there;
+// otherwise the commit replaces only the file Keep read (fs.ErrExist for
+// any other). If the file goes away meanwhile the commit refuses
+// (fs.ErrPermission): there is nothing left to rewrite.
+func BeginRewrite(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string, mayReplace bool) (*Upload, error) {
+	u, err := BeginUpload(ctx, fsys, q, name, false, true)
+	if err != nil {
+		return nil, err
+	}
+	u.rewrite, u.mayReplace = true, mayReplace
+	return u, nil
+}
+
+// Keep copies the first keep bytes of the file at name into f (the
+// temporary file, fresh from Create), charged to the quota like received
+// bytes (ctx as for xfer.Receive), and returns how many it copied and
+// counted: io.ErrUnexpectedEOF if the file is shorter than keep.
+func (u *Upload) Keep(ctx context.Context, f vfs.File, keep int64) (int64, error) {
+	if !u.rewrite {
+		return 0, errors.New("ftp: Keep of an upload that is no rewrite")
+	}
+	of, ok := f.(*os.File)
+	if !ok {
+		return 0, errors.New("ftp: Keep: backend file is not an *os.File")
+	}
+	src, err := u.fsys.Open(ctx, u.name)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, ErrNotPlainFile
+	}
+	if !u.mayReplace {
+		u.only = fi
+	}
+	n, err := xfer.Receive(ctx, of, io.NewSectionReader(src, 0, keep), u.q, nil)
+	if err == nil && n < keep {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
 // Existed reports whether the target existed when the upload began.
 func (u *Upload) Existed() bool { return u.existed }
 
@@ -303,7 +358,7 @@ func (u *Upload) Create(ctx context.Context) (vfs.File, error) {
 // upload's bytes are reserved with, marked by accounts.WithWriter. Call it
 // once data flows.
 func (u *Upload) Credit(ctx context.Context) error {
-	if !u.mayReplace || !u.existed || u.q == nil {
+	if !u.mayReplace && !u.rewrite || !u.existed || u.q == nil {
 		return nil
 	}
 	u.st.mu.Lock()
@@ -354,7 +409,7 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 		switch {
 		case cur != nil && !cur.Mode().IsRegular():
 			return false, errors.Join(ErrNotPlainFile, u.discard(ctx, n))
-		case cur != nil && !u.mayReplace:
+		case cur != nil && !u.mayReplace && (u.only == nil || !os.SameFile(cur, u.only)):
 			return false, errors.Join(fs.ErrExist, u.discard(ctx, n))
 		case cur == nil && !u.mayCreate:
 			// The file it was to replace went away, and this user may
@@ -434,7 +489,7 @@ func overQuota(ctx context.Context, q accounts.Quota) bool {
 	return err == nil && u.QuotaBytes > 0 && u.UsedBytes > u.QuotaBytes
 }
 
-// InPlace is a write in place (REST+STOR, APPE) holding its name.
+// InPlace is a write in place (REST at the end, APPE) holding its name.
 type InPlace struct {
 	fsys vfs.FS
 	q    accounts.Quota
@@ -456,23 +511,6 @@ func BeginInPlace(fsys vfs.FS, q accounts.Quota, name string) (*InPlace, error) 
 	}
 	w.st.inPlace = true
 	return w, nil
-}
-
-// Truncate cuts f (the file written in place) to size and counts the cut.
-func (w *InPlace) Truncate(ctx context.Context, f vfs.File, size int64) error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Size() <= size {
-		return nil
-	}
-	if err := f.Truncate(size); err != nil {
-		return err
-	}
-	return record(ctx, w.q, size-fi.Size(), 0)
 }
 
 // End releases the name.

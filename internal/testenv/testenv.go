@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -105,4 +106,28 @@ func PortRange(t testing.TB, n int) string {
 	t.Helper()
 	lo := FreePorts(t, n)
 	return strconv.Itoa(lo) + "-" + strconv.Itoa(lo+n-1)
+}
+
+// MountTmpfs mounts a tmpfs of size (as mount's size=, "4m") on a fresh
+// folder and unmounts it when the test ends: a small filesystem that
+// really fills up, for the tests of a full disk. Mounting needs root with
+// CAP_SYS_ADMIN, which CI has: outside CI the test is skipped when the
+// mount is refused, with the reason.
+func MountTmpfs(t testing.TB, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if InCI() {
+			t.Fatalf("mount a tmpfs (CI runs as root with CAP_SYS_ADMIN): %v: %s", err, msg)
+		}
+		t.Skipf("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): %v: %s", err, msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }
