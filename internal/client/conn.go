@@ -82,7 +82,8 @@ type Conn struct {
 	feat     map[string]string // upper-case keyword -> parameters
 	noEPSV   bool
 	user     string
-	broken   error // set when the control connection can no longer be trusted
+	wd       string // where the CWDs went, from the login folder ("": there)
+	broken   error  // set when the control connection can no longer be trusted
 	hash     string
 	hashSet  bool
 	// noHash holds the checksum commands ("HASH", "XSHA256") and HASH

@@ -506,15 +506,15 @@ func compareFiles(ctx context.Context, c *Conn, n string, s, d mirrorEntry, remo
 // holds another version's bytes), again from scratch when the resumed copy
 // fails its checksum, and the local time set from the server's even when
 // the bytes were found the same.
-func mirrorGet(ctx context.Context, c *Conn, j job, o TransferOptions) (Result, error) {
+func mirrorGet(ctx context.Context, cp **Conn, j job, o TransferOptions) (Result, error) {
 	part := j.local + ".part"
 	if fi, err := os.Stat(part); err == nil && !j.mtime.IsZero() && fi.ModTime().Before(j.mtime) {
 		os.Remove(part)
 	}
-	res, err := getFile(ctx, c, j, o)
-	if err != nil && errors.Is(err, ErrChecksum) && c.Err() == nil && ctx.Err() == nil {
+	res, err := getFile(ctx, cp, j, o)
+	if err != nil && errors.Is(err, ErrChecksum) && (*cp).Err() == nil && ctx.Err() == nil {
 		os.Remove(part)
-		res, err = getFile(ctx, c, j, o)
+		res, err = getFile(ctx, cp, j, o)
 	}
 	if err == nil && !j.mtime.IsZero() {
 		os.Chtimes(j.local, j.mtime, j.mtime)
@@ -530,16 +530,16 @@ func mirrorGet(ctx context.Context, c *Conn, j job, o TransferOptions) (Result, 
 // checksum is sent again whole. The server's time is set from the local
 // file's.
 func mirrorPut(dst map[string]mirrorEntry) fileFunc {
-	return func(ctx context.Context, c *Conn, j job, o TransferOptions) (Result, error) {
+	return func(ctx context.Context, cp **Conn, j job, o TransferOptions) (Result, error) {
 		d, ok := dst[j.name]
 		o.Continue = ok && !d.dir && d.size < j.size && !d.mtime.IsZero() && d.mtime.After(j.mtime)
-		res, err := putFile(ctx, c, j, o)
-		if err != nil && o.Continue && errors.Is(err, ErrChecksum) && c.Err() == nil && ctx.Err() == nil {
+		res, err := putFile(ctx, cp, j, o)
+		if err != nil && o.Continue && errors.Is(err, ErrChecksum) && (*cp).Err() == nil && ctx.Err() == nil {
 			o.Continue = false
-			res, err = putFile(ctx, c, j, o)
+			res, err = putFile(ctx, cp, j, o)
 		}
 		if err == nil && !j.mtime.IsZero() {
-			c.SetModTime(ctx, j.remote, j.mtime)
+			(*cp).SetModTime(ctx, j.remote, j.mtime)
 		}
 		return res, err
 	}

@@ -337,7 +337,16 @@ func parseQuoted(msg string) string {
 
 // Cwd changes the remote folder.
 func (c *Conn) Cwd(ctx context.Context, dir string) error {
-	return c.expect(ctx, 2, "CWD "+dir)
+	if err := c.expect(ctx, 2, "CWD "+dir); err != nil {
+		return err
+	}
+	// Remembered so a connection dialed to replace this one can go back
+	// (see redial); relative to the login folder while no CWD was absolute.
+	c.wd = path.Join(c.wd, dir)
+	if strings.HasPrefix(dir, "/") {
+		c.wd = path.Clean(dir)
+	}
+	return nil
 }
 
 // Mkdir creates a remote folder.

@@ -357,7 +357,10 @@ func ensureRemoteDir(ctx context.Context, c *Conn, dir string) error {
 	return c.MkdirAll(ctx, dir)
 }
 
-type fileFunc func(ctx context.Context, c *Conn, j job, o TransferOptions) (Result, error)
+// fileFunc moves one file on *cp, and may replace *cp by a new connection
+// when the server closed it (see verifyReconnecting); the worker then owns
+// and goes on with the new one.
+type fileFunc func(ctx context.Context, cp **Conn, j job, o TransferOptions) (Result, error)
 
 // run moves the jobs, on Parallel connections when asked (the first is c,
 // the others dialed), and reports every file's outcome.
@@ -386,16 +389,39 @@ func run(ctx context.Context, c *Conn, jobs []job, o TransferOptions, fn fileFun
 		go func() {
 			defer wg.Done()
 			conn := c
+			defer func() {
+				if conn != c {
+					conn.Quit(context.WithoutCancel(ctx))
+				}
+			}()
 			if w > 0 {
 				var err error
 				if conn, err = o.Dial(ctx); err != nil {
+					conn = c
 					return // the other workers carry on
 				}
-				defer conn.Quit(context.WithoutCancel(ctx))
 			}
 			for i := range next {
-				results[i], errs[i] = fn(ctx, conn, jobs[i], o)
-				if conn.Err() != nil && w > 0 {
+				prev := conn
+				results[i], errs[i] = fn(ctx, &conn, jobs[i], o)
+				if prev != conn && prev != c {
+					prev.Close()
+				}
+				if conn.Err() == nil {
+					continue
+				}
+				// 421: the server closed the connection on purpose (a
+				// restart); the next files go on a new one.
+				if KindOf(conn.Err()) == KindConnection && o.Dial != nil && ctx.Err() == nil {
+					if nc, err := redial(ctx, conn, o); err == nil {
+						if conn != c {
+							conn.Close()
+						}
+						conn = nc
+						continue
+					}
+				}
+				if w > 0 {
 					return
 				}
 			}
@@ -461,7 +487,8 @@ func identical(ctx context.Context, c *Conn, local, remote string, size int64, l
 	return ""
 }
 
-func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
+func getFile(ctx context.Context, cp **Conn, j job, o TransferOptions) (res Result, err error) {
+	c := *cp
 	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
 	offset := int64(0)
 	part := j.local + ".part"
@@ -534,7 +561,11 @@ func getFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	if o.BeforeVerify != nil {
 		o.BeforeVerify(part, j.remote)
 	}
-	res.Verified, res.Unchecked, err = verify(ctx, c, part, j.remote)
+	var nc *Conn
+	res.Verified, res.Unchecked, nc, err = verifyReconnecting(ctx, c, o, part, j.remote)
+	if nc != nil {
+		*cp = nc
+	}
 	res.Partial = j.partial
 	if fi, serr := os.Stat(part); serr == nil {
 		res.Size = fi.Size()
@@ -589,7 +620,8 @@ func place(part, final string, replace bool) error {
 	return os.Rename(part, final)
 }
 
-func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result, err error) {
+func putFile(ctx context.Context, cp **Conn, j job, o TransferOptions) (res Result, err error) {
+	c := *cp
 	res = Result{Name: j.name, Local: j.local, Remote: j.remote, Size: j.size}
 	offset := int64(0)
 	defer func() {
@@ -655,7 +687,12 @@ func putFile(ctx context.Context, c *Conn, j job, o TransferOptions) (res Result
 	if o.BeforeVerify != nil {
 		o.BeforeVerify(j.local, j.remote)
 	}
-	if res.Verified, res.Unchecked, err = verify(ctx, c, j.local, j.remote); err != nil {
+	var nc *Conn
+	res.Verified, res.Unchecked, nc, err = verifyReconnecting(ctx, c, o, j.local, j.remote)
+	if nc != nil {
+		*cp, c = nc, nc
+	}
+	if err != nil {
 		return res, fmt.Errorf("put %s: %w", j.local, err)
 	}
 	if !j.mtime.IsZero() {

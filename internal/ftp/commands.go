@@ -32,7 +32,11 @@ type command struct {
 	arg        argRule       //
 	perm       accounts.Perm // required permission; PermNone: none (the handler may check more)
 	inTransfer bool          // runs while a transfer is in progress instead of waiting for it
-	help       string        // "Syntax: ..." text for HELP
+	// closes marks what a client sends to close a transfer it just
+	// finished (its checksum, size and time, QUIT): during Shutdown such a
+	// session may still run these for Config.CloseGrace, and nothing else.
+	closes bool
+	help   string // "Syntax: ..." text for HELP
 }
 
 // commandTable builds the table. It is a function, not a package variable,
@@ -43,7 +47,7 @@ func commandTable() map[string]command {
 		"USER": {handler: (*session).cmdUSER, preLogin: true, arg: argRequired, help: "USER <name>"},
 		"PASS": {handler: (*session).cmdPASS, preLogin: true, arg: argOptional, help: "PASS <password>"},
 		"REIN": {handler: (*session).cmdREIN, arg: argNone, help: "REIN (log out, keep the connection)"},
-		"QUIT": {handler: (*session).cmdQUIT, preLogin: true, arg: argNone, help: "QUIT"},
+		"QUIT": {handler: (*session).cmdQUIT, preLogin: true, arg: argNone, closes: true, help: "QUIT"},
 		"AUTH": {handler: (*session).cmdAUTH, preLogin: true, arg: argRequired, help: "AUTH TLS"},
 		"PBSZ": {handler: (*session).cmdPBSZ, preLogin: true, arg: argRequired, help: "PBSZ 0"},
 		"PROT": {handler: (*session).cmdPROT, preLogin: true, arg: argRequired, help: "PROT P|C"},
@@ -62,7 +66,7 @@ func commandTable() map[string]command {
 		"STRU": {handler: (*session).cmdSTRU, arg: argRequired, help: "STRU F"},
 		"MODE": {handler: (*session).cmdMODE, arg: argRequired, help: "MODE S"},
 		"REST": {handler: (*session).cmdREST, arg: argRequired, help: "REST <offset>"},
-		"RANG": {handler: (*session).cmdRANG, arg: argRequired, help: "RANG <start> <end> (byte range of the next RETR or HASH)"},
+		"RANG": {handler: (*session).cmdRANG, arg: argRequired, closes: true, help: "RANG <start> <end> (byte range of the next RETR or HASH)"},
 		"ALLO": {handler: (*session).cmdALLO, arg: argRequired, help: "ALLO <bytes>"},
 
 		// Service commands (4.1.3).
@@ -89,21 +93,21 @@ func commandTable() map[string]command {
 		"HELP": {handler: (*session).cmdHELP, preLogin: true, arg: argOptional, inTransfer: true, help: "HELP [command]"},
 		"NOOP": {handler: (*session).cmdNOOP, preLogin: true, arg: argNone, inTransfer: true, help: "NOOP"},
 		"FEAT": {handler: (*session).cmdFEAT, preLogin: true, arg: argNone, inTransfer: true, help: "FEAT"},
-		"OPTS": {handler: (*session).cmdOPTS, preLogin: true, arg: argRequired, help: "OPTS UTF8 ON | OPTS HASH <algo> | OPTS MLST <facts>"},
+		"OPTS": {handler: (*session).cmdOPTS, preLogin: true, arg: argRequired, closes: true, help: "OPTS UTF8 ON | OPTS HASH <algo> | OPTS MLST <facts>"},
 
 		// RFC 3659 and friends.
-		"SIZE": {handler: (*session).cmdSIZE, arg: argRequired, perm: accounts.PermList, help: "SIZE <file>"},
-		"MDTM": {handler: (*session).cmdMDTM, arg: argRequired, perm: accounts.PermList, help: "MDTM <file>"},
-		"MFMT": {handler: (*session).cmdMFMT, arg: argRequired, perm: accounts.PermSetTime, help: "MFMT YYYYMMDDHHMMSS <file>"},
+		"SIZE": {handler: (*session).cmdSIZE, arg: argRequired, closes: true, perm: accounts.PermList, help: "SIZE <file>"},
+		"MDTM": {handler: (*session).cmdMDTM, arg: argRequired, closes: true, perm: accounts.PermList, help: "MDTM <file>"},
+		"MFMT": {handler: (*session).cmdMFMT, arg: argRequired, closes: true, perm: accounts.PermSetTime, help: "MFMT YYYYMMDDHHMMSS <file>"},
 		"AVBL": {handler: (*session).cmdAVBL, arg: argOptional, help: "AVBL [path] (free bytes)"},
 
 		// Checksums (draft-bryan-ftpext-hash and the X* de-facto commands).
-		"HASH":    {handler: (*session).cmdHASH, arg: argRequired, perm: accounts.PermDownload, help: "HASH <file>"},
-		"XMD5":    {handler: xhash("MD5"), arg: argRequired, perm: accounts.PermDownload, help: "XMD5 <file> [start [end]]"},
-		"XSHA1":   {handler: xhash("SHA-1"), arg: argRequired, perm: accounts.PermDownload, help: "XSHA1 <file> [start [end]]"},
-		"XSHA256": {handler: xhash("SHA-256"), arg: argRequired, perm: accounts.PermDownload, help: "XSHA256 <file> [start [end]]"},
-		"XSHA512": {handler: xhash("SHA-512"), arg: argRequired, perm: accounts.PermDownload, help: "XSHA512 <file> [start [end]]"},
-		"XCRC":    {handler: xhash("CRC32"), arg: argRequired, perm: accounts.PermDownload, help: "XCRC <file> [start [end]]"},
+		"HASH":    {handler: (*session).cmdHASH, arg: argRequired, closes: true, perm: accounts.PermDownload, help: "HASH <file>"},
+		"XMD5":    {handler: xhash("MD5"), arg: argRequired, closes: true, perm: accounts.PermDownload, help: "XMD5 <file> [start [end]]"},
+		"XSHA1":   {handler: xhash("SHA-1"), arg: argRequired, closes: true, perm: accounts.PermDownload, help: "XSHA1 <file> [start [end]]"},
+		"XSHA256": {handler: xhash("SHA-256"), arg: argRequired, closes: true, perm: accounts.PermDownload, help: "XSHA256 <file> [start [end]]"},
+		"XSHA512": {handler: xhash("SHA-512"), arg: argRequired, closes: true, perm: accounts.PermDownload, help: "XSHA512 <file> [start [end]]"},
+		"XCRC":    {handler: xhash("CRC32"), arg: argRequired, closes: true, perm: accounts.PermDownload, help: "XCRC <file> [start [end]]"},
 	}
 	// RFC 775 aliases.
 	t["XPWD"] = t["PWD"]
@@ -143,15 +147,20 @@ func (ss *session) handleCommand(line []byte) {
 		ss.log.Debug("command", "cmd", cmd.Verb, "arg", cmd.Arg)
 	}
 	row, ok := ss.srv.commands[cmd.Verb]
+	if ok && !row.inTransfer {
+		ss.waitTransfer()
+	}
+	if ss.srv.shuttingDown.Load() && !ss.mayRunWhileClosing(row, ok) {
+		ss.reply(ftpproto.CodeUnavailable, "Server shutting down.")
+		ss.quitting = true
+		return
+	}
 	if !ok {
 		ss.reply(ftpproto.CodeSyntaxError, "Command not understood.")
 		if ss.unknownBeforeLogin() {
 			ss.quitting = true
 		}
 		return
-	}
-	if !row.inTransfer {
-		ss.waitTransfer()
 	}
 	if ss.loggedIn() && ss.accountGone() {
 		return

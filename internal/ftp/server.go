@@ -57,6 +57,13 @@ type Config struct {
 	MaxSessions      int    // 0: unlimited
 	MaxSessionsPerIP int    // 0: unlimited
 
+	// CloseGrace is how long, during Shutdown, a session that has just
+	// finished a file transfer may still run the commands that close it
+	// (HASH and the X-checksums, SIZE, MDTM, MFMT, OPTS, RANG, QUIT);
+	// anything else gets 421. Default 5s; negative: none (Shutdown's
+	// context still bounds it).
+	CloseGrace time.Duration
+
 	IdleTimeout    time.Duration // default 5m; paused while a transfer moves data
 	DataTimeout    time.Duration // default 1m for a stalled data connection
 	LoginFailDelay time.Duration // first delay after a failed login, doubling, capped; default 1s, negative: none
@@ -135,6 +142,9 @@ const (
 	defaultIdleTimeout = 5 * time.Minute
 	// defaultDataTimeout bounds a data connection that stops moving.
 	defaultDataTimeout = time.Minute
+	// defaultCloseGrace covers a client's checksum of a file it just
+	// moved: a round trip and a hash of a few hundred MB.
+	defaultCloseGrace = 5 * time.Second
 	// defaultLoginFailDelay starts the back-off after a failed login; it
 	// doubles up to maxLoginFailDelay, making password guessing slow.
 	defaultLoginFailDelay = time.Second
@@ -155,20 +165,23 @@ type Server struct {
 	log    *slog.Logger
 	nextID atomic.Uint64
 
-	mu        sync.Mutex
-	closing   bool                      // guarded by mu; set by Shutdown
-	listeners map[net.Listener]struct{} // guarded by mu
-	sessions  map[*session]struct{}     // guarded by mu
-	perIP     map[netip.Addr]int        // guarded by mu: open sessions per address
-	bans      map[netip.Addr]*banState  // guarded by mu
-	gates     map[netip.Addr]*loginGate // guarded by mu: one password check at a time per address
-	commands  map[string]command        // immutable
-	public    netip.Addr                // immutable; PublicHost resolved, invalid when unset
-	wg        sync.WaitGroup            // one per running session
-	xferMu    sync.Mutex                // serializes Config.XferLog lines
-	recovery  *recovery                 // immutable; stale uploads settled per home
-	panics    atomic.Int64              // panics recovered in sessions and transfers (see Panics)
-	partials  partialMarks              // files a quota refusal cut short (partial.go)
+	mu      sync.Mutex
+	closing bool // guarded by mu; set by Shutdown
+	// shuttingDown mirrors closing for the command gate, which reads it
+	// on every command and should not take mu for it.
+	shuttingDown atomic.Bool
+	listeners    map[net.Listener]struct{} // guarded by mu
+	sessions     map[*session]struct{}     // guarded by mu
+	perIP        map[netip.Addr]int        // guarded by mu: open sessions per address
+	bans         map[netip.Addr]*banState  // guarded by mu
+	gates        map[netip.Addr]*loginGate // guarded by mu: one password check at a time per address
+	commands     map[string]command        // immutable
+	public       netip.Addr                // immutable; PublicHost resolved, invalid when unset
+	wg           sync.WaitGroup            // one per running session
+	xferMu       sync.Mutex                // serializes Config.XferLog lines
+	recovery     *recovery                 // immutable; stale uploads settled per home
+	panics       atomic.Int64              // panics recovered in sessions and transfers (see Panics)
+	partials     partialMarks              // files a quota refusal cut short (partial.go)
 }
 
 // Panics reports how many panics the server recovered so far in sessions
@@ -218,6 +231,12 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.DataTimeout <= 0 {
 		cfg.DataTimeout = defaultDataTimeout
+	}
+	switch {
+	case cfg.CloseGrace == 0:
+		cfg.CloseGrace = defaultCloseGrace
+	case cfg.CloseGrace < 0:
+		cfg.CloseGrace = 0
 	}
 	switch {
 	case cfg.LoginFailDelay == 0:
@@ -417,11 +436,13 @@ func (s *Server) loginFailed(ip netip.Addr) (failures int, bannedNow bool) {
 }
 
 // Shutdown stops accepting, closes idle sessions with 421, lets running
-// transfers finish until ctx is done, then closes every connection. It
-// returns ctx's error if transfers had to be cut.
+// transfers finish and their clients verify them (Config.CloseGrace) until
+// ctx is done, then closes every connection. It returns ctx's error if
+// transfers had to be cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.shuttingDown.Store(true)
 	for ln := range s.listeners {
 		ln.Close()
 	}

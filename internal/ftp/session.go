@@ -83,10 +83,13 @@ type session struct {
 	conn net.Conn   // current control connection; replaced by AUTH TLS
 	r    *ftpproto.Reader
 
-	mu    sync.Mutex // guards state, xfer and live
+	mu    sync.Mutex // guards state, xfer, xferEnded and live
 	state connState
 	xfer  *transfer // the running transfer, nil when none
-	live  liveInfo  // what Server.Sessions shows
+	// xferEnded is when the last file transfer (not a listing) ended: for
+	// Config.CloseGrace after it, Shutdown lets the session close it.
+	xferEnded time.Time
+	live      liveInfo // what Server.Sessions shows
 
 	started  time.Time // immutable
 	verb     string    // the command being run (observe.go)
@@ -325,10 +328,12 @@ func (ss *session) logout() {
 }
 
 // closeIfIdle is Shutdown's polite close: a session waiting for a command
-// gets 421 and is closed; others are left to finish.
+// gets 421 and is closed; others are left to finish, and so is one that has
+// just finished a transfer: its client has yet to verify and close it (a
+// 421 in answer to the checksum would make a complete download look failed).
 func (ss *session) closeIfIdle() {
 	ss.mu.Lock()
-	idle := ss.state == stateIdle && ss.xfer == nil
+	idle := ss.state == stateIdle && ss.xfer == nil && !ss.inCloseGraceLocked()
 	if idle {
 		ss.state = stateClosed
 	}
@@ -340,6 +345,26 @@ func (ss *session) closeIfIdle() {
 		ss.conn.Close()
 		ss.wmu.Unlock()
 	}
+}
+
+// inCloseGrace reports whether the session finished a file transfer less
+// than Config.CloseGrace ago.
+func (ss *session) inCloseGrace() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.inCloseGraceLocked()
+}
+
+func (ss *session) inCloseGraceLocked() bool {
+	return !ss.xferEnded.IsZero() && time.Since(ss.xferEnded) < ss.srv.cfg.CloseGrace
+}
+
+// mayRunWhileClosing is the Shutdown rule for a command: what a running
+// transfer allows (ABOR, STAT, NOOP) and, just after one, what closes it.
+func (ss *session) mayRunWhileClosing(row command, known bool) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return known && (ss.xfer != nil || row.closes && ss.inCloseGraceLocked())
 }
 
 // forceClose is Shutdown's last resort.

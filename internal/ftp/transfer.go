@@ -191,6 +191,9 @@ func (ss *session) endTransfer(x *transfer) {
 	if ss.xfer == x {
 		ss.xfer = nil
 	}
+	if !x.listing {
+		ss.xferEnded = time.Now()
+	}
 	if ss.state != stateClosed {
 		ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.IdleTimeout))
 	}
