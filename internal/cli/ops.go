@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/admin"
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/hooks"
 	"github.com/wharfftp/wharf/internal/metrics"
@@ -98,9 +99,9 @@ func (p *ops) start(ctx context.Context, db *accounts.DB, srv *ftp.Server, tlsCo
 		}
 	}
 	if p.o.adminListen != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", p.metrics.Handler())
-		if err := p.listen(ctx, "admin", p.o.adminListen, mux, tlsConf, errc); err != nil {
+		h := admin.New(admin.Options{DB: db, Engine: srv, Node: p.node, Metrics: p.metrics.Handler(),
+			Logger: p.log.With("part", "admin")})
+		if err := p.listen(ctx, "admin", p.o.adminListen, h, tlsConf, errc); err != nil {
 			return err
 		}
 	}

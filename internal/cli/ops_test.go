@@ -117,3 +117,35 @@ func TestServeOpsFlagsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// The admin listener serves the API to a token made by `wharf admin token`
+// on the same data directory, and names the node.
+func TestServeAdminAPIWithCLIToken(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	if code, _, errs := e.run("rootpw\n", "admin", "add", "root", "--data", data, "--password-stdin"); code != 0 {
+		t.Fatalf("admin add: %d %s", code, errs)
+	}
+	code, tok, errs := e.run("", "admin", "token", "root", "--data", data)
+	if code != 0 {
+		t.Fatalf("admin token: %d %s", code, errs)
+	}
+	_, logs := startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0", "--node", "n7", "--admin-listen", "127.0.0.1:0")
+	a := logAddr(t, logs, "admin")
+	for _, c := range []struct {
+		tok  string
+		want int
+	}{{strings.TrimSpace(tok), 200}, {"wharf_nope", 401}} {
+		req, _ := http.NewRequest("GET", "http://"+a+"/api/v1/sessions", nil)
+		req.Header.Set("Authorization", "Bearer "+c.tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || !strings.Contains(string(b), `"node": "n7"`) {
+			t.Fatalf("sessions with %q: %d %s", c.tok, resp.StatusCode, b)
+		}
+	}
+}

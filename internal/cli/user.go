@@ -167,105 +167,66 @@ func (f *userFlags) register(cmd *cobra.Command, set bool) {
 	fl.StringVar(&f.expires, "expires", "", "expiry: 2026-12-31 (start of that day, local time) or RFC 3339 (\"never\": no expiry)")
 }
 
-// apply sets in u the settings whose flags were given.
-func (f *userFlags) apply(cmd *cobra.Command, u *accounts.User) error {
+// settings returns the settings whose flags were given, in the form the
+// admin API takes too (accounts.UserSettings), so both read them alike.
+func (f *userFlags) settings(cmd *cobra.Command) accounts.UserSettings {
 	ch := cmd.Flags().Changed
+	var s accounts.UserSettings
 	if ch("home") {
-		u.Home = f.home
+		s.Home = &f.home
 	}
 	if ch("quota") {
-		n, err := units.ParseSize(f.quota)
-		if err != nil {
-			return usageError(fmt.Errorf("--quota: %w", err))
-		}
-		u.QuotaBytes = n
+		q := accounts.Text(f.quota)
+		s.Quota = &q
 	}
 	if ch("max-files") {
-		if f.maxFiles < 0 {
-			return usageError(fmt.Errorf("--max-files: %d is negative", f.maxFiles))
-		}
-		u.QuotaFiles = f.maxFiles
+		s.MaxFiles = &f.maxFiles
 	}
 	if ch("perm") || f.perm != "" {
-		p, err := accounts.ParsePerm(f.perm)
-		if err != nil {
-			return usageError(fmt.Errorf("--perm: %w", err))
-		}
-		u.Perms = p
+		s.Perm = &f.perm
 	}
 	if ch("max-sessions") {
-		if f.maxSessions < 0 {
-			return usageError(fmt.Errorf("--max-sessions: %d is negative", f.maxSessions))
-		}
-		u.MaxSessions = f.maxSessions
+		s.MaxSessions = &f.maxSessions
 	}
 	if ch("allow") {
-		pfx, err := userParseAllow(f.allow)
-		if err != nil {
-			return usageError(err)
-		}
-		u.AllowFrom = pfx
+		s.Allow = &f.allow
 	}
-	for _, r := range []struct {
-		flag, val string
-		dst       *int64
-	}{{"rate-up", f.rateUp, &u.RateUp}, {"rate-down", f.rateDown, &u.RateDown}} {
-		if ch(r.flag) {
-			n, err := units.ParseRate(r.val)
-			if err != nil {
-				return usageError(fmt.Errorf("--%s: %w", r.flag, err))
-			}
-			*r.dst = n
-		}
+	if ch("rate-up") {
+		r := accounts.Text(f.rateUp)
+		s.RateUp = &r
+	}
+	if ch("rate-down") {
+		r := accounts.Text(f.rateDown)
+		s.RateDown = &r
 	}
 	if ch("tls-required") {
-		u.TLSRequired = f.tlsRequired
+		s.TLSRequired = &f.tlsRequired
 	}
 	if ch("expires") {
-		t, err := userParseExpiry(f.expires)
-		if err != nil {
-			return usageError(err)
+		s.Expires = &f.expires
+	}
+	return s
+}
+
+// apply sets in u the settings whose flags were given.
+func (f *userFlags) apply(cmd *cobra.Command, u *accounts.User) error {
+	if err := f.settings(cmd).Apply(u); err != nil {
+		var se *accounts.SettingError
+		if errors.As(err, &se) {
+			return usageError(fmt.Errorf("--%s: %s", strings.ReplaceAll(se.Field, "_", "-"), se.Msg))
 		}
-		u.Expires = t
+		return usageError(err)
 	}
 	return nil
 }
 
-// userParseAllow reads --allow values: CIDR prefixes or bare addresses, comma
-// separated or repeated; "any" (alone) clears the restriction.
+// userParseAllow reads --allow values (see accounts.ParseAllow).
 func userParseAllow(vals []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, v := range vals {
-		v = strings.TrimSpace(v)
-		if v == "" || strings.EqualFold(v, "any") {
-			continue
-		}
-		if p, err := netip.ParsePrefix(v); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(v)
-		if err != nil {
-			return nil, fmt.Errorf("--allow: %q is not a CIDR prefix or address", v)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
-}
-
-func userParseExpiry(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.EqualFold(s, "never") {
-		return time.Time{}, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
+	p, err := accounts.ParseAllow(vals)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--expires: %q is not a date (2026-12-31) or RFC 3339 time", s)
+		return nil, fmt.Errorf("--allow: %w", err)
 	}
-	return t, nil
+	return p, nil
 }
 
 // userReadPassword gets a new password: the first line of stdin with

@@ -77,6 +77,7 @@ func (ss *session) cmdRETR(arg string) error {
 	ranged := ss.rangSet
 	what := fmt.Sprintf("%s (%d bytes)", abs, count)
 	return ss.startTransfer(what, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		x.size.Store(count)
 		var src io.Reader = f // the *os.File itself, so sendfile applies
 		if ranged {
 			// A LimitedReader of the file itself: sendfile still applies.

@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -74,6 +75,7 @@ type TransferInfo struct {
 	Path   string    `json:"path"`
 	Upload bool      `json:"upload"`
 	Bytes  int64     `json:"bytes"` // moved so far
+	Size   int64     `json:"size"`  // bytes it will move when known (downloads), else 0
 	Start  time.Time `json:"start"`
 	Rate   float64   `json:"rate"` // bytes/s since Start
 }
@@ -90,7 +92,7 @@ func (s *Server) Sessions() []SessionInfo {
 		x := ss.xfer
 		ss.mu.Unlock()
 		if x != nil {
-			ti := &TransferInfo{Verb: x.verb, Path: x.path, Upload: x.upload, Bytes: x.progress(), Start: x.start}
+			ti := &TransferInfo{Verb: x.verb, Path: x.path, Upload: x.upload, Bytes: x.progress(), Size: x.size.Load(), Start: x.start}
 			if d := now.Sub(x.start).Seconds(); d > 0 {
 				ti.Rate = float64(ti.Bytes) / d
 			}
@@ -160,20 +162,34 @@ func (s *Server) LiftBan(ip netip.Addr) bool {
 	return !b.until.IsZero() && now.Before(b.until)
 }
 
-// Banned reports whether ip is banned now: for other front doors (the admin
-// page) that share the FTP ban list.
+// Banned reports whether ip is banned now, on this node or (in a cluster)
+// on the shared list: for other front doors (the admin page) that share
+// the FTP ban list.
 func (s *Server) Banned(ip netip.Addr) bool {
+	ip = ip.Unmap()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.banned(ip.Unmap(), time.Now())
+	local := s.banned(ip, time.Now())
+	s.mu.Unlock()
+	return local || s.cfg.SharedBans != nil && s.cfg.SharedBans.Banned(ip)
 }
 
 // LoginFailed counts a failed login from ip made through another front
-// door (the admin page) against the same ban list as FTP logins, and
-// reports whether ip is now banned. A new ban is reported as a Banned event.
+// door (the admin page) against the same ban list as FTP logins (the
+// cluster's too, as a failed FTP login does), and reports whether ip is
+// now banned. A new ban is reported as a Banned event.
 func (s *Server) LoginFailed(ip netip.Addr, user string) bool {
 	ip = ip.Unmap()
-	if _, banned := s.loginFailed(ip); banned {
+	sharedBan := false
+	if sb := s.cfg.SharedBans; sb != nil && s.cfg.BanAfter >= 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, banned, err := sb.LoginFailed(ctx, ip, s.cfg.BanAfter, s.cfg.BanFor)
+		cancel()
+		if err != nil {
+			s.log.Warn("shared ban list unavailable", "err", err)
+		}
+		sharedBan = banned
+	}
+	if _, banned := s.loginFailed(ip); banned || sharedBan {
 		s.closePreLogin(ip)
 		s.log.Warn("address banned after repeated failed logins", "remote", ip.String(), "ban_for", s.cfg.BanFor)
 		s.emit(Event{Kind: Banned, Remote: netip.AddrPortFrom(ip, 0), User: user})

@@ -27,6 +27,7 @@ type transfer struct {
 	done     chan struct{} // closed after the final reply was sent
 	aborted  atomic.Bool   // ABOR, QUIT or shutdown asked it to stop
 	bytes    atomic.Int64  // moved so far, for STAT
+	size     atomic.Int64  // bytes the transfer will move when known (a download), else 0
 	timedOut atomic.Bool   // the watchdog closed a stalled data connection
 	what     string
 	verb     string
