@@ -15,7 +15,8 @@ import (
 
 // Local's side of Storage: a download is the open file itself (OSFiler,
 // so sendfile applies), a new upload is a temporary file in the target's
-// folder renamed into place by Commit, and a resume writes in place.
+// folder renamed into place by Commit, and a resume writes in place (at
+// the end; one below the end is staged too, see rewrite).
 
 var _ Storage = (*Local)(nil)
 
@@ -131,8 +132,14 @@ func (l *Local) Create(_ context.Context, name string, o CreateOptions) (Upload,
 		case o.Offset < 0 || o.Offset > fi.Size():
 			err = &fs.PathError{Op: "seek", Path: name, Err: fs.ErrInvalid}
 		case o.Offset < fi.Size():
-			// What followed the offset is replaced.
-			err = f.Truncate(o.Offset)
+			// What followed the offset is replaced, but not by cutting it
+			// off now: an upload that then fails (a full disk) would lose
+			// the old tail and never bring the new one. The first Offset
+			// bytes are copied to a temporary file instead (in the
+			// kernel: copy_file_range), which Commit renames over the
+			// file.
+			f.Close()
+			return l.rewrite(name, o)
 		}
 		if err == nil {
 			_, err = f.Seek(o.Offset, io.SeekStart)
@@ -146,6 +153,11 @@ func (l *Local) Create(_ context.Context, name string, o CreateOptions) (Upload,
 	if o.Offset != 0 {
 		return nil, errors.New("vfs: an offset without Resume")
 	}
+	return l.staged(name, o)
+}
+
+// staged starts an upload through a temporary file beside name.
+func (l *Local) staged(name string, o CreateOptions) (*localUpload, error) {
 	tmp := o.TempName
 	if tmp == "" {
 		var b [8]byte
@@ -158,6 +170,29 @@ func (l *Local) Create(_ context.Context, name string, o CreateOptions) (Upload,
 		return nil, localErr(err)
 	}
 	return &localUpload{l: l, f: f, name: name, tmp: tmp, o: o}, nil
+}
+
+// rewrite starts a resume below the end of name: a staged upload that
+// holds the first o.Offset bytes of name already.
+func (l *Local) rewrite(name string, o CreateOptions) (Upload, error) {
+	src, err := l.root.Open(name)
+	if err != nil {
+		return nil, localErr(err)
+	}
+	defer src.Close()
+	u, err := l.staged(name, o)
+	if err != nil {
+		return nil, err
+	}
+	n, err := u.f.ReadFrom(&io.LimitedReader{R: src, N: o.Offset})
+	if err == nil && n < o.Offset {
+		err = &fs.PathError{Op: "seek", Path: name, Err: fs.ErrInvalid} // cut meanwhile
+	}
+	if err != nil {
+		u.Abandon(context.Background())
+		return nil, localErr(err)
+	}
+	return u, nil
 }
 
 // localUpload writes to f: the temporary file tmp, or (inPlace) the

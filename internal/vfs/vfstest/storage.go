@@ -190,12 +190,21 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		}
 	})
 
-	t.Run("resume appends and truncates", func(t *testing.T) {
+	t.Run("resume appends and replaces the tail", func(t *testing.T) {
 		cur = t
 		write("part", "hello")
 		put("part", vfs.CreateOptions{Resume: true, Offset: 5}, []byte(" world"))
 		if got := read("part"); got != "hello world" {
 			t.Fatalf("after append %q", got)
+		}
+		// A resume below the end replaces what followed only by its
+		// commit: abandoned (a full disk, a refusal), the file is whole.
+		u, err := st.Create(ctx, "part", vfs.CreateOptions{Resume: true, Offset: 4})
+		must(err)
+		u.Write([]byte("?"))
+		must(u.Abandon(ctx))
+		if got := read("part"); got != "hello world" {
+			t.Fatalf("an abandoned resume below the end left %q, want the file as it was", got)
 		}
 		put("part", vfs.CreateOptions{Resume: true, Offset: 4}, []byte("!"))
 		if got := read("part"); got != "hell!" {
