@@ -559,3 +559,37 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// The page and its assets come from this listener alone, under a CSP that
+// lets nothing else load or run.
+func TestPageIsSelfContained(t *testing.T) {
+	f := start(t, -1, false)
+	for _, p := range []string{"/", "/assets/app.js", "/assets/style.css", "/assets/icon.svg"} {
+		resp, err := http.Get(f.http.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != 200 || !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") {
+			t.Fatalf("%s: %d, CSP %q", p, resp.StatusCode, csp)
+		}
+		if p == "/assets/icon.svg" {
+			continue // its xmlns is a name, not a load
+		}
+		if s := string(b); strings.Contains(s, "http://") || strings.Contains(s, "https://") || strings.Contains(s, "//cdn") {
+			t.Errorf("%s refers to an outside address", p)
+		}
+	}
+	for _, p := range []string{"/assets/page.html", "/assets/nothing.js", "/assets/../admin.go"} {
+		resp, err := http.Get(f.http.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
