@@ -343,7 +343,7 @@ func TestBrowserAdminPage(t *testing.T) {
 // needs a node id this page's queries do not give).
 func setValue(sel, v string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.querySelector(` + strconv.Quote(sel) + `).value = ` + strconv.Quote(v) + `; return true })()`))
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.querySelector(`+strconv.Quote(sel)+`).value = `+strconv.Quote(v)+`; return true })()`))
 		return err
 	})
 }
