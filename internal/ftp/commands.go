@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
@@ -282,7 +281,8 @@ func (ss *session) replyFor(verb string, err error) (int, string) {
 	return code, text
 }
 
-// errorReply maps sentinel errors to reply codes.
+// errorReply maps sentinel errors to reply codes: the engine's own, the
+// accounts', and the storage seam's (vfs.Err*), never a backend's errno.
 func errorReply(verb string, err error) (int, string) {
 	storing := slices.Contains([]string{"STOR", "STOU", "APPE", "MKD", "XMKD", "RNTO"}, verb)
 	switch {
@@ -290,41 +290,45 @@ func errorReply(verb string, err error) (int, string) {
 		return ftpproto.CodeExceededStorage, "Quota exceeded."
 	case errors.Is(err, ErrFileBusy):
 		return ftpproto.CodeFileBusy, "File busy: another session is writing it."
+	case errors.Is(err, vfs.ErrTransient):
+		// RFC 959: 451 "Requested action aborted: local error in
+		// processing"; the client may try again.
+		return ftpproto.CodeLocalError, "Storage temporarily unavailable; try again later."
 	case errors.Is(err, ErrNotPlainFile):
 		return ftpproto.CodeFileUnavailable, "Not a plain file."
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, vfs.ErrNoSpace):
 		return ftpproto.CodeInsufficientSpace, "Insufficient storage space."
 	case errors.Is(err, ErrHiddenName) && storing:
 		return ftpproto.CodeBadFileName, "File name not allowed: names starting with a dot are hidden."
-	case errors.Is(err, vfs.ErrBadPath), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EINVAL) && storing:
+	case errors.Is(err, vfs.ErrBadPath), errors.Is(err, fs.ErrInvalid) && storing:
 		if storing {
 			return ftpproto.CodeBadFileName, "File name not allowed."
 		}
 		return ftpproto.CodeFileUnavailable, "File name not allowed."
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, vfs.ErrTooLarge):
+		return ftpproto.CodeFileUnavailable, "Too large for this operation on this storage."
+	case errors.Is(err, vfs.ErrNotExist):
 		return ftpproto.CodeFileUnavailable, "No such file or directory."
-	case errors.Is(err, fs.ErrExist) && verb != "MKD" && verb != "XMKD" && storing:
+	case errors.Is(err, vfs.ErrExist) && verb != "MKD" && verb != "XMKD" && storing:
 		return ftpproto.CodeFileUnavailable, "File exists and may not be replaced."
-	case errors.Is(err, fs.ErrExist):
+	case errors.Is(err, vfs.ErrExist):
 		return ftpproto.CodeFileUnavailable, "File exists."
-	case errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, vfs.ErrPermission):
 		return ftpproto.CodeFileUnavailable, "Permission denied."
-	case errors.Is(err, syscall.ENOTEMPTY):
+	case errors.Is(err, vfs.ErrNotEmpty):
 		return ftpproto.CodeFileUnavailable, "Directory not empty."
-	case errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, vfs.ErrNotDir):
 		return ftpproto.CodeFileUnavailable, "Not a directory."
-	case errors.Is(err, syscall.EISDIR):
+	case errors.Is(err, vfs.ErrIsDir):
 		return ftpproto.CodeFileUnavailable, "Is a directory."
-	case errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.EXDEV):
-		return ftpproto.CodeFileUnavailable, "Requested action not taken."
 	case errors.Is(err, context.Canceled):
 		return ftpproto.CodeTransferAborted, "Request canceled."
 	}
 	var pe *fs.PathError
 	var le *os.LinkError
 	if errors.As(err, &pe) || errors.As(err, &le) {
-		// os.Root's "path escapes from parent" and friends (a rename
-		// reports them as a LinkError).
+		// os.Root's "path escapes from parent", a link loop, a move
+		// across filesystems (a rename reports them as a LinkError).
 		return ftpproto.CodeFileUnavailable, "Requested action not taken."
 	}
 	return ftpproto.CodeLocalError, "Local error in processing."

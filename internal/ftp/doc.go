@@ -5,7 +5,7 @@
 // and implicit FTPS, per-IP limits and bans, and the upload and download
 // rules (atomic uploads, quota accounting, permissions). It must never decide
 // who a user is (package accounts does), never reach a file except through the
-// session's vfs.FS, and never send raw error or panic text to a client:
+// session's vfs.Storage, and never send raw error or panic text to a client:
 // internal errors go to the log, clients get the RFC reply code.
 //
 // # Shape
@@ -33,10 +33,14 @@
 //
 // # Upload policy
 //
-// A STOR (or STOU, or APPE of a new file) writes into a hidden temporary file
-// (".wharf-upload-*", never listed, never addressable by clients) in the
-// target's folder and renames it over the target when the transfer ends, so
-// no other session ever reads a half-written file as complete. The 226 reply
+// Files are reached only through vfs.Storage (local disk, an S3 bucket);
+// the engine never asks which. A STOR (or STOU, or APPE of a new file)
+// writes into a vfs.Upload that appears under the target's name only when
+// the engine commits it at the end of the transfer (on a local disk a
+// hidden temporary file, ".wharf-upload-*", never listed, never addressable
+// by clients, renamed over the target; on an object store a multipart
+// upload completed then), so no other session ever reads a half-written
+// file as complete. The 226 reply
 // is sent only once the file is in place (and, with Config.Durable, fsynced
 // together with its folder).
 //
@@ -91,6 +95,11 @@
 // outlive the restart.
 //
 // Permissions are decided by the operation they guard: an upload or RNTO
-// that may not replace commits with a rename that refuses an existing name
-// (RENAME_NOREPLACE, or link+unlink), never with a look and then a rename.
+// that may not replace commits with the storage's refusal of an existing
+// name (RENAME_NOREPLACE, link+unlink, If-None-Match: *), never with a look
+// and then a rename (see ledger.go for a storage that has no such rename).
+//
+// Reply codes come from the seam's typed errors (vfs.ErrNotExist,
+// vfs.ErrNoSpace, vfs.ErrTransient ...) in errorReply, never from errno: a
+// storage outage is 451 on a command and on a transfer, never 426 or 226.
 package ftp

@@ -65,7 +65,7 @@ func (ss *session) cmdPASS(arg string) error {
 		return ss.loginRefused(name, err)
 	}
 	u := acct.User()
-	fsys, err := ss.srv.cfg.OpenFS(u)
+	fsys, err := ss.srv.cfg.OpenStorage(u)
 	if err != nil {
 		acct.Close()
 		ss.userName = ""

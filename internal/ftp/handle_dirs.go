@@ -8,11 +8,11 @@ import (
 	"net"
 	"path"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftpproto"
+	"github.com/wharfftp/wharf/internal/vfs"
 )
 
 func (ss *session) cmdPWD(string) error {
@@ -60,7 +60,7 @@ func (ss *session) cmdRMD(arg string) error {
 	if abs == "/" {
 		return replyErr(ftpproto.CodeFileUnavailable, "Can't remove the root folder.")
 	}
-	fi, err := ss.fs.Lstat(ss.ctx, name)
+	fi, err := statL(ss.ctx, ss.fs, name)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (ss *session) cmdRMD(arg string) error {
 	if err := ss.fs.Remove(ss.ctx, name); err != nil {
 		// rmdir(2) of a folder with entries is ENOTEMPTY or, as POSIX
 		// allows and some filesystems do, EEXIST.
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		if errors.Is(err, vfs.ErrNotEmpty) || errors.Is(err, vfs.ErrExist) {
 			return replyErr(ftpproto.CodeFileUnavailable, "Directory not empty.")
 		}
 		return err

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math"
 	"net"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -39,38 +38,40 @@ func (ss *session) cmdRETR(arg string) error {
 	if err != nil {
 		return err
 	}
-	f, err := ss.fs.Open(ss.ctx, name)
-	if err != nil {
-		return err
+	off := ss.rest
+	if ss.rangSet {
+		off = ss.rangLo
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
+	if off > 0 {
+		// An offset past the end is refused before anything is opened
+		// (a storage refuses to open there, without saying why).
+		fi, err := ss.fs.Stat(ss.ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := checkOffset(fi, off, ss.rangSet); err != nil {
+			return err
+		}
 	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
+	f, err := ss.fs.OpenRead(ss.ctx, name, off)
+	switch {
+	case errors.Is(err, vfs.ErrIsDir):
 		return errNotPlainFile
+	case errors.Is(err, fs.ErrInvalid) && off > 0:
+		return errBadRest // it shrank since the look
+	case err != nil:
+		return err
 	}
-	off, count := ss.rest, fi.Size()-ss.rest
+	fi := f.Info()
+	if err := checkOffset(fi, off, ss.rangSet); err != nil {
+		f.Close()
+		return err
+	}
+	count := fi.Size() - off
 	if ss.rangSet {
 		// draft-bryan-ftp-range: bytes start through end, both included;
 		// an end past the file's end stops at it.
-		if ss.rangLo >= fi.Size() {
-			f.Close()
-			return errBadRang
-		}
-		off, count = ss.rangLo, min(ss.rangHi, fi.Size()-1)-ss.rangLo+1
-	}
-	if off > fi.Size() {
-		f.Close()
-		return errBadRest
-	}
-	if off > 0 {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
-			return err
-		}
+		count = min(ss.rangHi, fi.Size()-1) - ss.rangLo + 1
 	}
 	lim := ss.limiter(false)
 	binary := ss.binary
@@ -78,10 +79,13 @@ func (ss *session) cmdRETR(arg string) error {
 	what := fmt.Sprintf("%s (%d bytes)", abs, count)
 	return ss.startTransfer(what, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		x.size.Store(count)
-		var src io.Reader = f // the *os.File itself, so sendfile applies
+		var src io.Reader = f
+		if of, ok := f.(vfs.OSFiler); ok {
+			src = of.OSFile() // so sendfile applies
+		}
 		if ranged {
 			// A LimitedReader of the file itself: sendfile still applies.
-			src = &io.LimitedReader{R: f, N: count}
+			src = &io.LimitedReader{R: src, N: count}
 		}
 		if !binary {
 			src = xfer.ToCRLF(src)
@@ -92,6 +96,20 @@ func (ss *session) cmdRETR(arg string) error {
 		}
 		return n, nil
 	}, func() { f.Close() })
+}
+
+// checkOffset refuses a download offset (REST, or RANG's start) that fi,
+// the file, does not reach.
+func checkOffset(fi fs.FileInfo, off int64, rang bool) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return errNotPlainFile
+	case rang && off >= fi.Size():
+		return errBadRang
+	case off > fi.Size():
+		return errBadRest
+	}
+	return nil
 }
 
 func (ss *session) cmdSTOR(arg string) error { return ss.store(arg, false) }
@@ -120,7 +138,7 @@ func (ss *session) cmdSTOU(arg string) error {
 			cand = path.Join(dir, fmt.Sprintf("%s.%d", base, i))
 		}
 		_, name, _ := ss.resolve(cand)
-		if _, err := ss.fs.Lstat(ss.ctx, name); errors.Is(err, fs.ErrNotExist) {
+		if _, err := statL(ss.ctx, ss.fs, name); errors.Is(err, fs.ErrNotExist) {
 			// RFC 1123 section 4.1.2.9: "150 FILE: name". The look is
 			// only a guess: the commit refuses to replace a file another
 			// session created meanwhile.
@@ -139,7 +157,7 @@ func (ss *session) store(arg string, appendMode bool) error {
 	if err != nil {
 		return err
 	}
-	fi, err := ss.fs.Lstat(ss.ctx, name)
+	fi, err := statL(ss.ctx, ss.fs, name)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -198,7 +216,7 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 	if keep > 0 {
 		// The right checked was to append (store): that file, and no
 		// other one that takes its name meanwhile, may be rewritten.
-		up, err = BeginRewrite(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermOverwrite))
+		up, err = BeginRewrite(ss.ctx, ss.fs, q, name, keep, perms.Has(accounts.PermOverwrite))
 	} else {
 		up, err = BeginUpload(ss.ctx, ss.fs, q, name, perms.Has(accounts.PermUpload), perms.Has(accounts.PermOverwrite) && !noReplace)
 	}
@@ -210,11 +228,13 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
 	resumable := mayResume(perms)
-	dir := path.Dir(name)
 	log := ss.log
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		bg := context.WithoutCancel(ctx)
-		f, err := up.Create(ctx)
+		f, err := up.Create(ctx, durable)
+		if errors.Is(err, fs.ErrInvalid) && keep > 0 {
+			err = errBadRest // cut below the offset meanwhile
+		}
 		if err != nil {
 			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
@@ -223,16 +243,13 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 		// room: a user near the limit can still overwrite a big file.
 		ctx = accounts.WithWriter(ctx)
 		if err := up.Credit(ctx); err != nil {
-			f.Close()
 			return 0, errors.Join(err, up.Discard(bg, 0))
 		}
 		var kept int64
 		if keep > 0 {
-			if kept, err = up.Keep(ctx, f, keep); err != nil {
-				f.Close()
-				if errors.Is(err, io.ErrUnexpectedEOF) {
-					err = errBadRest // cut below the offset meanwhile
-				}
+			// The storage copied the first keep bytes at Create; they
+			// are charged like received ones.
+			if kept, err = up.Keep(ctx); err != nil {
 				return 0, errors.Join(uploadErr(err), up.Discard(bg, kept))
 			}
 		}
@@ -243,12 +260,6 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 			// ends it with a FIN like a finished upload. Only a user who
 			// can never finish a partial file needs the difference.
 			rerr = fmt.Errorf("%w: client closed the control connection", errDataBroken)
-		}
-		if rerr == nil && durable {
-			rerr = f.Sync()
-		}
-		if cerr := f.Close(); rerr == nil && cerr != nil {
-			rerr = cerr
 		}
 		refused := errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr)
 		if rerr != nil && (!resumable || refused && (exists || stored == 0)) {
@@ -277,9 +288,6 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 			}
 			return n, errors.Join(uploadErr(rerr), err)
 		}
-		if rerr == nil && durable {
-			rerr = syncDir(bg, ss.fs, dir)
-		}
 		if refused {
 			if fi, err := ss.fs.Stat(bg, name); err == nil {
 				ss.srv.partials.mark(fi)
@@ -305,9 +313,9 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 // created while it ran, for a user who may not replace it.
 var errTakenMeanwhile = replyErr(ftpproto.CodeFileUnavailable, "File exists: created by another upload meanwhile; not replaced.")
 
-// isNoSpace reports a full disk or filesystem quota.
+// isNoSpace reports a full storage (a disk, a filesystem or bucket quota).
 func isNoSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	return errors.Is(err, vfs.ErrNoSpace)
 }
 
 // mayResume reports whether perms (those of an upload's target) let a user
@@ -318,24 +326,20 @@ func mayResume(perms accounts.Perm) bool {
 	return perms.Has(accounts.PermAppend) || perms.Has(accounts.PermOverwrite)
 }
 
-// resumeUpload writes in place at the end of the file (REST at its size,
-// APPE): the file is by then known to be partial, and copying it aside
-// first would cost as much as the upload. Nothing of the file is cut.
+// resumeUpload continues a file at its end (REST at its size, APPE): the
+// file is by then known to be partial. The storage keeps what it holds
+// without the client sending it again (written in place on a local disk,
+// copied server-side on an object store), and nothing of it is cut.
 func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) error {
 	q := ss.acct.Quota()
 	w, err := BeginInPlace(ss.fs, q, name)
 	if err != nil {
 		return err
 	}
-	f, err := ss.fs.OpenFile(ss.ctx, name, os.O_WRONLY, 0)
-	if err != nil {
-		w.End()
-		return err
-	}
-	// The size is the open file's, read once the name is held: the look
-	// before (in store) may have seen a file replaced since, and bytes
-	// written over existing ones would be counted as growth.
-	fi, err := f.Stat()
+	// The size is read once the name is held: the look before (in store)
+	// may have seen a file replaced since, and bytes written over existing
+	// ones would be counted as growth.
+	fi, err := ss.fs.Stat(ss.ctx, name)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = errNotPlainFile
 	}
@@ -343,7 +347,6 @@ func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) er
 		err = errBadRest
 	}
 	if err != nil {
-		f.Close()
 		w.End()
 		return err
 	}
@@ -354,47 +357,52 @@ func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) er
 	if off < size {
 		// It grew since the look in store: a REST below the end now,
 		// which is never cut in place (see upload).
-		f.Close()
 		w.End()
 		return ss.upload(abs, name, false, abs, off)
-	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		f.Close()
-		w.End()
-		return err
 	}
 	lim := ss.limiter(true)
 	binary := ss.binary
 	durable := ss.srv.cfg.Durable
 	fsys := ss.fs
 	return ss.startTransfer(abs, abs, true, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
-		n, rerr := receive(ctx, f, dc, q, lim, binary)
-		if rerr == nil && durable {
-			rerr = f.Sync()
-			if rerr == nil {
-				rerr = syncDir(ctx, fsys, path.Dir(name))
-			}
+		bg := context.WithoutCancel(ctx)
+		h, err := w.Create(ctx, size, durable)
+		if err != nil {
+			return 0, err
+		}
+		n, rerr := receive(ctx, h, dc, q, lim, binary)
+		// What arrived is kept however the transfer ended: the file was
+		// partial already.
+		if err := w.Commit(bg, n); err != nil {
+			ss.log.Error("commit resumed upload", "path", abs, "err", err)
+			return n, errors.Join(uploadErr(rerr), err)
 		}
 		if errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr) {
-			if fi, err := f.Stat(); err == nil {
+			if fi, err := fsys.Stat(bg, name); err == nil {
 				ss.srv.partials.mark(fi)
 			}
 		}
 		return n, uploadErr(rerr)
-	}, func() { f.Close(); w.End() })
+	}, w.End)
 }
 
-// receive copies an upload into f through xfer.Receive.
-func receive(ctx context.Context, f vfs.File, dc net.Conn, q accounts.Quota, lim *rate.Limiter, binary bool) (int64, error) {
-	of, ok := f.(*os.File)
-	if !ok {
-		return 0, errors.New("upload: backend file is not an *os.File")
-	}
+// receive copies an upload into h through xfer.Receive, into the local
+// file behind it where there is one (so splice applies).
+func receive(ctx context.Context, h vfs.Upload, dc net.Conn, q accounts.Quota, lim *rate.Limiter, binary bool) (int64, error) {
 	var src io.Reader = dc
 	if !binary {
 		src = xfer.FromCRLF(dc)
 	}
-	return xfer.Receive(ctx, of, src, q, lim)
+	of, ok := h.(vfs.OSFiler)
+	if !ok {
+		return xfer.Receive(ctx, h, src, q, lim)
+	}
+	n, err := xfer.Receive(ctx, of.OSFile(), src, q, lim)
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ETIMEDOUT) {
+		// splice(2) reports the data connection's end as the file's.
+		return n, err
+	}
+	return n, vfs.OSError(err)
 }
 
 // uploadErr classifies a failed upload: the quota keeps its 552; anything on
@@ -403,7 +411,8 @@ func uploadErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, accounts.ErrQuotaExceeded):
+	case errors.Is(err, accounts.ErrQuotaExceeded), errors.Is(err, vfs.ErrTransient):
+		// A storage outage is the storage's failure, not the client's.
 		return err
 	case errors.Is(err, xfer.ErrTruncated), isNetErr(err), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled),
 		// splice(2) reports a reset peer as an error of the file write,
@@ -412,16 +421,6 @@ func uploadErr(err error) error {
 		return fmt.Errorf("%w: %w", errDataBroken, err)
 	}
 	return err
-}
-
-// syncDir makes a rename durable.
-func syncDir(ctx context.Context, fsys vfs.FS, dir string) error {
-	d, err := fsys.Open(ctx, dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func randHex() string {
@@ -446,7 +445,7 @@ func (ss *session) cmdDELE(arg string) error {
 	if err != nil {
 		return err
 	}
-	fi, err := ss.fs.Lstat(ss.ctx, name)
+	fi, err := statL(ss.ctx, ss.fs, name)
 	if err != nil {
 		return err
 	}
@@ -454,7 +453,7 @@ func (ss *session) cmdDELE(arg string) error {
 		return replyErr(ftpproto.CodeFileUnavailable, "Is a directory: use RMD.")
 	}
 	fi, err = RemoveFile(ss.ctx, ss.fs, ss.acct.Quota(), name)
-	if errors.Is(err, syscall.EISDIR) {
+	if errors.Is(err, vfs.ErrIsDir) {
 		return replyErr(ftpproto.CodeFileUnavailable, "Is a directory: use RMD.")
 	}
 	if fi == nil {
@@ -478,7 +477,7 @@ func (ss *session) cmdRNFR(arg string) error {
 	if abs == "/" {
 		return replyErr(ftpproto.CodeFileUnavailable, "Can't rename the root folder.")
 	}
-	if _, err := ss.fs.Lstat(ss.ctx, name); err != nil {
+	if _, err := statL(ss.ctx, ss.fs, name); err != nil {
 		return err
 	}
 	ss.rnfr, ss.rnfrAbs = name, abs
@@ -504,7 +503,7 @@ func (ss *session) cmdRNTO(arg string) error {
 	mayReplace := ss.user().PermsFor(abs).Has(accounts.PermOverwrite)
 	err = RenameFile(ss.ctx, ss.fs, ss.acct.Quota(), from, name, mayReplace)
 	switch {
-	case errors.Is(err, syscall.EISDIR):
+	case errors.Is(err, vfs.ErrIsDir):
 		return replyErr(ftpproto.CodeFileUnavailable, "Target is an existing directory.")
 	case errors.Is(err, fs.ErrExist) && !mayReplace:
 		// Decided by the rename itself (RENAME_NOREPLACE), not by a look
@@ -785,12 +784,22 @@ func (ss *session) hashFile(arg, algo string, start, end int64) (abs, sum string
 	if start > end {
 		return "", "", 0, 0, replyErr(ftpproto.CodeArgSyntaxError, "Invalid byte range.")
 	}
-	f, err := ss.fs.Open(ss.ctx, name)
+	if cs, ok := ss.fs.(vfs.Checksummer); ok && start == 0 && end == fi.Size() {
+		// Stored while the file was uploaded: no need to read it.
+		if sum, ok, err := cs.Checksum(ss.ctx, name, algo); err == nil && ok {
+			return abs, sum, start, end, nil
+		}
+	}
+	f, err := ss.fs.OpenRead(ss.ctx, name, start)
 	if err != nil {
 		return "", "", 0, 0, err
 	}
 	defer f.Close()
-	sum, err = xfer.Hash(ss.ctx, algo, f, start, end)
+	if of, ok := f.(vfs.OSFiler); ok {
+		sum, err = xfer.Hash(ss.ctx, algo, of.OSFile(), start, end)
+	} else {
+		sum, err = xfer.HashReader(ss.ctx, algo, f, end-start)
+	}
 	if err != nil {
 		return "", "", 0, 0, err
 	}

@@ -191,7 +191,7 @@ func hostPort(t testing.TB, addr string) (string, string) {
 }
 
 type accountsUser = accounts.User
-type vfsFS = vfs.FS
+type vfsStorage = vfs.Storage
 
 // panickyFS panics when asked about "boom", to prove a handler's panic
 // takes down only its own session.
@@ -204,7 +204,7 @@ func (p panickyFS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	return p.Local.Stat(ctx, name)
 }
 
-func openPanicky(home string) (vfs.FS, error) {
+func openPanicky(home string) (vfs.Storage, error) {
 	l, err := vfs.OpenLocal(home)
 	if err != nil {
 		return nil, err

@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"slices"
 	"sync"
-	"syscall"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/vfs"
-	"github.com/wharfftp/wharf/internal/xfer"
 )
 
 // The commit rule: how a change to a file is made and counted, the same for
@@ -49,8 +46,12 @@ import (
 // commit is then checked against the quota like any new file.
 
 // Permissions are decided by the operation that commits: an upload that may
-// not replace is renamed with RENAME_NOREPLACE (or link+unlink where the
-// filesystem has no such rename), never with a rename that replaces.
+// not replace is committed with the storage's own refusal of an existing
+// name (RENAME_NOREPLACE or link+unlink on a local disk, If-None-Match: *
+// on an object store), never with a look and then a replacing commit. A
+// rename on a storage without an atomic refusal (vfs.NoReplaceRenamer) is
+// refused by the look under the name's lock, which covers every change
+// this process makes; the storage's own rule covers uploads.
 
 // ErrFileBusy refuses a change to a file another session is writing in
 // place.
@@ -95,9 +96,9 @@ type ledgerT struct {
 var ledger = &ledgerT{names: make(map[string]*nameState), live: make(map[string]struct{})}
 
 // nameKey names name of fsys for the whole process.
-func nameKey(fsys vfs.FS, name string) string {
-	if d, ok := fsys.(interface{ Dir() string }); ok {
-		return path.Join(d.Dir(), name)
+func nameKey(fsys vfs.Storage, name string) string {
+	if d, ok := fsys.(vfs.Identifier); ok {
+		return d.Dir() + "//" + name
 	}
 	return fmt.Sprintf("%T@%p/%s", fsys, fsys, name)
 }
@@ -126,7 +127,7 @@ func (l *ledgerT) put(key string) {
 
 // lockNames locks the states of names (in a fixed order, so two callers
 // cannot deadlock) and returns them in the order given, with the unlock.
-func lockNames(fsys vfs.FS, names ...string) ([]*nameState, func()) {
+func lockNames(fsys vfs.Storage, names ...string) ([]*nameState, func()) {
 	keys := make([]string, len(names))
 	for i, n := range names {
 		keys[i] = nameKey(fsys, n)
@@ -201,7 +202,7 @@ func (st *nameState) taken(cur fs.FileInfo, by *Upload) int64 {
 	if cur == nil || !cur.Mode().IsRegular() {
 		return 0
 	}
-	if c := st.credit; c != nil && os.SameFile(c.orig, cur) {
+	if c := st.credit; c != nil && sameFile(c.orig, cur) {
 		if c.holder == by {
 			st.credit = nil
 		} else {
@@ -211,21 +212,46 @@ func (st *nameState) taken(cur fs.FileInfo, by *Upload) int64 {
 	return cur.Size()
 }
 
+// sameFile reports whether a and b describe the same file: the same inode
+// where the storage has them, else the same name, size and time (an
+// object store's objects have no other identity the engine can see).
+func sameFile(a, b fs.FileInfo) bool {
+	if a.Sys() != nil || b.Sys() != nil {
+		return os.SameFile(a, b)
+	}
+	return a.Name() == b.Name() && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// StatL looks at name itself, as every change of a name does: a symbolic
+// link as the link where the storage has links (vfs.Lstater).
+func StatL(ctx context.Context, fsys vfs.Storage, name string) (fs.FileInfo, error) {
+	return statL(ctx, fsys, name)
+}
+
+func statL(ctx context.Context, fsys vfs.Storage, name string) (fs.FileInfo, error) {
+	if l, ok := fsys.(vfs.Lstater); ok {
+		return l.Lstat(ctx, name)
+	}
+	return fsys.Stat(ctx, name)
+}
+
 // lstat returns the file at name, nil if there is none.
-func lstat(ctx context.Context, fsys vfs.FS, name string) (fs.FileInfo, error) {
-	fi, err := fsys.Lstat(ctx, name)
+func lstat(ctx context.Context, fsys vfs.Storage, name string) (fs.FileInfo, error) {
+	fi, err := statL(ctx, fsys, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	return fi, err
 }
 
-// Upload is one upload through a temporary file beside its target, under
-// the commit rule. Its methods are called by one goroutine.
+// Upload is one upload of a whole file (a vfs.Upload committed into place),
+// under the commit rule. Its methods are called by one goroutine.
 type Upload struct {
-	fsys       vfs.FS
+	fsys       vfs.Storage
 	q          accounts.Quota // nil: no quota
-	name, tmp  string
+	name       string
+	tmp        string     // the base name a staging backend writes under (recover.go)
+	h          vfs.Upload // nil before Create
 	key        string
 	st         *nameState
 	mayCreate  bool
@@ -239,6 +265,7 @@ type Upload struct {
 	// files, is the one file its commit may replace.
 	only    fs.FileInfo
 	rewrite bool
+	keep    int64 // a rewrite's bytes kept from the file
 	// revoked is set (under st.mu) when the original whose room this
 	// upload was allowed to use went away by another hand: the upload is
 	// no replacement any more, and its commit looks at the quota again.
@@ -259,7 +286,7 @@ func (u *Upload) dropAllowance() {
 // absent now takes one file of the file quota at once (ErrQuotaExceeded
 // before any byte moves). It fails with ErrFileBusy while a writer in
 // place holds the name.
-func BeginUpload(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string, mayCreate, mayReplace bool) (*Upload, error) {
+func BeginUpload(ctx context.Context, fsys vfs.Storage, q accounts.Quota, name string, mayCreate, mayReplace bool) (*Upload, error) {
 	u := &Upload{fsys: fsys, q: q, name: name, mayCreate: mayCreate, mayReplace: mayReplace, key: nameKey(fsys, name)}
 	u.st = ledger.get(u.key)
 	u.st.mu.Lock()
@@ -291,66 +318,89 @@ func BeginUpload(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string
 		u.slot = true
 	}
 	u.st.uploads++
-	u.tmp = path.Join(path.Dir(name), tempName(path.Base(name), u.existed))
-	u.release = ownTemp(path.Base(u.tmp))
+	u.tmp = tempName(path.Base(name), u.existed)
+	u.release = ownTemp(u.tmp)
 	return u, nil
 }
 
 // BeginRewrite starts an upload that makes a new version of the file at
-// name from its first bytes (Keep) and what follows them (REST below the
-// end). mayReplace says whether the user may replace any file there;
-// otherwise the commit replaces only the file Keep read (fs.ErrExist for
-// any other). If the file goes away meanwhile the commit refuses
+// name from its first keep bytes and what follows them (REST below the
+// end): the storage copies them at Create (copy_file_range on a local
+// disk, UploadPartCopy on an object store), and Keep charges them.
+// mayReplace says whether the user may replace any file there; otherwise
+// the commit replaces only the file Create looked at (fs.ErrExist for any
+// other). If the file goes away meanwhile the commit refuses
 // (fs.ErrPermission): there is nothing left to rewrite.
-func BeginRewrite(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string, mayReplace bool) (*Upload, error) {
+func BeginRewrite(ctx context.Context, fsys vfs.Storage, q accounts.Quota, name string, keep int64, mayReplace bool) (*Upload, error) {
 	u, err := BeginUpload(ctx, fsys, q, name, false, true)
 	if err != nil {
 		return nil, err
 	}
-	u.rewrite, u.mayReplace = true, mayReplace
+	u.rewrite, u.keep, u.mayReplace = true, keep, mayReplace
 	return u, nil
 }
 
-// Keep copies the first keep bytes of the file at name into f (the
-// temporary file, fresh from Create), charged to the quota like received
-// bytes (ctx as for xfer.Receive), and returns how many it copied and
-// counted: io.ErrUnexpectedEOF if the file is shorter than keep.
-func (u *Upload) Keep(ctx context.Context, f vfs.File, keep int64) (int64, error) {
-	if !u.rewrite {
-		return 0, errors.New("ftp: Keep of an upload that is no rewrite")
+// Keep charges the kept bytes of a rewrite to the quota like received
+// bytes (ctx as for xfer.Receive), and returns how many it counted.
+func (u *Upload) Keep(ctx context.Context) (int64, error) {
+	if !u.rewrite || u.h == nil {
+		return 0, errors.New("ftp: Keep of an upload that is no created rewrite")
 	}
-	of, ok := f.(*os.File)
-	if !ok {
-		return 0, errors.New("ftp: Keep: backend file is not an *os.File")
+	if u.q == nil {
+		return u.keep, nil
 	}
-	src, err := u.fsys.Open(ctx, u.name)
-	if err != nil {
-		return 0, err
+	var n int64
+	for n < u.keep {
+		g, err := u.q.Reserve(ctx, u.keep-n)
+		if err != nil && !errors.Is(err, accounts.ErrQuotaExceeded) {
+			return n, fmt.Errorf("reserve quota: %w", err)
+		}
+		if g <= 0 {
+			return n, accounts.ErrQuotaExceeded
+		}
+		use := min(g, u.keep-n)
+		if err := u.q.Commit(context.WithoutCancel(ctx), g, use); err != nil {
+			return n, fmt.Errorf("commit quota: %w", err)
+		}
+		n += use
 	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, ErrNotPlainFile
-	}
-	if !u.mayReplace {
-		u.only = fi
-	}
-	n, err := xfer.Receive(ctx, of, io.NewSectionReader(src, 0, keep), u.q, nil)
-	if err == nil && n < keep {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
+	return n, nil
 }
 
 // Existed reports whether the target existed when the upload began.
 func (u *Upload) Existed() bool { return u.existed }
 
-// Create creates the temporary file.
-func (u *Upload) Create(ctx context.Context) (vfs.File, error) {
-	return u.fsys.OpenFile(ctx, u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// Create starts the upload on the storage; write to what it returns, then
+// Commit or Discard (never the handle's own Commit or Abandon). durable
+// asks the commit to make the file durable before it returns.
+func (u *Upload) Create(ctx context.Context, durable bool) (vfs.Upload, error) {
+	o := vfs.CreateOptions{NoReplace: true, Durable: durable, TempName: u.tmp}
+	if u.rewrite {
+		// The file whose first bytes are kept is looked at before they
+		// are copied: a file that replaced it after the look is then no
+		// longer the one the commit may replace.
+		fi, err := statL(ctx, u.fsys, u.name)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, ErrNotPlainFile
+		}
+		if fi.Size() <= u.keep {
+			// Cut meanwhile: nothing past the offset to rewrite.
+			return nil, &fs.PathError{Op: "rewrite", Path: u.name, Err: fs.ErrInvalid}
+		}
+		if !u.mayReplace {
+			u.only = fi
+		}
+		o.Resume, o.Offset = true, u.keep
+	}
+	h, err := u.fsys.Create(ctx, u.name, o)
+	if err != nil {
+		return nil, err
+	}
+	u.h = h
+	return h, nil
 }
 
 // Credit lets the upload use the room of the file it is to replace, if no
@@ -388,8 +438,8 @@ func (u *Upload) end() {
 	u.dropAllowance()
 }
 
-// Commit renames the temporary file (of n bytes, all counted) into place
-// and settles usage. A target that became a folder (ErrNotPlainFile), or a
+// Commit puts the upload (of n bytes, all counted) in place and settles
+// usage. A target that became a folder (ErrNotPlainFile), or a
 // file that the upload may not replace (fs.ErrExist), or a file quota
 // that has no room for a target that vanished meanwhile, discards the
 // upload instead, original untouched. It reports whether a file was
@@ -409,7 +459,7 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 		switch {
 		case cur != nil && !cur.Mode().IsRegular():
 			return false, errors.Join(ErrNotPlainFile, u.discard(ctx, n))
-		case cur != nil && !u.mayReplace && (u.only == nil || !os.SameFile(cur, u.only)):
+		case cur != nil && !u.mayReplace && (u.only == nil || !sameFile(cur, u.only)):
 			return false, errors.Join(fs.ErrExist, u.discard(ctx, n))
 		case cur == nil && !u.mayCreate:
 			// The file it was to replace went away, and this user may
@@ -428,21 +478,23 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 			}
 			u.slot = true
 		}
+		if u.h == nil {
+			return false, errors.Join(errors.New("commit of an upload never created"), u.discard(ctx, n))
+		}
 		if cur == nil {
-			err = renameNoReplace(ctx, u.fsys, u.tmp, u.name)
+			// Created with NoReplace: the storage refuses a name another
+			// process took since the look, and the upload stays pending.
+			_, err = u.h.Commit(ctx)
 			if errors.Is(err, fs.ErrExist) {
-				// Another process created it: look again.
-				continue
+				continue // look again
 			}
-			if err != nil && u.mayReplace && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EPERM)) {
-				// No atomic refusal here; this user may replace anyway.
-				err = u.fsys.Rename(ctx, u.tmp, u.name)
-			}
+		} else if rc, ok := u.h.(vfs.ReplaceCommitter); ok {
+			_, err = rc.CommitReplace(ctx)
 		} else {
-			err = u.fsys.Rename(ctx, u.tmp, u.name)
+			err = fmt.Errorf("%T cannot replace a file: %w", u.h, errors.ErrUnsupported)
 		}
 		if err != nil {
-			return false, errors.Join(fmt.Errorf("rename upload into place: %w", err), u.discard(ctx, n))
+			return false, errors.Join(fmt.Errorf("commit upload: %w", err), u.discard(ctx, n))
 		}
 		var files int64
 		if cur != nil && u.slot {
@@ -456,8 +508,8 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 	return false, errors.Join(fs.ErrExist, u.discard(ctx, n))
 }
 
-// Discard removes the temporary file (of n bytes, all counted) and gives
-// back its usage; the original, if any, stays and is counted again if the
+// Discard abandons the upload (of n bytes, all counted) and gives back its
+// usage; the original, if any, stays and is counted again if the
 // upload had freed it.
 func (u *Upload) Discard(ctx context.Context, n int64) error {
 	ctx = context.WithoutCancel(ctx)
@@ -471,9 +523,11 @@ func (u *Upload) Discard(ctx context.Context, n int64) error {
 
 // discard is Discard with st.mu held.
 func (u *Upload) discard(ctx context.Context, n int64) error {
-	if err := u.fsys.Remove(ctx, u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		// Still on disk, so still counted.
-		return fmt.Errorf("remove upload: %w", err)
+	if u.h != nil {
+		if err := u.h.Abandon(ctx); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// Possibly still stored, so still counted.
+			return fmt.Errorf("abandon upload: %w", err)
+		}
 	}
 	var files int64
 	if u.slot {
@@ -489,19 +543,26 @@ func overQuota(ctx context.Context, q accounts.Quota) bool {
 	return err == nil && u.QuotaBytes > 0 && u.UsedBytes > u.QuotaBytes
 }
 
-// InPlace is a write in place (REST at the end, APPE) holding its name.
+// InPlace is a resume at the end of a file (REST at its size, APPE)
+// holding its name: on a local disk it writes in place, on an object store
+// it builds a new object from the kept bytes; either way it is the only
+// writer of the name meanwhile.
 type InPlace struct {
-	fsys vfs.FS
+	fsys vfs.Storage
 	q    accounts.Quota
+	name string
 	key  string
 	st   *nameState
 	once sync.Once
+
+	off, size int64      // set by Create: where the new bytes go (the end), the file's size before
+	h         vfs.Upload // nil before Create
 }
 
 // BeginInPlace takes name for a write in place; ErrFileBusy while anything
 // else writes it.
-func BeginInPlace(fsys vfs.FS, q accounts.Quota, name string) (*InPlace, error) {
-	w := &InPlace{fsys: fsys, q: q, key: nameKey(fsys, name)}
+func BeginInPlace(fsys vfs.Storage, q accounts.Quota, name string) (*InPlace, error) {
+	w := &InPlace{fsys: fsys, q: q, name: name, key: nameKey(fsys, name)}
 	w.st = ledger.get(w.key)
 	w.st.mu.Lock()
 	defer w.st.mu.Unlock()
@@ -511,6 +572,43 @@ func BeginInPlace(fsys vfs.FS, q accounts.Quota, name string) (*InPlace, error) 
 	}
 	w.st.inPlace = true
 	return w, nil
+}
+
+// Create starts the resume at size, the end of the file (looked at after
+// BeginInPlace). A file that has grown since is refused (fs.ErrInvalid is
+// the storage's answer to an offset past the end; bigger is a REST below
+// the end, which never writes in place): nothing of the file is cut.
+func (w *InPlace) Create(ctx context.Context, size int64, durable bool) (vfs.Upload, error) {
+	w.st.mu.Lock()
+	defer w.st.mu.Unlock()
+	h, err := w.fsys.Create(ctx, w.name, vfs.CreateOptions{Resume: true, Offset: size, Durable: durable})
+	if err != nil {
+		return nil, err
+	}
+	w.h, w.off, w.size = h, size, size
+	return h, nil
+}
+
+// Commit puts what the resume wrote (n bytes, all counted) in place: on a
+// broken transfer too, since the file was partial already. If the commit
+// fails, usage is set back to what the storage holds then.
+func (w *InPlace) Commit(ctx context.Context, n int64) error {
+	ctx = context.WithoutCancel(ctx)
+	w.st.mu.Lock()
+	defer w.st.mu.Unlock()
+	_, err := w.h.Commit(ctx)
+	if err == nil {
+		return nil
+	}
+	w.h.Abandon(ctx)
+	// Counted: the kept bytes and n more. Stored: whatever the storage
+	// says now (an object store keeps the old object, a local file what
+	// reached it), or the old file when even that cannot be asked.
+	have := w.size
+	if fi, serr := w.fsys.Stat(ctx, w.name); serr == nil {
+		have = fi.Size()
+	}
+	return errors.Join(err, record(ctx, w.q, have-(w.off+n), 0))
 }
 
 // End releases the name.
@@ -524,19 +622,19 @@ func (w *InPlace) End() {
 }
 
 // RemoveFile removes the file name (not a folder) and counts it.
-func RemoveFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string) (fs.FileInfo, error) {
+func RemoveFile(ctx context.Context, fsys vfs.Storage, q accounts.Quota, name string) (fs.FileInfo, error) {
 	sts, unlock := lockNames(fsys, name)
 	defer unlock()
 	st := sts[0]
 	if st.inPlace {
 		return nil, ErrFileBusy
 	}
-	cur, err := fsys.Lstat(ctx, name)
+	cur, err := statL(ctx, fsys, name)
 	if err != nil {
 		return nil, err
 	}
 	if cur.IsDir() {
-		return nil, syscall.EISDIR
+		return nil, vfs.ErrIsDir
 	}
 	if err := fsys.Remove(ctx, name); err != nil {
 		return nil, err
@@ -551,14 +649,14 @@ func RemoveFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, name string)
 // RenameFile renames from to to and counts a file it replaced. mayReplace
 // says whether the user may replace an existing to: if not, the rename
 // refuses atomically (fs.ErrExist).
-func RenameFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, from, to string, mayReplace bool) error {
+func RenameFile(ctx context.Context, fsys vfs.Storage, q accounts.Quota, from, to string, mayReplace bool) error {
 	sts, unlock := lockNames(fsys, from, to)
 	defer unlock()
 	fst, tst := sts[0], sts[1]
 	if fst.inPlace || tst.inPlace {
 		return ErrFileBusy
 	}
-	moved, err := fsys.Lstat(ctx, from)
+	moved, err := statL(ctx, fsys, from)
 	if err != nil {
 		return err
 	}
@@ -570,11 +668,16 @@ func RenameFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, from, to str
 		return err
 	}
 	if cur != nil && cur.IsDir() {
-		return syscall.EISDIR
+		return vfs.ErrIsDir
 	}
-	if cur == nil || !mayReplace {
+	if cur != nil && !mayReplace {
+		return fs.ErrExist
+	}
+	if cur == nil {
 		err = renameNoReplace(ctx, fsys, from, to)
-		if err != nil && mayReplace && !errors.Is(err, fs.ErrExist) && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EPERM)) {
+		if errors.Is(err, errors.ErrUnsupported) {
+			// No atomic refusal on this storage: the look above, under
+			// the name's lock, refused for this process (see above).
 			err = fsys.Rename(ctx, from, to)
 		}
 	} else {
@@ -587,7 +690,7 @@ func RenameFile(ctx context.Context, fsys vfs.FS, q accounts.Quota, from, to str
 	if cur != nil && cur.Mode().IsRegular() {
 		bytes, files = -tst.taken(cur, nil), -1
 	}
-	if c := fst.credit; c != nil && os.SameFile(c.orig, moved) {
+	if c := fst.credit; c != nil && sameFile(c.orig, moved) {
 		// The original an upload was to replace lives on under another
 		// name: the upload no longer replaces it.
 		fst.revoke()

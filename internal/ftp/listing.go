@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -309,16 +308,17 @@ func listable(name string) bool {
 }
 
 // streamDir formats the entries of the directory name into w as it reads
-// them, in directory order (no sort: a 10k entry folder must not wait for
-// the last entry to send the first).
-func (ss *session) streamDir(ctx context.Context, fsys vfs.FS, name string, l *lister, w io.Writer) (int64, error) {
-	d, err := fsys.Open(ctx, name)
+// them, in the storage's order (no sort: a 10k entry folder must not wait
+// for the last entry to send the first). A listing of a local folder
+// (vfs.OSFiler) takes the getdents/statx fast path.
+func (ss *session) streamDir(ctx context.Context, fsys vfs.Storage, name string, l *lister, w io.Writer) (int64, error) {
+	d, err := fsys.List(ctx, name)
 	if err != nil {
 		return 0, err
 	}
 	defer d.Close()
-	if f, ok := d.(*os.File); ok {
-		if n, err, ok := streamDirFD(ctx, f, fsys, name, l, w); ok {
+	if of, ok := d.(vfs.OSFiler); ok {
+		if n, err, ok := streamDirFD(ctx, of.OSFile(), fsys, name, l, w); ok {
 			return n, err
 		}
 	}
@@ -336,23 +336,14 @@ func (ss *session) streamDir(ctx context.Context, fsys vfs.FS, name string, l *l
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		ents, rerr := d.ReadDir(listBatch)
-		for _, e := range ents {
-			n := e.Name()
+		ents, rerr := d.Next(listBatch)
+		for _, fi := range ents {
+			n := fi.Name()
 			if !l.shows(n) {
 				continue
 			}
-			fi, err := e.Info()
-			if err != nil {
-				continue // vanished since ReadDir
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				// Show what the link points to when it stays inside the jail;
-				// a link out of it is listed as the link itself.
-				if tfi, err := fsys.Stat(ctx, path.Join(name, n)); err == nil {
-					fi = tfi
-				}
-			}
+			// A storage's listing shows links as what they point to
+			// inside the jail already.
 			l.appendEntry(fi, n)
 			if len(l.buf) >= listFlush {
 				if err := flush(); err != nil {

@@ -146,18 +146,19 @@ func TestSplitRangeArgs(t *testing.T) {
 	}
 }
 
-// portableFS hides the *os.File behind another type, so streamDir takes
-// its portable ReadDir loop instead of the getdents/statx fast path.
+// portableFS hides the *os.File behind the listing (vfs.OSFiler), so
+// streamDir takes its portable loop instead of the getdents/statx fast
+// path.
 type portableFS struct{ *vfs.Local }
 
-type portableFile struct{ *os.File }
+type portableLister struct{ vfs.Lister }
 
-func (p portableFS) Open(ctx context.Context, name string) (vfs.File, error) {
-	f, err := p.Local.Open(ctx, name)
+func (p portableFS) List(ctx context.Context, name string) (vfs.Lister, error) {
+	l, err := p.Local.List(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return portableFile{f.(*os.File)}, nil
+	return portableLister{l}, nil
 }
 
 // The fast directory reader must produce exactly the lines of the portable
@@ -191,7 +192,7 @@ func TestFastListingMatchesPortableListing(t *testing.T) {
 		PathPerms: []accounts.PathPerm{{Dir: "/d/sub dir", Perms: accounts.PresetFull}}}
 	for _, format := range []listFormat{formatLS, formatName, formatMLSx} {
 		var lines [2][]string
-		for i, fsys := range []vfs.FS{local, portableFS{local}} {
+		for i, fsys := range []vfs.Storage{local, portableFS{local}} {
 			var out strings.Builder
 			l := &lister{format: format, now: now, user: user, dirAbs: "/d", facts: allFacts}
 			if _, err := ss.streamDir(context.Background(), fsys, ".", l, &out); err != nil {

@@ -49,7 +49,7 @@ const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_NLINK | unix.ST
 // formatting its share into its own buffer, while the next batch is read.
 // Lines come in directory order within a share: a listing has no defined
 // order (no sort, so the first line never waits for the last).
-func streamDirFD(ctx context.Context, f *os.File, fsys vfs.FS, dirName string, l *lister, w io.Writer) (n int64, err error, ok bool) {
+func streamDirFD(ctx context.Context, f *os.File, fsys vfs.Storage, dirName string, l *lister, w io.Writer) (n int64, err error, ok bool) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, nil, false
@@ -166,7 +166,7 @@ const (
 
 // listRecords stats and formats the getdents records at offsets recs of
 // buf into l.buf.
-func listRecords(ctx context.Context, fd int, buf []byte, recs []int32, fsys vfs.FS, dirName string, l *lister) {
+func listRecords(ctx context.Context, fd int, buf []byte, recs []int32, fsys vfs.Storage, dirName string, l *lister) {
 	var stx unix.Statx_t
 	var e entry
 	for _, off := range recs {

@@ -12,6 +12,6 @@ import (
 
 // streamDirFD is the Linux getdents/statx fast path; elsewhere the portable
 // ReadDir loop runs.
-func streamDirFD(context.Context, *os.File, vfs.FS, string, *lister, io.Writer) (int64, error, bool) {
+func streamDirFD(context.Context, *os.File, vfs.Storage, string, *lister, io.Writer) (int64, error, bool) {
 	return 0, nil, false
 }

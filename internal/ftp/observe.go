@@ -275,7 +275,7 @@ func (ss *session) replyTransfer(x *transfer, code int, text string) {
 }
 
 // realPath is where client path abs of the session's user is stored: a
-// vfs.FS that knows says so (RealPath), else it is below the user's home.
+// vfs.Storage that knows says so (RealPath), else it is below the user's home.
 func (ss *session) realPath(abs string) string {
 	if rp, ok := ss.fs.(interface{ RealPath(string) string }); ok {
 		return rp.RealPath(abs)

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
@@ -125,7 +124,7 @@ func (r *recovery) stale(fi fs.FileInfo) bool {
 // are the users' own (accounts refuses nested or shared homes), so the
 // count is the user's. It is skipped when the walk saw an upload of
 // another live process.
-func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.FS, q accounts.Quota, log *slog.Logger) {
+func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.Storage, q accounts.Quota, log *slog.Logger) {
 	home := u.Home
 	for {
 		r.mu.Lock()
@@ -171,27 +170,19 @@ type walk struct {
 }
 
 // countHome sums the regular files below dir, as `wharf user rescan` does.
-func countHome(ctx context.Context, fsys vfs.FS, dir string) (bytes, files int64, err error) {
-	d, err := fsys.Open(ctx, dir)
+func countHome(ctx context.Context, fsys vfs.Storage, dir string) (bytes, files int64, err error) {
+	d, err := fsys.List(ctx, dir)
 	if err != nil {
 		return 0, 0, err
 	}
 	var subdirs []string
 	for {
-		ents, rerr := d.ReadDir(readDirBatch)
-		for _, e := range ents {
+		ents, rerr := d.Next(readDirBatch)
+		for _, fi := range ents {
 			switch {
-			case e.IsDir():
-				subdirs = append(subdirs, path.Join(dir, e.Name()))
-			case e.Type().IsRegular():
-				fi, err := e.Info()
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				if err != nil {
-					d.Close()
-					return 0, 0, err
-				}
+			case fi.IsDir():
+				subdirs = append(subdirs, path.Join(dir, fi.Name()))
+			case fi.Mode().IsRegular():
 				bytes += fi.Size()
 				files++
 			}
@@ -224,23 +215,19 @@ const readDirBatch = 1024
 
 // recoverDir settles the stale temporary files in dir and below. Symbolic
 // links are not followed.
-func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u accounts.User, q accounts.Quota, log *slog.Logger, w *walk) error {
-	d, err := fsys.Open(ctx, dir)
+func (r *recovery) recoverDir(ctx context.Context, fsys vfs.Storage, dir string, u accounts.User, q accounts.Quota, log *slog.Logger, w *walk) error {
+	d, err := fsys.List(ctx, dir)
 	if err != nil {
 		return err
 	}
 	var subdirs []string
 	for {
-		ents, err := d.ReadDir(readDirBatch)
-		for _, e := range ents {
+		ents, err := d.Next(readDirBatch)
+		for _, fi := range ents {
 			switch {
-			case e.IsDir():
-				subdirs = append(subdirs, path.Join(dir, e.Name()))
-			case e.Type().IsRegular() && isTempName(e.Name()):
-				fi, err := e.Info()
-				if err != nil {
-					continue
-				}
+			case fi.IsDir():
+				subdirs = append(subdirs, path.Join(dir, fi.Name()))
+			case fi.Mode().IsRegular() && isTempName(fi.Name()):
 				if !r.stale(fi) {
 					w.busy = true
 					continue
@@ -269,7 +256,7 @@ func (r *recovery) recoverDir(ctx context.Context, fsys vfs.FS, dir string, u ac
 }
 
 // settleTemp keeps or removes one stale temporary file (see above).
-func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, u accounts.User, q accounts.Quota, log *slog.Logger) {
+func settleTemp(ctx context.Context, fsys vfs.Storage, dir string, fi fs.FileInfo, u accounts.User, q accounts.Quota, log *slog.Logger) {
 	tmp := path.Join(dir, fi.Name())
 	target, kind, ok := parseTempName(fi.Name())
 	if ok && kind == tempKindNew && mayResume(u.PermsFor("/"+path.Join(dir, target))) {
@@ -287,7 +274,7 @@ func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, u 
 	// still there.
 	var orig int64
 	if ok && kind == tempKindReplace {
-		if cur, err := fsys.Lstat(ctx, path.Join(dir, target)); err == nil && cur.Mode().IsRegular() {
+		if cur, err := statL(ctx, fsys, path.Join(dir, target)); err == nil && cur.Mode().IsRegular() {
 			orig = cur.Size()
 		}
 	}
@@ -306,12 +293,12 @@ func settleTemp(ctx context.Context, fsys vfs.FS, dir string, fi fs.FileInfo, u 
 }
 
 // renameNoReplace renames oldname to newname unless newname exists, in one
-// atomic step; an FS that cannot do that refuses (syscall.ENOSYS), it never
-// looks first and renames after.
-func renameNoReplace(ctx context.Context, fsys vfs.FS, oldname, newname string) error {
+// atomic step; a storage that cannot do that refuses (errors.ErrUnsupported),
+// it never looks first and renames after.
+func renameNoReplace(ctx context.Context, fsys vfs.Storage, oldname, newname string) error {
 	nr, ok := fsys.(vfs.NoReplaceRenamer)
 	if !ok {
-		return &fs.PathError{Op: "rename without replacing", Path: newname, Err: syscall.ENOSYS}
+		return &fs.PathError{Op: "rename without replacing", Path: newname, Err: errors.ErrUnsupported}
 	}
 	return nr.RenameNoReplace(ctx, oldname, newname)
 }

@@ -181,7 +181,7 @@ func TestBadInputIsRefusedAndTheServerStillServes(t *testing.T) {
 
 func TestAPanicInAHandlerDoesNotKillTheServer(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Options{AllowPanics: true, Configure: func(c *ftp.Config) {
-		c.OpenFS = func(u accountsUser) (vfsFS, error) { return openPanicky(u.Home) }
+		c.OpenStorage = func(u accountsUser) (vfsStorage, error) { return openPanicky(u.Home) }
 	}})
 	srv.Users.Add("alice", "secret", 0xFFFF)
 	r := dialRaw(t, srv.Addr)

@@ -26,9 +26,11 @@ var ErrServerClosed = errors.New("ftp: server closed")
 // Config is everything the engine needs. Only Auth is required; zero values
 // take the documented defaults.
 type Config struct {
-	Auth   accounts.Authenticator                // required
-	OpenFS func(u accounts.User) (vfs.FS, error) // nil: u.Home through a vfs.Roots shared by all sessions
-	Logger *slog.Logger                          // nil: discard
+	Auth accounts.Authenticator // required
+	// OpenStorage opens a user's home; nil: u.Home on the local disk,
+	// through a vfs.Roots shared by all sessions. Close releases it.
+	OpenStorage func(u accounts.User) (vfs.Storage, error)
+	Logger      *slog.Logger // nil: discard
 
 	TLS             *tls.Config // nil: no AUTH TLS, no implicit listener
 	TLSRequired     bool        // refuse plain logins and plain data
@@ -217,11 +219,11 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if cfg.OpenFS == nil {
+	if cfg.OpenStorage == nil {
 		// One os.Root per home, shared by the user's sessions: a root per
 		// session would cost a descriptor per idle session.
 		roots := new(vfs.Roots)
-		cfg.OpenFS = func(u accounts.User) (vfs.FS, error) { return roots.Open(u.Home) }
+		cfg.OpenStorage = func(u accounts.User) (vfs.Storage, error) { return roots.Open(u.Home) }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

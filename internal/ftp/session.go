@@ -100,7 +100,7 @@ type session struct {
 	protP     bool
 	userName  string           // from USER; logged in once acct != nil
 	acct      accounts.Session // nil before login
-	fs        vfs.FS           // the user's jail; nil before login
+	fs        vfs.Storage      // the user's jail; nil before login
 	cwd       string           // client-visible absolute working directory
 	binary    bool             // TYPE I (default A per RFC 959, but see reset)
 	rest      int64            // REST offset for the next transfer

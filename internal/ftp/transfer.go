@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/ftpproto"
 	"github.com/wharfftp/wharf/internal/tlsconf"
+	"github.com/wharfftp/wharf/internal/vfs"
 	"github.com/wharfftp/wharf/internal/xfer"
 )
 
@@ -175,6 +176,9 @@ func (ss *session) transferFailure(err error) (int, string) {
 	switch {
 	case errors.As(err, &re):
 		return re.code, re.text
+	case errors.Is(err, vfs.ErrTransient):
+		// The storage failed, not the data connection: never 426 or 226.
+		return errorReply("STOR", err)
 	case errors.Is(err, errDataBroken), errors.Is(err, context.Canceled), isTimeout(err), isNetErr(err):
 		return ftpproto.CodeTransferAborted, "Connection closed; transfer aborted."
 	}

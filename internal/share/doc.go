@@ -8,7 +8,7 @@
 // visitors, the running tally of completed and cut transfers, and the
 // terminal logger that keeps engine diagnostics out of the share's lines.
 //
-// It must never reach a file except through a vfs.FS (so the os.Root jail
+// It must never reach a file except through a vfs.Storage (so the os.Root jail
 // holds for HTTP exactly as for FTP), never decide a permission other than
 // from the accounts.Perm bits of the logged-in session, never fetch anything
 // from the network at run time (the page's assets are embedded), and never

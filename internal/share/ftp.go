@@ -19,7 +19,7 @@ func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool) (ftpServer,
 		Auth: auth,
 		// Every session gets its own root on the one folder: the engine
 		// closes it at logout.
-		OpenFS:      func(accounts.User) (vfs.FS, error) { return vfs.OpenLocal(s.dir) },
+		OpenStorage: func(accounts.User) (vfs.Storage, error) { return vfs.OpenLocal(s.dir) },
 		Logger:      s.log.With("proto", "ftp"),
 		TLS:         s.tlsConf,
 		TLSRequired: requireTLS,

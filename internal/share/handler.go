@@ -57,10 +57,10 @@ type HandlerOptions struct {
 	HideDotNames bool
 }
 
-// handler serves one vfs.FS over HTTP. Its fields are immutable after
+// handler serves one vfs.Storage over HTTP. Its fields are immutable after
 // construction except those guarded by mu.
 type handler struct {
-	fsys   vfs.FS
+	fsys   vfs.Storage
 	auth   accounts.Authenticator
 	realm  string
 	log    *slog.Logger
@@ -81,13 +81,13 @@ type handler struct {
 //
 // Every URL path is cleaned by vfs.Resolve and every file reached through
 // fsys, so nothing outside its root is reachable.
-func Handler(fsys vfs.FS, opts HandlerOptions) http.Handler {
+func Handler(fsys vfs.Storage, opts HandlerOptions) http.Handler {
 	return newHandler(fsys, opts, nil)
 }
 
 // newHandler is Handler with the ban list g shared with another protocol;
 // nil makes one from opts.
-func newHandler(fsys vfs.FS, opts HandlerOptions, g *guard) *handler {
+func newHandler(fsys vfs.Storage, opts HandlerOptions, g *guard) *handler {
 	if opts.Auth == nil {
 		panic("share.Handler: nil Authenticator")
 	}
@@ -420,17 +420,18 @@ func (h *handler) get(q *request) {
 
 func (h *handler) download(q *request) {
 	start := time.Now()
-	f, err := h.fsys.Open(q.ctx, q.name)
+	r, err := h.fsys.OpenRead(q.ctx, q.name, 0)
 	if err != nil {
 		h.fail(q, "open", err)
 		return
 	}
+	// The open file's description, not the name's: the file may have been
+	// replaced between the two, and the size must match the bytes served.
+	fi := r.Info()
+	f := newSeekReader(q.ctx, h.fsys, q.name, r)
 	defer f.Close()
-	// Stat the open file, not the name: the file may have been replaced
-	// between the two, and the size must match the bytes served.
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		h.fail(q, "stat", errors.Join(err, fs.ErrNotExist))
+	if !fi.Mode().IsRegular() {
+		h.fail(q, "stat", fs.ErrNotExist)
 		return
 	}
 	if q.r.URL.Query().Has("dl") {
@@ -475,7 +476,7 @@ func (h *handler) download(q *request) {
 
 // contentType decides the type ServeContent would, by extension, else by
 // sniffing the first 512 bytes, so the caller knows it before serving.
-func contentType(f vfs.File, name string) (string, error) {
+func contentType(f io.ReadSeeker, name string) (string, error) {
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
 		return t, nil
 	}

@@ -124,7 +124,7 @@ type pageData struct {
 
 // list renders the page of folder q.name.
 func (h *handler) list(q *request) {
-	d, err := h.fsys.Open(q.ctx, q.name)
+	d, err := h.fsys.List(q.ctx, q.name)
 	if err != nil {
 		h.fail(q, "open dir", err)
 		return
@@ -136,7 +136,7 @@ func (h *handler) list(q *request) {
 		User:  q.user.Name,
 	}
 	for {
-		batch, err := d.ReadDir(listBatch)
+		batch, err := d.Next(listBatch)
 		for _, de := range batch {
 			if len(data.Entries) >= maxListing {
 				data.Truncated = true
@@ -213,21 +213,15 @@ func (h *handler) list(q *request) {
 	}
 }
 
-// entry describes one directory entry, following symlinks through the FS so
-// the jail decides: a link that leaves the root, or dangles, is left out.
-func (h *handler) entry(q *request, de fs.DirEntry) (entry, bool) {
-	name := de.Name()
+// entry describes one directory entry. The storage's listing shows a link
+// as what it points to inside the jail; one that leaves the root, or
+// dangles, is still a link, and is left out.
+func (h *handler) entry(q *request, fi fs.FileInfo) (entry, bool) {
+	name := fi.Name()
 	if strings.HasPrefix(name, tempPrefix) || h.hideDot && name[0] == '.' {
 		return entry{}, false
 	}
-	var fi fs.FileInfo
-	var err error
-	if de.Type()&fs.ModeSymlink != 0 {
-		fi, err = h.fsys.Stat(q.ctx, path.Join(q.name, name))
-	} else {
-		fi, err = de.Info()
-	}
-	if err != nil || !(fi.IsDir() || fi.Mode().IsRegular()) {
+	if !(fi.IsDir() || fi.Mode().IsRegular()) {
 		return entry{}, false
 	}
 	e := entry{Name: name, IsDir: fi.IsDir(), ModTime: fi.ModTime()}

@@ -117,7 +117,7 @@ type Share struct {
 	ftpLn, httpLn net.Listener
 	ftpSrv        ftpServer
 	httpSrv       *http.Server
-	httpFS        vfs.FS
+	httpFS        vfs.Storage
 	handlers      sync.WaitGroup // HTTP handlers running
 }
 

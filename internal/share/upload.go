@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/vfs"
 )
 
 // tempPrefix starts the names of uploads in progress: the FTP engine's
@@ -164,7 +164,7 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 	mayOverwrite := q.may(accounts.PermOverwrite, abs)
 	// A look first only spares the visitor sending a body bound to be
 	// refused; the commit decides.
-	old, err := h.fsys.Lstat(q.ctx, name)
+	old, err := ftp.StatL(q.ctx, h.fsys, name)
 	switch {
 	case err == nil && (old.IsDir() || !mayOverwrite):
 		return 0, false, fs.ErrExist
@@ -185,24 +185,20 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 		h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start), Err: err})
 		return 0, false, err
 	}
-	f, err := up.Create(q.ctx)
+	f, err := up.Create(q.ctx, false)
 	if err != nil {
 		return fail(err)
 	}
 	qw.w = f
 	if err := up.Credit(qw.ctx); err != nil {
-		f.Close()
 		return fail(err)
 	}
 	n, err = io.CopyBuffer(qw, body, make([]byte, copyBuffer))
 	if cerr := qw.commitChunk(); err == nil {
 		err = cerr
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if errors.Is(err, vfs.ErrNoSpace) {
 			err = errors.Join(errNoSpace, err)
 		}
 		return fail(err)
@@ -325,7 +321,7 @@ func (h *handler) delete(q *request) {
 		h.forbid(q, "deleting the shared folder")
 		return
 	}
-	fi, err := h.fsys.Lstat(q.ctx, q.name)
+	fi, err := ftp.StatL(q.ctx, h.fsys, q.name)
 	if err != nil {
 		h.fail(q, "delete", err)
 		return
@@ -352,7 +348,7 @@ func (h *handler) delete(q *request) {
 	}
 	h.emit(Event{Kind: EventDelete, Remote: q.remote, User: q.user.Name, Path: q.abs, Err: err})
 	if err != nil {
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		if errors.Is(err, vfs.ErrNotEmpty) || errors.Is(err, vfs.ErrExist) {
 			http.Error(q.w, "409 folder not empty", http.StatusConflict)
 			return
 		}

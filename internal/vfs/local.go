@@ -28,7 +28,7 @@ func OpenLocal(dir string) (*Local, error) {
 	return &Local{root: r}, nil
 }
 
-// Dir reports the directory the FS is rooted at.
+// Dir reports the directory the FS is rooted at (vfs.Identifier).
 func (l *Local) Dir() string { return l.root.Name() }
 
 func (l *Local) Open(_ context.Context, name string) (File, error) {
@@ -102,6 +102,10 @@ func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) erro
 		// existing name just as atomically, and the old name is removed
 		// after. Never a replacing rename: the caller may not replace.
 		if err := l.root.Link(oldname, newname); err != nil {
+			if errors.Is(err, unix.EPERM) || errors.Is(err, errors.ErrUnsupported) {
+				// No hard links here either: no atomic refusal at all.
+				return WithKind(errors.ErrUnsupported, err)
+			}
 			return localErr(err)
 		}
 		return localErr(l.root.Remove(oldname))

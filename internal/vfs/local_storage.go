@@ -257,8 +257,9 @@ func (u *localUpload) commit(ctx context.Context, replace bool) (Committed, erro
 		case err == nil:
 			u.done = true
 			return Committed{}, u.syncDir()
-		case errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
-			// A filesystem without RENAME_NOREPLACE: look, then rename.
+		case errors.Is(err, errors.ErrUnsupported):
+			// A filesystem without RENAME_NOREPLACE or links: look, then
+			// rename.
 			if _, serr := u.l.root.Lstat(u.name); serr == nil {
 				return Committed{}, WithKind(ErrExist, &fs.PathError{Op: "rename", Path: u.name, Err: fs.ErrExist})
 			}

@@ -29,9 +29,9 @@ type sharedRoot struct {
 	dev, ino uint64
 }
 
-// Open returns an FS rooted at dir. Its Close releases it; the root itself
+// Open returns a Storage (a Local) rooted at dir. Its Close releases it; the root itself
 // is closed when its last user closes.
-func (r *Roots) Open(dir string) (FS, error) {
+func (r *Roots) Open(dir string) (Storage, error) {
 	// Checked on every open, outside the lock: one stat is far cheaper
 	// than the open and close it saves.
 	var st syscall.Stat_t

@@ -17,7 +17,7 @@ func TestRootsConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fsys.Close()
-	vfstest.Run(t, fsys)
+	vfstest.RunStorage(t, fsys)
 }
 
 func openFDs(t *testing.T) int {
@@ -33,7 +33,7 @@ func TestRootsShareOneDescriptorPerFolderAndCloseWithTheLastUser(t *testing.T) {
 	dir := t.TempDir()
 	var r vfs.Roots
 	before := openFDs(t)
-	var open []vfs.FS
+	var open []vfs.Storage
 	for range 100 {
 		f, err := r.Open(dir)
 		if err != nil {

@@ -128,6 +128,22 @@ type OSFiler interface {
 	OSFile() *os.File
 }
 
+// Lstater is a Storage with symbolic links: Lstat describes a link
+// itself, where Stat describes what it points to. The engine looks with
+// Lstat where it has it, so a DELE or an upload over a link changes the
+// link, never its target.
+type Lstater interface {
+	Lstat(ctx context.Context, name string) (fs.FileInfo, error)
+}
+
+// Identifier is a Storage that can name where it lives, uniquely in the
+// process (a folder path, a bucket and key prefix): two Storages with one
+// identity are the same files, and the engine's per-name locks (its commit
+// rule) must then be shared between them.
+type Identifier interface {
+	Dir() string
+}
+
 // Checksummer is a Storage that may know a file's checksum without
 // reading it (stored while it was uploaded). ok is false when it does not
 // know it for this algorithm, or no longer (the file changed since).
@@ -176,6 +192,11 @@ func WithKind(kind, err error) error {
 	return &kindError{kind: kind, err: err}
 }
 
+// OSError maps an error of a local file reached through OSFiler (the
+// zero-copy paths write and read it around the handle's methods) to the
+// seam's sentinels, as the handle's own methods would have.
+func OSError(err error) error { return localErr(err) }
+
 // localErr maps the errno values of local filesystem calls to the seam's
 // sentinels; the original error stays reachable with errors.As.
 func localErr(err error) error {
@@ -194,6 +215,11 @@ func localErr(err error) error {
 		return WithKind(ErrNotDir, err)
 	case syscall.EISDIR:
 		return WithKind(ErrIsDir, err)
+	case syscall.EINVAL:
+		// A name the filesystem cannot hold, a folder moved into itself.
+		return WithKind(fs.ErrInvalid, err)
+	case syscall.ENAMETOOLONG:
+		return WithKind(ErrBadPath, err)
 	case syscall.ENOSPC, syscall.EDQUOT:
 		return WithKind(ErrNoSpace, err)
 	case syscall.EIO, syscall.EAGAIN, syscall.ETIMEDOUT, syscall.ESTALE:

@@ -102,3 +102,38 @@ func Hash(ctx context.Context, algo string, f io.ReaderAt, start, end int64) (st
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// HashReader returns the lowercase hex digest of the next n bytes of r (n
+// < 0: up to io.EOF) with the named algorithm, for a storage that reads
+// from an offset rather than at one. Fewer than n bytes before io.EOF
+// hash what there was. ctx is checked before each buffer.
+func HashReader(ctx context.Context, algo string, r io.Reader, n int64) (string, error) {
+	h, name, err := newHash(algo)
+	if err != nil {
+		return "", err
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for n != 0 {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		p := buf
+		if n > 0 && int64(len(p)) > n {
+			p = p[:n]
+		}
+		m, err := r.Read(p)
+		h.Write(p[:m])
+		if n > 0 {
+			n -= int64(m)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: read: %w", name, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

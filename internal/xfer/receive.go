@@ -26,7 +26,8 @@ var ErrUnguardedTLS = errors.New("xfer: TLS upload source not built on GuardEOF"
 const probeTries = 100
 
 // Receive copies an upload from src into dst until src's end and returns the
-// bytes stored. Uploads that end cleanly return a nil error.
+// bytes stored. dst is a storage's upload, or the *os.File behind one
+// (vfs.OSFiler), which takes the zero-copy path below. Uploads that end cleanly return a nil error.
 //
 // Quota: q (nil: none) is drawn in reservations of 256 KiB doubling up to
 // 8 MiB (so a small file near the limit holds little), each committed with
@@ -63,7 +64,7 @@ const probeTries = 100
 //
 // ctx is checked between chunks and buffers; a running splice is interrupted
 // by closing src, which the engine does on ABOR.
-func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota, lim *rate.Limiter) (int64, error) {
+func Receive(ctx context.Context, dst io.Writer, src io.Reader, q accounts.Quota, lim *rate.Limiter) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -86,7 +87,8 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 	if q != nil {
 		chunk = min(chunk, firstReservation)
 	}
-	zero := isKernelReader(src)
+	of, _ := dst.(*os.File)
+	zero := of != nil && isKernelReader(src)
 	// One upload is one writer: its Reserve then waits for room other
 	// uploads hold rather than failing, and it commits every reservation
 	// before asking for the next, so it never waits for itself.
@@ -120,7 +122,7 @@ func Receive(ctx context.Context, dst *os.File, src io.Reader, q accounts.Quota,
 
 		var n int64
 		if zero {
-			n, err = dst.ReadFrom(&io.LimitedReader{R: src, N: want})
+			n, err = of.ReadFrom(&io.LimitedReader{R: src, N: want})
 		} else {
 			n, err = bufferedCopy(ctx, dst, src, want)
 		}

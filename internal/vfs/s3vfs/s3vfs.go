@@ -181,6 +181,7 @@ type FS struct {
 var (
 	_ vfs.Storage     = (*FS)(nil)
 	_ vfs.Checksummer = (*FS)(nil)
+	_ vfs.Identifier  = (*FS)(nil)
 )
 
 // key maps a name to its object key; "." is the home itself (key root).
@@ -198,6 +199,10 @@ func (f *FS) key(name string) (string, error) {
 }
 
 func (f *FS) Close() error { return nil }
+
+// Dir names the home for the engine's per-name locks (vfs.Identifier):
+// s3://BUCKET/PREFIX/HOME.
+func (f *FS) Dir() string { return "s3://" + f.b.bucket + "/" + strings.TrimSuffix(f.root, "/") }
 
 // fileInfo is an object or a folder.
 type fileInfo struct {
