@@ -1,0 +1,409 @@
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/wharfftp/wharf/internal/testenv"
+)
+
+// One cluster serves every subtest: starting PostgreSQL, two nodes and
+// HAProxy is most of the cost. Subtests run one after the other, each with
+// users of its own, so round-robin order is theirs alone.
+func TestClusterThroughHAProxy(t *testing.T) {
+	c := startCluster(t, 2, "--ban-after", "3", "--ban-time", "1m")
+	t.Run("LoginsLandOnEveryNode", func(t *testing.T) { testLoginsSpread(t, c) })
+	t.Run("PassiveAndExtendedPassive", func(t *testing.T) { testTransfers(t, c) })
+	t.Run("CurlAndLftpOverTLSWithSessionReuse", func(t *testing.T) { testTLSClients(t, c) })
+	t.Run("SessionLimitAcrossNodes", func(t *testing.T) { testSessionLimit(t, c) })
+	t.Run("BanOnOneNodeHoldsOnTheOther", func(t *testing.T) { testBan(t, c) })
+	t.Run("DisableCutsSessionsOnBothNodes", func(t *testing.T) { testDisable(t, c) })
+	t.Run("QuotaRaceOverBothNodes", func(t *testing.T) { testQuotaRace(t, c) })
+}
+
+func testLoginsSpread(t *testing.T, c *cluster) {
+	c.addUser("spread")
+	seen := map[string]int{}
+	for range 6 {
+		r, err := c.rawFrom("", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.login(t, "spread", "pw")
+		seen[r.node]++
+		r.Close()
+	}
+	if len(seen) != len(c.Nodes) {
+		t.Fatalf("six logins landed on %v, want every one of %d nodes", seen, len(c.Nodes))
+	}
+}
+
+// dialFTP logs in with jlaffaye/ftp through the balancer and reports the
+// node of each data connection (by its passive port) to seen.
+func dialFTP(t *testing.T, c *cluster, user string, seen func(node string), opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+	dial := func(network, address string) (net.Conn, error) {
+		if _, p, err := net.SplitHostPort(address); err == nil && seen != nil {
+			if port, _ := strconv.Atoi(p); port != c.ControlPort {
+				seen(c.nodeOfPort(port))
+			}
+		}
+		return net.DialTimeout(network, address, 5*time.Second)
+	}
+	sc, err := ftp.Dial(c.addr(), append([]ftp.DialOption{ftp.DialWithTimeout(10 * time.Second), ftp.DialWithDialFunc(dial)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Login(user, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Quit() })
+	return sc
+}
+
+func randomData(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func testTransfers(t *testing.T, c *cluster) {
+	home := c.addUser("xfer")
+	for _, mode := range []struct {
+		name string
+		opts []ftp.DialOption
+	}{{"EPSV", nil}, {"PASV", []ftp.DialOption{ftp.DialWithDisabledEPSV(true)}}} {
+		var mu sync.Mutex
+		nodes := map[string]bool{}
+		for i := range 4 {
+			sc := dialFTP(t, c, "xfer", func(n string) { mu.Lock(); nodes[n] = true; mu.Unlock() }, mode.opts...)
+			data := randomData(t, 300_000+i)
+			name := fmt.Sprintf("%s-%d.bin", mode.name, i)
+			if err := sc.Stor(name, bytes.NewReader(data)); err != nil {
+				t.Fatalf("%s STOR: %v", mode.name, err)
+			}
+			got, err := os.ReadFile(filepath.Join(home, name))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: stored file differs (%v)", mode.name, err)
+			}
+			resp, err := sc.Retr(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back bytes.Buffer
+			back.ReadFrom(resp)
+			resp.Close()
+			if !bytes.Equal(back.Bytes(), data) {
+				t.Fatalf("%s: downloaded file differs", mode.name)
+			}
+			sc.Quit()
+		}
+		if len(nodes) != len(c.Nodes) || nodes[""] {
+			t.Fatalf("%s data connections reached %v, want each node's own range", mode.name, nodes)
+		}
+	}
+}
+
+func testTLSClients(t *testing.T, c *cluster) {
+	curl := testenv.Tool(t, "curl")
+	lftp := testenv.Tool(t, "lftp")
+	home := c.addUser("tls", "--tls-required")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	data := randomData(t, 700_000)
+	os.WriteFile(src, data, 0o644)
+	url := "ftp://tls:pw@" + c.addr() + "/"
+	// The nodes require data connections to resume the control
+	// connection's TLS session (--tls-require-reuse, on by default), so
+	// every transfer below proves the session was reused across the
+	// balancer: control and data of one session reach the same node.
+	for i, args := range [][]string{{}, {"--disable-epsv"}} {
+		remote := fmt.Sprintf("curl-%d.bin", i)
+		run := func(a ...string) {
+			t.Helper()
+			full := append([]string{"-sS", "--fail", "--max-time", "30", "--ssl-reqd", "-k"}, args...)
+			if out, err := exec.Command(curl, append(full, a...)...).CombinedOutput(); err != nil {
+				t.Fatalf("curl %v: %v\n%s", a, err, out)
+			}
+		}
+		run("-T", src, url+remote)
+		run("-o", filepath.Join(dir, remote), url+remote)
+		if got, _ := os.ReadFile(filepath.Join(home, remote)); !bytes.Equal(got, data) {
+			t.Fatalf("curl %v upload differs", args)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, remote)); !bytes.Equal(got, data) {
+			t.Fatalf("curl %v download differs", args)
+		}
+	}
+	for i := range 2 {
+		script := fmt.Sprintf(`set cmd:fail-exit yes; set net:max-retries 1; set ssl:ca-file %s; set ssl:check-hostname no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes;
+open -u tls,pw -p %d %s; put %s -o /lftp-%d.bin; get /lftp-%d.bin -o %s/lftp-%d.bin; quit`, c.cert, c.ControlPort, balancerHost, src, i, i, dir, i)
+		if out, err := exec.Command(lftp, "-c", script).CombinedOutput(); err != nil {
+			t.Fatalf("lftp: %v\n%s", err, out)
+		}
+		for _, p := range []string{filepath.Join(home, fmt.Sprintf("lftp-%d.bin", i)), filepath.Join(dir, fmt.Sprintf("lftp-%d.bin", i))} {
+			if got, _ := os.ReadFile(p); !bytes.Equal(got, data) {
+				t.Fatalf("lftp round trip %d differs at %s", i, p)
+			}
+		}
+	}
+}
+
+func testSessionLimit(t *testing.T, c *cluster) {
+	c.addUser("lim", "--max-sessions", "2")
+	// Refused logins count towards a ban: from an address of their own.
+	const limitSrc = "127.0.0.11"
+	var open []*raw
+	nodes := map[string]bool{}
+	for range 2 {
+		r, err := c.rawFrom(limitSrc, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.login(t, "lim", "pw")
+		nodes[r.node] = true
+		open = append(open, r)
+	}
+	if len(nodes) != 2 {
+		t.Fatalf("the two sessions are both on %v; round-robin should spread them", nodes)
+	}
+	for range 2 { // the third session is refused on either node
+		r, err := c.rawFrom(limitSrc, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.cmd("USER lim")
+		if code, msg, _ := r.cmd("PASS pw"); code == 230 {
+			t.Fatalf("a third session of a user limited to 2 logged in on %s: %s", r.node, msg)
+		}
+		r.Close()
+	}
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.rawFrom(limitSrc, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.cmd("USER lim")
+		code, _, _ := r.cmd("PASS pw")
+		r.Close()
+		if code == 230 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no slot 5 s after a session closed: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	open[1].Close()
+}
+
+func testBan(t *testing.T, c *cluster) {
+	c.addUser("victim")
+	const src = "127.0.0.9" // the failing client; others are not banned with it
+	target := ""
+	for failures := 0; failures < 3; {
+		r, err := c.rawFrom(src, true)
+		if err != nil {
+			t.Fatalf("after %d failures: %v", failures, err)
+		}
+		if target == "" {
+			target = r.node
+		}
+		if r.node == target {
+			r.cmd("USER victim")
+			// 530; the failure that bans answers 421 at once.
+			if code, _, _ := r.cmd("PASS wrong"); code != 530 && !(code == 421 && failures == 2) {
+				t.Fatalf("wrong password: %d", code)
+			}
+			failures++
+		}
+		r.Close()
+	}
+	// Every failure was on one node; every node now refuses the address.
+	refused := map[string]bool{}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(refused) < len(c.Nodes) {
+		r, err := c.rawFrom(src, false)
+		if err == nil {
+			if r.first == 220 {
+				if time.Now().After(deadline) {
+					t.Fatalf("node %s still greets %s after 3 failures on %s", r.node, src, target)
+				}
+			} else {
+				refused[fmt.Sprint(len(refused))] = true
+			}
+			r.Close()
+		} else {
+			// Closed without a word counts as refused too.
+			refused[fmt.Sprint(len(refused))] = true
+		}
+	}
+	// Connections round-robin: the refusals above reached both nodes.
+	r, err := c.rawFrom("127.0.0.10", true)
+	if err != nil {
+		t.Fatalf("another address is refused too: %v", err)
+	}
+	r.login(t, "victim", "pw")
+	r.Close()
+}
+
+func testDisable(t *testing.T, c *cluster) {
+	c.addUser("dis")
+	const disableSrc = "127.0.0.12" // see testSessionLimit
+	byNode := map[string]*raw{}
+	for len(byNode) < len(c.Nodes) {
+		r, err := c.rawFrom(disableSrc, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byNode[r.node] != nil {
+			r.Close()
+			continue
+		}
+		r.login(t, "dis", "pw")
+		byNode[r.node] = r
+	}
+	c.wharf("user", "set", "dis", "--disable")
+	start := time.Now()
+	for node, r := range byNode {
+		for {
+			code, msg, err := r.cmd("NOOP")
+			if code == 421 {
+				break
+			}
+			if err != nil && code == 0 {
+				t.Fatalf("node %s: %v", node, err)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("node %s still serves a disabled user after 1 s: %d %s", node, code, msg)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.conn.Close()
+	}
+	r, err := c.rawFrom(disableSrc, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd("USER dis")
+	if code, _, _ := r.cmd("PASS pw"); code == 230 {
+		t.Fatal("a disabled user logged in")
+	}
+	r.Close()
+}
+
+// duHome sums the regular files below dir (temporary upload files too:
+// they are stored bytes).
+func duHome(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // an upload renamed meanwhile
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func testQuotaRace(t *testing.T, c *cluster) {
+	const quota = 3<<20 + 12345
+	home := c.addUser("race", "--quota", strconv.Itoa(quota))
+	os.MkdirAll(home, 0o755)
+	conn := c.pgConn()
+	ctx := context.Background()
+	var mu sync.Mutex
+	perNode := map[string]int{}
+	var sessions []*ftp.ServerConn
+	for range 10 {
+		sessions = append(sessions, dialFTP(t, c, "race", func(n string) { mu.Lock(); perNode[n]++; mu.Unlock() }))
+	}
+	stop := make(chan struct{})
+	var worst atomic.Value
+	var polls atomic.Int64
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			used, reserved, _, err := c.row(ctx, conn, "race")
+			stored, derr := duHome(home)
+			if err == nil && derr == nil {
+				polls.Add(1)
+				if used > quota || used+reserved > quota || stored > quota {
+					worst.Store(fmt.Sprintf("used %d, reserved %d, stored %d", used, reserved, stored))
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	start := make(chan struct{})
+	for i, sc := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := sc.Stor(fmt.Sprintf("f%d.bin", i), bytes.NewReader(randomData(t, 1<<20)))
+			if err != nil {
+				if !strings.Contains(err.Error(), "552") {
+					t.Errorf("upload %d: %v", i, err)
+				}
+				refused.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(stop)
+	<-pollDone
+	if w := worst.Load(); w != nil {
+		t.Fatalf("quota %d passed at some moment: %s", quota, w)
+	}
+	if polls.Load() < 5 {
+		t.Fatalf("only %d polls during the race", polls.Load())
+	}
+	if perNode[c.Nodes[0].Name] != 5 || perNode[c.Nodes[1].Name] != 5 {
+		t.Fatalf("uploads per node: %v, want 5 and 5", perNode)
+	}
+	used, reserved, _, err := c.row(ctx, conn, "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := duHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != stored || reserved != 0 || used != quota || refused.Load() < 6 {
+		t.Fatalf("usage %d, reserved %d, stored %d, quota %d, %d uploads refused", used, reserved, stored, quota, refused.Load())
+	}
+}
