@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
@@ -14,9 +15,10 @@ var errFTPClosed = ftp.ErrServerClosed
 
 // newFTP builds the FTP side: the real engine, on the same Authenticator
 // and folder as the HTTP side.
-func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool) (ftpServer, error) {
+func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool, failDelay time.Duration) (ftpServer, error) {
 	return ftp.NewServer(ftp.Config{
-		Auth: auth,
+		Auth:           auth,
+		LoginFailDelay: failDelay,
 		// Every session gets its own root on the one folder: the engine
 		// closes it at logout.
 		OpenStorage: func(accounts.User) (vfs.Storage, error) { return vfs.OpenLocal(s.dir) },

@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,15 +27,39 @@ const (
 	// are dropped first, then the table is reset (a flood of distinct
 	// addresses must not grow memory without bound).
 	maxTrackedAddrs = 4096
+	// maxChecksPerAddr bounds the Basic-auth checks of one address running
+	// or waiting for their turn (one runs at a time, as on FTP): a browser
+	// opens at most 6 connections to a host, a burst of guesses gets 429.
+	maxChecksPerAddr = 8
+	// maxChecksInFlight bounds the checks of all addresses together, so a
+	// flood from many addresses queues no more than this many requests.
+	maxChecksInFlight = 64
+	// maxLoginFailDelay caps the per-address growing delay, as the FTP
+	// engine's does.
+	maxLoginFailDelay = 16 * time.Second
 )
+
+// errBusy refuses a login check that would exceed maxChecksPerAddr or
+// maxChecksInFlight; it is answered 429 without checking anything.
+var errBusy = errors.New("too many login checks at once")
 
 // guard counts failed logins per address and bans repeat offenders.
 type guard struct {
 	after int           // failures before a ban; <= 0: never ban
 	span  time.Duration // counting window and ban length
 
-	mu    sync.Mutex
-	addrs map[netip.Addr]*failures // guarded by mu
+	mu       sync.Mutex
+	addrs    map[netip.Addr]*failures // guarded by mu
+	turns    map[netip.Addr]*turn     // guarded by mu: checks of an address running or waiting
+	inFlight int                      // guarded by mu: checks running or waiting, all addresses
+}
+
+// turn lets one login check of an address run at a time, its failure delay
+// included: parallel guesses from one address wait for each other instead
+// of being verified side by side.
+type turn struct {
+	ch chan struct{} // capacity 1: holding a value is holding the turn
+	n  int           // guarded by guard.mu
 }
 
 type failures struct {
@@ -44,7 +69,50 @@ type failures struct {
 }
 
 func newGuard(after int, span time.Duration) *guard {
-	return &guard{after: after, span: span, addrs: make(map[netip.Addr]*failures)}
+	return &guard{after: after, span: span, addrs: make(map[netip.Addr]*failures), turns: make(map[netip.Addr]*turn)}
+}
+
+// enter waits for ip's turn to check a password; leave gives it back.
+// Over the per-address or overall cap it returns errBusy at once.
+func (g *guard) enter(ctx context.Context, ip netip.Addr) (leave func(), err error) {
+	g.mu.Lock()
+	t := g.turns[ip]
+	if t != nil && t.n >= maxChecksPerAddr || g.inFlight >= maxChecksInFlight {
+		g.mu.Unlock()
+		return nil, errBusy
+	}
+	if t == nil {
+		t = &turn{ch: make(chan struct{}, 1)}
+		g.turns[ip] = t
+	}
+	t.n++
+	g.inFlight++
+	g.mu.Unlock()
+	forget := func() {
+		g.mu.Lock()
+		g.inFlight--
+		if t.n--; t.n == 0 {
+			delete(g.turns, ip)
+		}
+		g.mu.Unlock()
+	}
+	select {
+	case t.ch <- struct{}{}:
+		return func() { <-t.ch; forget() }, nil
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	}
+}
+
+// failures returns ip's failed logins in the current window.
+func (g *guard) failureCount(ip netip.Addr) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.addrs[ip]; f != nil {
+		return f.n
+	}
+	return 0
 }
 
 // banned reports whether ip may not log in at now.

@@ -219,6 +219,23 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 		// Authenticator decides for both protocols.
 		name, pass = accounts.AnonymousUser, ""
 	}
+	if hasCreds {
+		// One check at a time per address, the failure delay included, and
+		// a bounded queue: a burst of guesses gets 429s, not verifications.
+		leave, err := h.guard.enter(r.Context(), remote.Addr())
+		if err != nil {
+			h.log.Info("http login refused", "user", name, "remote", remote.String(), "err", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "429 too many login attempts; try again later", http.StatusTooManyRequests)
+			return nil, accounts.User{}, false
+		}
+		defer leave()
+		if h.guard.banned(remote.Addr(), time.Now()) {
+			// Banned while this request waited for its turn.
+			h.refuseBanned(w)
+			return nil, accounts.User{}, false
+		}
+	}
 	sess, err := h.auth.Login(r.Context(), name, pass, accounts.LoginInfo{
 		Remote: remote.Addr(),
 		TLS:    r.TLS != nil,
@@ -230,18 +247,28 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 	}
 	if err != nil {
 		h.log.Info("http login refused", "user", name, "remote", remote.String(), "err", err)
-		if hasCreds && errors.Is(err, accounts.ErrBadCredentials) {
+		unavailable := errors.Is(err, accounts.ErrUnavailable) || r.Context().Err() != nil
+		if hasCreds && !unavailable {
+			// Every refusal of a password, including those that come only
+			// after a correct one (too many sessions, TLS required,
+			// disabled, expired, address), is a 401 after the same delay:
+			// a distinct answer would confirm a guessed password.
 			if h.guard.failed(remote.Addr(), time.Now()) {
 				h.log.Warn("http address banned after failed logins", "remote", remote.Addr().String())
 			}
 			if h.delay > 0 {
-				t := time.NewTimer(h.delay)
+				n := max(h.guard.failureCount(remote.Addr()), 1)
+				t := time.NewTimer(min(h.delay<<min(n-1, 10), maxLoginFailDelay))
 				select {
 				case <-t.C:
 				case <-r.Context().Done():
 					t.Stop()
 				}
 			}
+			h.emit(Event{Kind: EventLoginFailed, Remote: remote, User: name, Err: err})
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(h.realm, `"`, "'")+`", charset="UTF-8"`)
+			http.Error(w, "401 login required", http.StatusUnauthorized)
+			return nil, accounts.User{}, false
 		}
 		switch {
 		case errors.Is(err, accounts.ErrBadCredentials), errors.Is(err, accounts.ErrNotFound):
@@ -255,6 +282,9 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 		case errors.Is(err, accounts.ErrDisabled), errors.Is(err, accounts.ErrExpired),
 			errors.Is(err, accounts.ErrAddressRefused):
 			http.Error(w, "403 login refused", http.StatusForbidden)
+		case errors.Is(err, accounts.ErrUnavailable):
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "503 account database unavailable", http.StatusServiceUnavailable)
 		default:
 			http.Error(w, "500 login failed", http.StatusInternalServerError)
 		}

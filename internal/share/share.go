@@ -92,6 +92,11 @@ type Options struct {
 	// Events is called for every visitor event of either protocol, after
 	// the share has counted it. It must not block.
 	Events func(Event)
+
+	// loginFailDelay replaces the first failed-login delay of both
+	// protocols (0: one second); tests set it to wait milliseconds, not
+	// the doubling seconds of a real share.
+	loginFailDelay time.Duration
 }
 
 // Share is a folder being shared over FTP and HTTP. New opens the
@@ -221,7 +226,7 @@ func New(o Options) (_ *Share, err error) {
 		s.scheme = "https"
 	}
 
-	if s.ftpSrv, err = s.newFTP(auth, o.TLS); err != nil {
+	if s.ftpSrv, err = s.newFTP(auth, o.TLS, o.loginFailDelay); err != nil {
 		return nil, fmt.Errorf("ftp: %w", err)
 	}
 
@@ -229,11 +234,12 @@ func New(o Options) (_ *Share, err error) {
 		return nil, err
 	}
 	h := newHandler(s.httpFS, HandlerOptions{
-		Auth:         auth,
-		Realm:        "wharf share",
-		Logger:       s.log.With("proto", "http"),
-		Events:       s.record,
-		HideDotNames: !o.Hidden,
+		Auth:           auth,
+		Realm:          "wharf share",
+		Logger:         s.log.With("proto", "http"),
+		Events:         s.record,
+		HideDotNames:   !o.Hidden,
+		LoginFailDelay: o.loginFailDelay,
 	}, s.guard)
 	s.httpSrv = &http.Server{
 		// http.Server.Close does not wait for handlers; counting them lets
