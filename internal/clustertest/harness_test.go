@@ -27,13 +27,11 @@ import (
 	"github.com/wharfftp/wharf/internal/tlsconf"
 )
 
-// wharfBinary builds cmd/wharf once per test binary.
+// binDir holds the wharf binary, built by the first test that needs it.
+var binDir string
+
 var wharfBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "wharf-cluster-test")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "wharf")
+	bin := filepath.Join(binDir, "wharf")
 	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/wharf").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("build wharf: %v\n%s", err, out)
@@ -42,10 +40,13 @@ var wharfBinary = sync.OnceValues(func() (string, error) {
 })
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if bin, err := wharfBinary(); err == nil {
-		os.RemoveAll(filepath.Dir(bin))
+	var err error
+	if binDir, err = os.MkdirTemp("", "wharf-cluster-test"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	code := m.Run()
+	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 
