@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrUnavailable means the account database cannot be reached: a login is
@@ -24,6 +26,22 @@ type SharedBans interface {
 	// Banned reports whether ip is banned, from the node's copy of the
 	// list (kept current by the database's notices).
 	Banned(ip netip.Addr) bool
+	// Bans lists the addresses banned now, from the database.
+	Bans(ctx context.Context) ([]SharedBan, error)
+	// Lift removes ip's ban and failure count on every node (the others
+	// drop their copy on the database's notice) and reports whether ip
+	// was banned.
+	Lift(ctx context.Context, ip netip.Addr) (bool, error)
+	// WatchLifts calls f with every address whose ban is lifted, by any
+	// node, as the notice arrives: a node drops its own count then too.
+	WatchLifts(f func(ip netip.Addr))
+}
+
+// SharedBan is one address banned on a cluster's list.
+type SharedBan struct {
+	Addr     netip.Addr
+	Failures int
+	Until    time.Time
 }
 
 // SharedBans returns the cluster's shared ban list, nil when the store is
@@ -167,6 +185,77 @@ func (s *pgStore) noteBan(ip string, until int64) {
 	if s.bans[ip] < until {
 		s.bans[ip] = until
 	}
+	s.mu.Unlock()
+}
+
+// Bans implements SharedBans.
+func (s *pgStore) Bans(ctx context.Context) ([]SharedBan, error) {
+	rows, err := s.pool.Query(ctx, "SELECT ip, failures, until_ms FROM wharf_bans WHERE until_ms > $1 ORDER BY ip", nowMS())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SharedBan
+	for rows.Next() {
+		var ip string
+		var b SharedBan
+		var until int64
+		if err := rows.Scan(&ip, &b.Failures, &until); err != nil {
+			return nil, err
+		}
+		if b.Addr, err = netip.ParseAddr(ip); err != nil {
+			continue // not written by wharf
+		}
+		b.Until = time.UnixMilli(until)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Lift implements SharedBans: the row goes, and a "!unban" notice tells
+// every node (this one too) to drop its copy.
+func (s *pgStore) Lift(ctx context.Context, ip netip.Addr) (bool, error) {
+	key := ip.Unmap().String()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(ctx)
+	var until int64
+	err = tx.QueryRow(ctx, "DELETE FROM wharf_bans WHERE ip = $1 RETURNING until_ms", key).Scan(&until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", pgChannel, s.id+" !unban "+key); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, err
+	}
+	s.unban(key)
+	return until > nowMS(), nil
+}
+
+// unban drops ip from the node's copy of the list and tells the watchers.
+func (s *pgStore) unban(ip string) {
+	s.mu.Lock()
+	delete(s.bans, ip)
+	watchers := s.liftWatchers
+	s.mu.Unlock()
+	if addr, err := netip.ParseAddr(ip); err == nil {
+		for _, f := range watchers {
+			f(addr)
+		}
+	}
+}
+
+// WatchLifts implements SharedBans.
+func (s *pgStore) WatchLifts(f func(ip netip.Addr)) {
+	s.mu.Lock()
+	s.liftWatchers = append(s.liftWatchers, f)
 	s.mu.Unlock()
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,14 +50,15 @@ type pgStore struct {
 
 	changedMu sync.Mutex // one Changed at a time
 
-	mu        sync.Mutex
-	changed   bool                     // guarded by mu: another writer committed since the last Changed
-	listening bool                     // guarded by mu: the listener is connected and LISTENing
-	pings     map[uint64]chan struct{} // guarded by mu: Changed calls waiting for their ping
-	seq       uint64                   // guarded by mu
-	watchers  []func(name string)      // guarded by mu
-	bans      map[string]int64         // guarded by mu: banned address -> until (Unix ms)
-	live      map[int64]struct{}       // guarded by mu: reservation rows this node renews
+	mu           sync.Mutex
+	changed      bool                     // guarded by mu: another writer committed since the last Changed
+	listening    bool                     // guarded by mu: the listener is connected and LISTENing
+	pings        map[uint64]chan struct{} // guarded by mu: Changed calls waiting for their ping
+	seq          uint64                   // guarded by mu
+	watchers     []func(name string)      // guarded by mu
+	bans         map[string]int64         // guarded by mu: banned address -> until (Unix ms)
+	liftWatchers []func(netip.Addr)       // guarded by mu
+	live         map[int64]struct{}       // guarded by mu: reservation rows this node renews
 
 	// leaseFor is how long session and reservation rows outlive their
 	// node (sessionLease; tests shorten it before the renewer starts).
@@ -260,6 +262,10 @@ func (s *pgStore) notice(payload string) {
 	store, rest, _ := strings.Cut(payload, " ")
 	if ban, ok := strings.CutPrefix(rest, "!ban "); ok {
 		s.banNotice(ban)
+		return
+	}
+	if ip, ok := strings.CutPrefix(rest, "!unban "); ok {
+		s.unban(ip)
 		return
 	}
 	if seq, ok := strings.CutPrefix(rest, "!ping "); ok {

@@ -206,3 +206,57 @@ func TestPostgresClusterState(t *testing.T) {
 		t.Fatal("the ban was lost over the restart")
 	}
 }
+
+// A ban listed and lifted through one node is gone on the other, whose
+// watchers hear of it.
+func TestPostgresBansListAndLift(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Start(t).NewDB(t)
+	open := func() *DB {
+		db, err := Open(ctx, t.TempDir(), Options{DB: url, Argon2: Argon2Params{Memory: 64, Time: 1, Threads: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	lifted := make(chan netip.Addr, 4)
+	b.SharedBans().WatchLifts(func(ip netip.Addr) { lifted <- ip })
+	ip := netip.MustParseAddr("203.0.113.9")
+	for range 2 {
+		if _, _, err := a.SharedBans().LoginFailed(ctx, ip, 2, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.SharedBans().LoginFailed(ctx, netip.MustParseAddr("203.0.113.10"), 2, time.Minute) // one failure: no ban
+	bans, err := b.SharedBans().Bans(ctx)
+	if err != nil || len(bans) != 1 || bans[0].Addr != ip || bans[0].Failures != 2 || time.Until(bans[0].Until) < 50*time.Second {
+		t.Fatalf("Bans = %+v, %v", bans, err)
+	}
+	for deadline := time.Now().Add(time.Second); !b.SharedBans().Banned(ip); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("b never saw the ban")
+		}
+	}
+	if ok, err := a.SharedBans().Lift(ctx, ip); err != nil || !ok {
+		t.Fatalf("Lift = %v, %v", ok, err)
+	}
+	if ok, err := a.SharedBans().Lift(ctx, ip); err != nil || ok {
+		t.Fatalf("second Lift = %v, %v", ok, err)
+	}
+	select {
+	case got := <-lifted:
+		if got != ip {
+			t.Fatalf("watcher heard %v", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("b's watcher never heard of the lift")
+	}
+	if b.SharedBans().Banned(ip) || a.SharedBans().Banned(ip) {
+		t.Fatal("still banned after the lift")
+	}
+	if bans, _ := b.SharedBans().Bans(ctx); len(bans) != 0 {
+		t.Fatalf("Bans after the lift = %+v", bans)
+	}
+}

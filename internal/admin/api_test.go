@@ -30,6 +30,7 @@ type fixture struct {
 	ftp   *ftptest.Server
 	http  *httptest.Server
 	token string
+	node  string // "" means n1
 }
 
 var fastArgon2 = accounts.Argon2Params{Memory: 64, Time: 1, Threads: 1}
@@ -113,7 +114,11 @@ func (f *fixture) do(r req) (int, map[string]any, *http.Response) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		f.t.Fatalf("%s %s: %d, not JSON: %q", r.method, r.path, resp.StatusCode, b)
 	}
-	if v["node"] != "n1" || resp.Header.Get("X-Wharf-Node") != "n1" {
+	node := f.node
+	if node == "" {
+		node = "n1"
+	}
+	if v["node"] != node || resp.Header.Get("X-Wharf-Node") != node {
 		f.t.Fatalf("%s %s: answer does not name the node: %s", r.method, r.path, b)
 	}
 	if resp.StatusCode >= 400 {

@@ -132,34 +132,71 @@ type BanInfo struct {
 	Until    time.Time  `json:"until"`
 }
 
-// Bans lists the addresses banned now.
+// sharedBanTimeout bounds a call to a cluster's ban list made for an
+// admin: a slow database must not hang the admin page.
+const sharedBanTimeout = 5 * time.Second
+
+// Bans lists the addresses banned now: this node's, and in a cluster the
+// shared list's (an address banned on both shows once, with the larger
+// figures).
 func (s *Server) Bans() []BanInfo {
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []BanInfo
+	byAddr := make(map[netip.Addr]BanInfo)
 	for ip, b := range s.bans {
 		if !b.until.IsZero() && now.Before(b.until) {
-			out = append(out, BanInfo{Addr: ip, Failures: b.failures, Until: b.until})
+			byAddr[ip] = BanInfo{Addr: ip, Failures: b.failures, Until: b.until}
 		}
+	}
+	s.mu.Unlock()
+	if sb := s.cfg.SharedBans; sb != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedBanTimeout)
+		shared, err := sb.Bans(ctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("shared ban list unavailable", "err", err)
+		}
+		for _, b := range shared {
+			ip := b.Addr.Unmap()
+			cur, ok := byAddr[ip]
+			if !ok {
+				cur = BanInfo{Addr: ip}
+			}
+			cur.Failures = max(cur.Failures, b.Failures)
+			if b.Until.After(cur.Until) {
+				cur.Until = b.Until
+			}
+			byAddr[ip] = cur
+		}
+	}
+	out := make([]BanInfo, 0, len(byAddr))
+	for _, b := range byAddr {
+		out = append(out, b)
 	}
 	slices.SortFunc(out, func(a, b BanInfo) int { return a.Addr.Compare(b.Addr) })
 	return out
 }
 
-// LiftBan forgets ip's ban and its failure count; it reports whether ip was
-// banned.
+// LiftBan forgets ip's ban and its failure count, on this node and in a
+// cluster on every node; it reports whether ip was banned.
 func (s *Server) LiftBan(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	b := s.bans[ip]
-	if b == nil {
-		return false
-	}
 	delete(s.bans, ip)
-	return !b.until.IsZero() && now.Before(b.until)
+	s.mu.Unlock()
+	lifted := b != nil && !b.until.IsZero() && now.Before(b.until)
+	if sb := s.cfg.SharedBans; sb != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedBanTimeout)
+		ok, err := sb.Lift(ctx, ip)
+		cancel()
+		if err != nil {
+			s.log.Warn("shared ban list unavailable: ban lifted on this node only", "remote", ip.String(), "err", err)
+		}
+		lifted = lifted || ok
+	}
+	return lifted
 }
 
 // Banned reports whether ip is banned now, on this node or (in a cluster)

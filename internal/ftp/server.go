@@ -258,7 +258,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Banner == "" {
 		cfg.Banner = "wharf FTP server ready."
 	}
-	return &Server{
+	srv := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
@@ -269,7 +269,17 @@ func NewServer(cfg Config) (*Server, error) {
 		commands:  commandTable(),
 		public:    public,
 		recovery:  newRecovery(),
-	}, nil
+	}
+	if cfg.SharedBans != nil {
+		// A ban lifted on any node ends this node's count of the
+		// address too, or its own ban would outlive the lift.
+		cfg.SharedBans.WatchLifts(func(ip netip.Addr) {
+			srv.mu.Lock()
+			delete(srv.bans, ip.Unmap())
+			srv.mu.Unlock()
+		})
+	}
+	return srv, nil
 }
 
 // Serve accepts plain control connections on ln until Shutdown (AUTH TLS is
