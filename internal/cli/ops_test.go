@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"crypto/tls"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -147,5 +150,50 @@ func TestServeAdminAPIWithCLIToken(t *testing.T) {
 		if resp.StatusCode != c.want || !strings.Contains(string(b), `"node": "n7"`) {
 			t.Fatalf("sessions with %q: %d %s", c.tok, resp.StatusCode, b)
 		}
+	}
+}
+
+// Under TLS the admin listener is HTTPS with the server's certificate, and
+// the page session cookie is Secure.
+func TestServeAdminListenHTTPSUnderTLS(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	if code, _, errs := e.run("rootpw\n", "admin", "add", "root", "--data", data, "--password-stdin"); code != 0 {
+		t.Fatalf("admin add: %d %s", code, errs)
+	}
+	_, logs := startServe(t, nil, "--data", data, "--listen", "127.0.0.1:0", "--tls-self-signed", "--admin-listen", "127.0.0.1:0")
+	a := logAddr(t, logs, "admin")
+	if !strings.Contains(logs.String(), `msg="serving admin" listen=`+a+` scheme=https`) {
+		t.Fatalf("admin not served over https:\n%s", logs)
+	}
+	// The certificate is the one serve made in the data directory.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := c.Post("https://"+a+"/api/v1/login", "application/json", strings.NewReader(`{"name":"root","password":"rootpw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.TLS.PeerCertificates) == 0 {
+		t.Fatalf("login over https: %d", resp.StatusCode)
+	}
+	cert, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blk, _ := pem.Decode(cert); blk == nil || !bytes.Equal(blk.Bytes, resp.TLS.PeerCertificates[0].Raw) {
+		t.Errorf("the admin listener's certificate is not the FTP server's")
+	}
+	var ck *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == "wharf_admin" {
+			ck = k
+		}
+	}
+	if ck == nil || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie over https: %+v", ck)
+	}
+	// Plain HTTP to the TLS listener gets Go's 400, never the API.
+	if code, body := get(t, "http://"+a+"/api/v1/me"); code != 400 || strings.Contains(body, `"node"`) {
+		t.Errorf("plain HTTP to the https admin: %d %q", code, body)
 	}
 }
