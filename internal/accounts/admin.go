@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 )
 
@@ -126,7 +125,7 @@ func (db *DB) AddUser(ctx context.Context, u User, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(u.Home, homeMode); err != nil {
+	if err := db.makeHome(ctx, u.Home); err != nil {
 		return fmt.Errorf("create home: %w", err)
 	}
 	u.UsedBytes, u.UsedFiles = 0, 0
@@ -189,7 +188,7 @@ func (db *DB) UpdateUser(ctx context.Context, u User) error {
 			return err
 		}
 		u.Home = home
-		if err := os.MkdirAll(u.Home, homeMode); err != nil {
+		if err := db.makeHome(ctx, u.Home); err != nil {
 			return fmt.Errorf("create home: %w", err)
 		}
 	}
@@ -241,7 +240,7 @@ func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
 		if !filepath.IsAbs(home) || rerr != nil || derr != nil || resolved == string(filepath.Separator) || within(dataDir, resolved) {
 			return fmt.Errorf("user %s deleted, but not purging suspicious home %s", name, home)
 		}
-		if err := os.RemoveAll(home); err != nil {
+		if err := db.removeHome(ctx, home); err != nil {
 			return fmt.Errorf("user %s deleted, purge home: %w", name, err)
 		}
 	}
@@ -264,24 +263,7 @@ func (db *DB) Rescan(ctx context.Context, name string) (Usage, error) {
 	if err != nil {
 		return Usage{}, wrapUser(name, err)
 	}
-	var bytes, files int64
-	err = filepath.WalkDir(su.Home, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			bytes += fi.Size()
-			files++
-		}
-		return nil
-	})
+	bytes, files, err := db.homeUsage(ctx, su.Home)
 	if err != nil {
 		return Usage{}, fmt.Errorf("rescan %s: %w", name, err)
 	}
@@ -406,7 +388,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, o ImportOptions) (int, er
 		users = append(users, StoredUser{User: u, PasswordHash: eu.PasswordHash})
 	}
 	for _, u := range users {
-		if err := os.MkdirAll(u.Home, homeMode); err != nil {
+		if err := db.makeHome(ctx, u.Home); err != nil {
 			return 0, fmt.Errorf("import: user %s: create home: %w", u.Name, err)
 		}
 	}

@@ -30,6 +30,11 @@ type Options struct {
 	// not list, download, overwrite or delete: a drop box.
 	AnonymousIncoming string
 
+	// Homes, when set, is where the users' homes are stored instead of
+	// the local disk (an object store's prefixes): homes are still named
+	// by their paths, and Homes maps them. Anonymous homes stay local.
+	Homes Homes
+
 	// Argon2 sets the cost of new password hashes; zero: DefaultArgon2().
 	Argon2 Argon2Params
 

@@ -57,6 +57,7 @@ type serveOpts struct {
 	grace           time.Duration
 	init            bool
 	ops             opsOpts
+	storage         storageOpts
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -85,6 +86,7 @@ when that exists.`,
 			if err := applyLayers(cmd, env, cfgFile, mustExist); err != nil {
 				return err
 			}
+			o.storage.resolve(cmd.Flags())
 			return runServe(cmd.Context(), env, o)
 		},
 	}
@@ -125,6 +127,7 @@ when that exists.`,
 	f.StringVar(&o.xferlog, "xferlog", "", "also write transfers in xferlog format to this file")
 	f.DurationVar(&o.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long running transfers may finish")
 	o.ops.flags(f)
+	o.storage.flags(f)
 	return cmd
 }
 
@@ -187,7 +190,26 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		return err
 	}
 	defer unlock()
-	aopts := accounts.Options{DB: o.db, Anonymous: o.anonymous, AnonymousIncoming: o.anonIncoming}
+	dataAbs, err := filepath.Abs(o.data)
+	if err != nil {
+		return err
+	}
+	hs, err := openHomeStorage(ctx, o.storage, dataAbs)
+	if err != nil {
+		return err
+	}
+	if hs.sweep != nil {
+		// Multipart uploads a killed predecessor left would be kept (and
+		// billed) forever; this process has none yet.
+		n, err := hs.sweep(ctx, time.Now())
+		switch {
+		case err != nil:
+			logger.Warn("storage: sweep of abandoned uploads failed; the next start tries again", "storage", hs.where, "err", err)
+		case n > 0:
+			logger.Info("storage: aborted uploads a previous server left", "storage", hs.where, "uploads", n)
+		}
+	}
+	aopts := accounts.Options{DB: o.db, Anonymous: o.anonymous, AnonymousIncoming: o.anonIncoming, Homes: hs.homes}
 	if o.anonymous {
 		aopts.AnonymousHome = o.anonHome
 		if aopts.AnonymousHome == "" {
@@ -208,6 +230,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	cfg = ftp.Config{
 		Events:              cfg.Events,
 		Auth:                db,
+		OpenStorage:         hs.open,
 		Logger:              logger,
 		TLSRequired:         o.tlsRequired,
 		TLSRequireReuse:     o.tlsRequireReuse,
@@ -305,7 +328,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		attrs = append(attrs, "implicit_ftps", iln.Addr().String())
 	}
 	attrs = append(attrs, "users", len(users), "data", db.Dir(), "accounts", filepath.Join(db.Dir(), "wharf.db"),
-		"homes", db.DefaultHome(""), "anonymous", o.anonymous, "tls", cfg.TLS != nil, "passive_ports", o.passivePorts)
+		"homes", db.DefaultHome(""), "storage", hs.where, "anonymous", o.anonymous, "tls", cfg.TLS != nil, "passive_ports", o.passivePorts)
 	if len(users) == 0 && !o.anonymous {
 		logger.Warn("no users: every login is refused until 'wharf user add NAME --data " + db.Dir() + "'")
 	}

@@ -40,6 +40,8 @@ func newUserCmd(env *Env) *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", "", "data directory (default $WHARF_DATA or ./wharf-data)")
 	cmd.PersistentFlags().StringVar(&dbURL, "db", "", "user database: sqlite:PATH or a postgres:// URL (default $WHARF_DB, the db key of DATA/wharf.toml, or DATA/wharf.db)")
+	var st storageOpts
+	st.flags(cmd.PersistentFlags())
 	open := func(ctx context.Context, create bool) (*accounts.DB, error) {
 		dir := data
 		if dir == "" {
@@ -49,7 +51,18 @@ func newUserCmd(env *Env) *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		db, err := accounts.Open(ctx, dir, accounts.Options{DB: u, MustExist: !create})
+		if err := userStorage(cmd.PersistentFlags(), env, &st, dir); err != nil {
+			return nil, err
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		hs, err := openHomeStorage(ctx, st, abs)
+		if err != nil {
+			return nil, err
+		}
+		db, err := accounts.Open(ctx, dir, accounts.Options{DB: u, MustExist: !create, Homes: hs.homes})
 		return db, userError(err)
 	}
 	cmd.AddCommand(

@@ -171,6 +171,31 @@ func (b *Bucket) Usage(ctx context.Context, home string) (bytes, files int64, er
 	return bytes, files, nil
 }
 
+// RemoveHome deletes every object under a home, and the stored checksums
+// of its files (wharf user del --purge): paged, so a home of any size goes
+// in bounded memory; an error leaves the rest for the next try.
+func (b *Bucket) RemoveHome(ctx context.Context, home string) error {
+	h, err := b.Home(home)
+	if err != nil {
+		return err
+	}
+	for _, prefix := range []string{h.root, h.sumKey(h.root)} {
+		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(prefix)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				return mapErr(err)
+			}
+			for _, o := range out.Contents {
+				if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: o.Key}); err != nil {
+					return mapErr(err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // FS is one home in a Bucket: a vfs.Storage and a vfs.Checksummer.
 type FS struct {
 	b    *Bucket
