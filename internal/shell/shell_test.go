@@ -289,7 +289,9 @@ func TestMgetMputRunParallelWithOneTotal(t *testing.T) {
 	}
 	s, u, local, out := newShellFor(t, accounts.User{Name: "slow", Perms: accounts.PresetFull, RateUp: 192 << 10, RateDown: 192 << 10}, 3, rec)
 	ctx := context.Background()
-	payload := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+	// 256 KiB at 192 KiB/s: over a second each, so three started together
+	// overlap even when the machine is loaded and they start unevenly.
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 16<<10)
 	for _, n := range []string{"a.bin", "b.bin", "c.bin"} {
 		os.WriteFile(filepath.Join(local, n), payload, 0o644)
 	}
