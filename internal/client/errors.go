@@ -59,7 +59,7 @@ func (e *Error) Kind() Kind {
 	case e.Code == 553 || e.Code == 532:
 		return KindPermission
 	case e.Code == 550 || e.Code == 450:
-		if mentions(e.Msg, "permission", "denied", "not allowed", "privilege", "forbidden", "refused", "read-only", "read only") {
+		if mentions(e.Msg, "permission", "denied", "not allowed", "may not", "privilege", "forbidden", "refused", "read-only", "read only") {
 			return KindPermission
 		}
 		if mentions(e.Msg, "quota") {

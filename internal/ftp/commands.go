@@ -176,7 +176,7 @@ func (ss *session) handleCommand(line []byte) {
 		return
 	case row.perm != accounts.PermNone && !ss.user().PermsFor(ss.permTarget(cmd.Verb, cmd.Arg)).Has(row.perm):
 		ss.log.Info("permission denied", "cmd", cmd.Verb, "path", ss.permTarget(cmd.Verb, cmd.Arg))
-		ss.reply(ftpproto.CodeFileUnavailable, "Permission denied.")
+		ss.reply(ReasonPermission.FTP())
 		ss.clearOneShot(cmd.Verb)
 		return
 	}
@@ -253,12 +253,12 @@ func (ss *session) cmdNotImplemented(string) error {
 
 // errPermission is a permission refusal found by a handler (the table
 // cannot know, e.g. overwrite against new upload).
-var errPermission = replyErr(ftpproto.CodeFileUnavailable, "Permission denied.")
+var errPermission = ReasonPermission.reply()
 
 // errNoReplace refuses to write over an existing file for a user who may
 // create files but not replace them: the file's existence is the reason,
-// worded as the share's web page words it (409).
-var errNoReplace = replyErr(ftpproto.CodeFileUnavailable, "File exists and may not be replaced.")
+// as the share's web side says it (409).
+var errNoReplace = ReasonNoReplace.reply()
 
 // replyFor is the one place that turns an error into a reply. Raw error
 // text goes to the log only.
@@ -287,9 +287,9 @@ func errorReply(verb string, err error) (int, string) {
 	storing := slices.Contains([]string{"STOR", "STOU", "APPE", "MKD", "XMKD", "RNTO"}, verb)
 	switch {
 	case errors.Is(err, accounts.ErrQuotaExceeded):
-		return ftpproto.CodeExceededStorage, "Quota exceeded."
+		return ReasonQuota.FTP()
 	case errors.Is(err, ErrFileBusy):
-		return ftpproto.CodeFileBusy, "File busy: another session is writing it."
+		return ReasonBusy.FTP()
 	case errors.Is(err, vfs.ErrTransient):
 		// RFC 959: 451 "Requested action aborted: local error in
 		// processing"; the client may try again.
@@ -297,28 +297,29 @@ func errorReply(verb string, err error) (int, string) {
 	case errors.Is(err, ErrNotPlainFile):
 		return ftpproto.CodeFileUnavailable, "Not a plain file."
 	case errors.Is(err, vfs.ErrNoSpace):
-		return ftpproto.CodeInsufficientSpace, "Insufficient storage space."
+		return ReasonNoSpace.FTP()
 	case errors.Is(err, ErrHiddenName) && storing:
-		return ftpproto.CodeBadFileName, "File name not allowed: names starting with a dot are hidden."
+		return ReasonHidden.FTP()
 	case errors.Is(err, vfs.ErrBadPath), errors.Is(err, fs.ErrInvalid) && storing:
-		if storing {
-			return ftpproto.CodeBadFileName, "File name not allowed."
+		code, text := ReasonBadName.FTP()
+		if !storing {
+			code = ftpproto.CodeFileUnavailable // 553 is for a name to store
 		}
-		return ftpproto.CodeFileUnavailable, "File name not allowed."
+		return code, text
 	case errors.Is(err, vfs.ErrTooLarge):
 		return ftpproto.CodeFileUnavailable, "Too large for this operation on this storage."
 	case errors.Is(err, vfs.ErrNotExist):
-		return ftpproto.CodeFileUnavailable, "No such file or directory."
+		return ReasonNotFound.FTP()
 	case errors.Is(err, vfs.ErrExist) && verb != "MKD" && verb != "XMKD" && storing:
-		return ftpproto.CodeFileUnavailable, "File exists and may not be replaced."
+		return ReasonNoReplace.FTP()
 	case errors.Is(err, vfs.ErrExist):
-		return ftpproto.CodeFileUnavailable, "File exists."
+		return ReasonExists.FTP()
 	case errors.Is(err, vfs.ErrPermission):
-		return ftpproto.CodeFileUnavailable, "Permission denied."
+		return ReasonPermission.FTP()
 	case errors.Is(err, vfs.ErrNotEmpty):
-		return ftpproto.CodeFileUnavailable, "Directory not empty."
+		return ReasonNotEmpty.FTP()
 	case errors.Is(err, vfs.ErrNotDir):
-		return ftpproto.CodeFileUnavailable, "Not a directory."
+		return ReasonNotFolder.FTP()
 	case errors.Is(err, vfs.ErrIsDir):
 		return ftpproto.CodeFileUnavailable, "Is a directory."
 	case errors.Is(err, context.Canceled):

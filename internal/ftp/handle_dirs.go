@@ -30,7 +30,7 @@ func (ss *session) cmdCWD(arg string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
+		return ReasonNotFolder.reply()
 	}
 	ss.cwd = abs
 	ss.reply(ftpproto.CodeFileActionOK, "Directory successfully changed.")
@@ -65,13 +65,13 @@ func (ss *session) cmdRMD(arg string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
+		return ReasonNotFolder.reply()
 	}
 	if err := ss.fs.Remove(ss.ctx, name); err != nil {
 		// rmdir(2) of a folder with entries is ENOTEMPTY or, as POSIX
 		// allows and some filesystems do, EEXIST.
 		if errors.Is(err, vfs.ErrNotEmpty) || errors.Is(err, vfs.ErrExist) {
-			return replyErr(ftpproto.CodeFileUnavailable, "Directory not empty.")
+			return ReasonNotEmpty.reply()
 		}
 		return err
 	}
@@ -109,7 +109,7 @@ func (ss *session) cmdMLSD(arg string) error {
 	}
 	if !fi.IsDir() {
 		// RFC 3659 section 7.2.1: MLSD of a file is an error.
-		return replyErr(ftpproto.CodeFileUnavailable, "Not a directory.")
+		return ReasonNotFolder.reply()
 	}
 	return ss.list(arg, formatMLSx, "MLSD")
 }

@@ -183,7 +183,7 @@ func TestBrowserListsDownloadsUploadsAndLooksRight(t *testing.T) {
 		t.Fatalf("drop upload: %v", err)
 	}
 	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
-	if err != nil || !strings.Contains(status, "data.bin: already exists") {
+	if err != nil || !strings.Contains(status, "data.bin: file exists and may not be replaced") {
 		t.Errorf("status after refused drop = %q, %v", status, err)
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "dropped.txt")); err != nil || string(got) != "fresh drop" {

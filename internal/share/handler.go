@@ -162,7 +162,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if slices.ContainsFunc(strings.Split(abs, "/"), ftp.IsTempName) {
 		// An upload in progress (of either protocol) is no file yet:
 		// never served, replaced or deleted, as on FTP.
-		http.Error(w, "404 not found", http.StatusNotFound)
+		refuse(w, ftp.ReasonNotFound, "")
 		return
 	}
 	sess, user, ok := h.login(w, r, remote)
@@ -360,31 +360,55 @@ func (h *handler) sameOrigin(q *request) bool {
 // symlink, a bad name) is reported as missing, and the raw text is logged.
 func (h *handler) fail(q *request, op string, err error) {
 	h.log.Info("http "+op+" failed", "user", q.user.Name, "remote", q.remote.String(), "path", q.abs, "err", err)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		http.Error(q.w, "404 not found", http.StatusNotFound)
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, errForbidden):
-		http.Error(q.w, "403 forbidden", http.StatusForbidden)
-	case errors.Is(err, fs.ErrExist) && op == "upload":
-		http.Error(q.w, "409 "+reasonNoReplace, http.StatusConflict)
-	case errors.Is(err, fs.ErrExist):
-		http.Error(q.w, "409 already exists", http.StatusConflict)
-	case errors.Is(err, ftp.ErrFileBusy):
-		http.Error(q.w, "409 file busy: an upload is writing it", http.StatusConflict)
-	case errors.Is(err, accounts.ErrQuotaExceeded):
-		http.Error(q.w, "507 quota exceeded", http.StatusInsufficientStorage)
-	case errors.Is(err, errNoSpace):
-		http.Error(q.w, "507 no space left", http.StatusInsufficientStorage)
-	case errors.Is(err, errBadName):
-		http.Error(q.w, "400 bad file name", http.StatusBadRequest)
-	case errors.Is(err, errBadUpload):
+	if r, ok := reasonFor(op, err); ok {
+		refuse(q.w, r, "")
+		return
+	}
+	if errors.Is(err, errBadUpload) {
 		http.Error(q.w, "400 malformed upload", http.StatusBadRequest)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		// The visitor went away; nobody reads this answer.
 		http.Error(q.w, "499 cancelled", http.StatusBadRequest)
-	default:
-		http.Error(q.w, "404 not found", http.StatusNotFound)
+		return
 	}
+	refuse(q.w, ftp.ReasonNotFound, "")
+}
+
+// reasonFor picks the refusal for an error of operation op, from the table
+// the FTP engine answers with (ftp.Reason), so both protocols give one
+// reason for one case.
+func reasonFor(op string, err error) (ftp.Reason, bool) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return ftp.ReasonNotFound, true
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, errForbidden):
+		return ftp.ReasonPermission, true
+	case errors.Is(err, fs.ErrExist) && op == "upload":
+		return ftp.ReasonNoReplace, true
+	case errors.Is(err, fs.ErrExist):
+		return ftp.ReasonExists, true
+	case errors.Is(err, ftp.ErrFileBusy):
+		return ftp.ReasonBusy, true
+	case errors.Is(err, accounts.ErrQuotaExceeded):
+		return ftp.ReasonQuota, true
+	case errors.Is(err, errNoSpace), errors.Is(err, vfs.ErrNoSpace):
+		return ftp.ReasonNoSpace, true
+	case errors.Is(err, errBadName):
+		return ftp.ReasonBadName, true
+	case errors.Is(err, vfs.ErrNotEmpty):
+		return ftp.ReasonNotEmpty, true
+	case errors.Is(err, vfs.ErrNotDir):
+		return ftp.ReasonNotFolder, true
+	}
+	return 0, false
+}
+
+// refuse answers a reason from the shared table.
+func refuse(w http.ResponseWriter, r ftp.Reason, detail string) {
+	code, line := r.HTTP(detail)
+	http.Error(w, line, code)
 }
 
 // refuseHidden answers a path through a dot name while those are hidden,
@@ -397,23 +421,16 @@ func (h *handler) refuseHidden(q *request, abs string) bool {
 	h.log.Info("http hidden name refused", "user", q.user.Name, "remote", q.remote.String(), "path", abs)
 	switch q.r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodDelete:
-		http.Error(q.w, "404 not found", http.StatusNotFound)
+		refuse(q.w, ftp.ReasonNotFound, "")
 	default:
-		http.Error(q.w, "403 "+reasonHidden, http.StatusForbidden)
+		refuse(q.w, ftp.ReasonHidden, "")
 	}
 	return true
 }
 
-// The reasons a refusal gives, worded as the FTP engine words them, so a
-// visitor reads the same thing on both protocols.
-const (
-	reasonHidden    = "file name not allowed: names starting with a dot are hidden"
-	reasonNoReplace = "file exists and may not be replaced"
-)
-
 func (h *handler) forbid(q *request, what string) {
 	h.log.Info("http refused by permissions", "user", q.user.Name, "remote", q.remote.String(), "path", q.abs, "op", what)
-	http.Error(q.w, "403 "+what+" not allowed", http.StatusForbidden)
+	refuse(q.w, ftp.ReasonPermission, what)
 }
 
 // get serves a folder's page or a file's bytes.
@@ -438,7 +455,7 @@ func (h *handler) get(q *request) {
 		return
 	}
 	if !fi.Mode().IsRegular() {
-		http.Error(q.w, "404 not found", http.StatusNotFound)
+		refuse(q.w, ftp.ReasonNotFound, "")
 		return
 	}
 	if !q.may(accounts.PermDownload, q.abs) {

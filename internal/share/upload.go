@@ -349,7 +349,7 @@ func (h *handler) delete(q *request) {
 	h.emit(Event{Kind: EventDelete, Remote: q.remote, User: q.user.Name, Path: q.abs, Err: err})
 	if err != nil {
 		if errors.Is(err, vfs.ErrNotEmpty) || errors.Is(err, vfs.ErrExist) {
-			http.Error(q.w, "409 folder not empty", http.StatusConflict)
+			refuse(q.w, ftp.ReasonNotEmpty, "")
 			return
 		}
 		h.fail(q, "delete", err)
@@ -366,7 +366,7 @@ func (h *handler) isDir(q *request) bool {
 		return false
 	}
 	if !fi.IsDir() {
-		http.Error(q.w, "409 not a folder", http.StatusConflict)
+		refuse(q.w, ftp.ReasonNotFolder, "")
 		return false
 	}
 	return true

@@ -42,14 +42,19 @@
     status.classList.toggle("error", !!isError);
   }
 
+  // The server's answer is a line from the reason table FTP answers with
+  // too ("409 file exists and may not be replaced"): show its words, so
+  // the page says what an FTP client would. A status alone is the fallback.
   function explain(xhrStatus, text) {
+    var said = (text || "").replace(/^\d+\s*/, "").trim();
+    if (xhrStatus && said && said.length <= 200 && said.indexOf("<") < 0) return said;
     switch (xhrStatus) {
       case 0: return "connection lost";
       case 401: return "login required";
       case 403: return "not allowed";
       case 409: return "already exists";
       case 413: case 507: return "not enough space";
-      default: return (text || "").replace(/^\d+\s*/, "").trim() || ("error " + xhrStatus);
+      default: return "error " + xhrStatus;
     }
   }
 
