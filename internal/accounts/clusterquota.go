@@ -44,17 +44,18 @@ const reservationLease = sessionLease
 // of) asks again.
 const reserveRetry = 20 * time.Millisecond
 
-// settleRetryFor bounds how long a settle, or a usage change that is safe
-// to send again, is retried while the database is unreachable (a restart).
-// Settles are idempotent (numbered); other changes are retried only when
-// the driver knows they were not sent.
+// settleRetryFor bounds how long a reserve, a settle, or a usage change
+// that is safe to send again, is retried while the database is unreachable
+// (a restart), so uploads running through a short outage carry on.
+// Reserves and settles are numbered, so a repeat is applied once; other
+// changes are retried only when the driver knows they were not sent.
 const settleRetryFor = 15 * time.Second
 
 // clusterWriter is one writer's reservation row.
 type clusterWriter struct {
 	id    int64 // the row's id, random
 	held  int64 // bytes reserved, as the row says after the last settle
-	seq   int64 // settles sent
+	seq   int64 // reserves and settles sent
 	allow int64 // see Quota.Allowance
 }
 
@@ -153,14 +154,16 @@ func (a *clusterAccount) Reserve(ctx context.Context, want int64) (int64, error)
 	defer a.lockAnon(w)()
 	for {
 		a.mu.Lock()
-		cw := a.writer(w)
-		id, allow, held := cw.id, cw.allow, cw.held
-		a.mu.Unlock()
 		if want == 0 {
 			// Asking for nothing is never refused (see account.Reserve).
+			a.mu.Unlock()
 			return 0, nil
 		}
-		granted, f, err := a.pg.reserve(ctx, a.name, id, want, allow)
+		cw := a.writer(w)
+		cw.seq++
+		id, seq, allow, held := cw.id, cw.seq, cw.allow, cw.held
+		a.mu.Unlock()
+		granted, f, err := a.pg.reserve(ctx, a.name, id, seq, want, allow)
 		a.mu.Lock()
 		if err != nil {
 			a.forget(w, cw)
@@ -345,6 +348,21 @@ func retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 	}
 }
 
+// transient reports whether err may go away by itself: no answer from the
+// server, or the server going down or out of connections. Any other answer
+// of the server would be the same again.
+func transient(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return true
+	}
+	switch pe.Code[:2] {
+	case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+		return true
+	}
+	return pe.Code == "40001" || pe.Code == "40P01" // serialization failure, deadlock
+}
+
 func scanFigures(row pgx.Row, head ...any) (figures, error) {
 	var f figures
 	err := row.Scan(append(head, &f.usedBytes, &f.usedFiles, &f.reserved, &f.quotaBytes, &f.quotaFiles)...)
@@ -354,13 +372,16 @@ func scanFigures(row pgx.Row, head ...any) (figures, error) {
 	return f, err
 }
 
-// reserve asks the database for room (wharf_reserve). It is not retried:
-// a grant whose answer was lost is held by a row nobody renews, which the
+// reserve asks the database for room (wharf_reserve), retried through an
+// outage until ctx ends: the reserve's number makes a repeat harmless. A
+// grant whose answer never came is held by a row nobody renews, which the
 // sweep ends.
-func (s *pgStore) reserve(ctx context.Context, name string, id, want, allow int64) (int64, figures, error) {
+func (s *pgStore) reserve(ctx context.Context, name string, id, seq, want, allow int64) (int64, figures, error) {
 	var g int64
-	f, err := scanFigures(s.pool.QueryRow(ctx, "SELECT * FROM wharf_reserve($1, $2, $3, $4, $5, $6)",
-		name, s.id, id, want, allow, nowMS()+s.leaseFor.Milliseconds()), &g)
+	f, err := retry(ctx, func(ctx context.Context) (figures, error) {
+		return scanFigures(s.pool.QueryRow(ctx, "SELECT * FROM wharf_reserve($1, $2, $3, $4, $5, $6, $7)",
+			name, s.id, id, seq, want, allow, nowMS()+s.leaseFor.Milliseconds()), &g)
+	}, transient)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return 0, f, fmt.Errorf("%w: reserve quota: %v", ErrUnavailable, err)
 	}
@@ -372,7 +393,7 @@ func (s *pgStore) reserve(ctx context.Context, name string, id, want, allow int6
 func (s *pgStore) settle(ctx context.Context, name string, id, seq, held, written int64) (figures, error) {
 	f, err := retry(ctx, func(ctx context.Context) (figures, error) {
 		return scanFigures(s.pool.QueryRow(ctx, "SELECT * FROM wharf_settle($1, $2, $3, $4, $5)", name, id, seq, held, written))
-	}, func(error) bool { return true })
+	}, transient)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return f, fmt.Errorf("%w: settle quota: %v", ErrUnavailable, err)
 	}
@@ -385,7 +406,7 @@ func (s *pgStore) adjust(ctx context.Context, name string, bytes, files int64, c
 	var ok bool
 	f, err := retry(ctx, func(ctx context.Context) (figures, error) {
 		return scanFigures(s.pool.QueryRow(ctx, "SELECT * FROM wharf_adjust($1, $2, $3, $4)", name, bytes, files, check), &ok)
-	}, pgconn.SafeToRetry)
+	}, func(err error) bool { return pgconn.SafeToRetry(err) && transient(err) })
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, f, fmt.Errorf("%w: change usage: %v", ErrUnavailable, err)
 	}

@@ -168,7 +168,7 @@ func TestClusterReservationOfDeadNodeExpires(t *testing.T) {
 	if err := a.AddUser(ctx, User{Name: "u", Home: t.TempDir(), Perms: PresetFull, QuotaBytes: 1000}, "pw"); err != nil {
 		t.Fatal(err)
 	}
-	g, _, err := dead.reserve(ctx, "u", 42, 1000, 0)
+	g, _, err := dead.reserve(ctx, "u", 42, 1, 1000, 0)
 	if err != nil || g != 1000 {
 		t.Fatalf("reserve = %d, %v", g, err)
 	}
@@ -195,7 +195,8 @@ func TestClusterReservationOfDeadNodeExpires(t *testing.T) {
 	}
 }
 
-// A settle sent twice (its first answer lost in an outage) counts once.
+// A reserve and a settle sent twice (their first answers lost in an
+// outage) count once.
 func TestClusterSettleIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Start(t).NewDB(t)
@@ -203,11 +204,13 @@ func TestClusterSettleIsIdempotent(t *testing.T) {
 	if err := a.AddUser(ctx, User{Name: "u", Home: t.TempDir(), Perms: PresetFull, QuotaBytes: 1000}, "pw"); err != nil {
 		t.Fatal(err)
 	}
-	if g, _, err := a.pg.reserve(ctx, "u", 7, 500, 0); err != nil || g != 500 {
-		t.Fatalf("reserve = %d, %v", g, err)
+	for range 2 {
+		if g, _, err := a.pg.reserve(ctx, "u", 7, 1, 500, 0); err != nil || g != 500 {
+			t.Fatalf("reserve = %d, %v", g, err)
+		}
 	}
 	for range 2 {
-		if _, err := a.pg.settle(ctx, "u", 7, 1, 0, 300); err != nil {
+		if _, err := a.pg.settle(ctx, "u", 7, 2, 0, 300); err != nil {
 			t.Fatal(err)
 		}
 	}
