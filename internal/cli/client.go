@@ -294,11 +294,22 @@ hash, status, help. Reads commands one per line when stdin is not a terminal
 	return cmd
 }
 
-func (f *clientFlags) transferOptions(s *session, pr *shownProgress) client.TransferOptions {
+func (f *clientFlags) transferOptions(env *Env, s *session, pr *shownProgress, batch bool) client.TransferOptions {
 	return client.TransferOptions{
 		Continue: f.cont, Recursive: f.recursive, Force: f.force, Parallel: f.parallel,
 		Observer: pr.Progress, Dial: s.dial,
+		Reconnect: batch || f.recursive, OnReconnect: reconnectNotice(env, pr),
 	}
+}
+
+// reconnectNotice tells the user, on stderr, that a batch lost its
+// connection and is reopening it; above live bars it would tear them, so
+// then it says nothing until the summary.
+func reconnectNotice(env *Env, pr *shownProgress) func(string) {
+	if pr.mode == progress.Bars {
+		return nil
+	}
+	return func(msg string) { fmt.Fprintf(env.Stderr, "wharf: %s\n", msg) }
 }
 
 // shownProgress is a one-shot command's progress and, while bars are drawn
@@ -306,12 +317,13 @@ func (f *clientFlags) transferOptions(s *session, pr *shownProgress) client.Tran
 // progress.QuietInput); done puts the terminal back, once.
 type shownProgress struct {
 	*progress.Progress
+	mode    progress.Mode
 	restore func()
 }
 
 func (f *clientFlags) progress(env *Env) *shownProgress {
 	mode := progress.Detect(env.Stdout, f.quiet)
-	sp := &shownProgress{Progress: progress.New(env.Stdout, mode), restore: func() {}}
+	sp := &shownProgress{Progress: progress.New(env.Stdout, mode), mode: mode, restore: func() {}}
 	if mode == progress.Bars {
 		sp.restore = progress.QuietInput(env.Stdin)
 	}
@@ -375,9 +387,9 @@ folder's contents into DEST.` + clientHelp,
 			pr := f.progress(env)
 			defer pr.done()
 			if f.segments > 1 {
-				_, err = client.GetSegmented(ctx, s.conn, s.target.Path, local, f.segments, f.transferOptions(s, pr))
+				_, err = client.GetSegmented(ctx, s.conn, s.target.Path, local, f.segments, f.transferOptions(env, s, pr, false))
 			} else {
-				_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(s, pr))
+				_, err = client.Get(ctx, s.conn, cmpOr(s.target.Path, "."), local, f.transferOptions(env, s, pr, false))
 			}
 			pr.Wait()
 			pr.done()
@@ -429,7 +441,7 @@ the same copy:
 			// progress shows one total.
 			pr := f.progress(env)
 			defer pr.done()
-			_, err = client.PutAll(ctx, s.conn, args[:len(args)-1], s.target.Path, f.transferOptions(s, pr))
+			_, err = client.PutAll(ctx, s.conn, args[:len(args)-1], s.target.Path, f.transferOptions(env, s, pr, len(args) > 2))
 			pr.Wait()
 			pr.done()
 			return clientError(interrupted(ctx, err))

@@ -57,6 +57,7 @@ nothing. Every transfer is verified end to end, as get and put do.` + clientHelp
 			pr := f.progress(env)
 			defer pr.done()
 			o.Observer = pr.Progress
+			o.Reconnect, o.OnReconnect = true, reconnectNotice(env, pr)
 			src, dst := s.target.Path, local
 			if o.Reverse {
 				src, dst = local, s.target.Path

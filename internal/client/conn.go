@@ -80,6 +80,7 @@ type Conn struct {
 
 	greeting string
 	feat     map[string]string // upper-case keyword -> parameters
+	pass     string            // kept for Reconnect
 	noEPSV   bool
 	user     string
 	wd       string // where the CWDs went, from the login folder ("": there)
@@ -247,7 +248,7 @@ func (c *Conn) Login(ctx context.Context, user, pass string) error {
 		}
 		return &Error{Code: code, Msg: msg}
 	}
-	c.user = user
+	c.user, c.pass = user, pass
 	if err := c.expect(ctx, 2, "TYPE I"); err != nil {
 		return fmt.Errorf("binary mode: %w", err)
 	}

@@ -29,6 +29,10 @@ type MirrorOptions struct {
 	Parallel int
 	Observer Observer
 	Dial     func(ctx context.Context) (*Conn, error)
+	// Reconnect and OnReconnect are TransferOptions': a dropped control
+	// connection is reopened and the mirror goes on.
+	Reconnect   bool
+	OnReconnect func(msg string)
 }
 
 // MirrorKind is what the plan does with one path.
@@ -110,7 +114,10 @@ func Mirror(ctx context.Context, c *Conn, src, dst string, o MirrorOptions) (Mir
 	} else {
 		remoteRoot = "/"
 	}
-	remoteTree, err := remoteMirrorTree(ctx, c, cmpOr(remoteRoot, "."), o, o.Reverse)
+	to := TransferOptions{Continue: true, Force: true, Recursive: true, Parallel: o.Parallel, Observer: o.Observer, Dial: o.Dial, Reconnect: o.Reconnect, OnReconnect: o.OnReconnect}
+	remoteTree, err := planAgain(ctx, c, to, func() (map[string]mirrorEntry, error) {
+		return remoteMirrorTree(ctx, c, cmpOr(remoteRoot, "."), o, o.Reverse)
+	})
 	if err != nil {
 		return sum, err
 	}
@@ -230,7 +237,6 @@ func Mirror(ctx context.Context, c *Conn, src, dst string, o MirrorOptions) (Mir
 		e := srcTree[it.Name]
 		jobs = append(jobs, job{name: it.Name, remote: r, local: l, size: e.size, mtime: e.mtime})
 	}
-	to := TransferOptions{Continue: true, Force: true, Recursive: true, Parallel: o.Parallel, Observer: o.Observer, Dial: o.Dial}
 	fn := mirrorGet
 	if o.Reverse {
 		fn = mirrorPut(dstTree)

@@ -69,3 +69,67 @@ func verifyReconnecting(ctx context.Context, c *Conn, o TransferOptions, local, 
 	algo, unchecked, err = verify(ctx, nc, local, remote)
 	return algo, unchecked, nc, err
 }
+
+// reconnectBackoff is the wait before each attempt to reopen a dropped
+// control connection: a server restart takes seconds, a NAT that forgot
+// the flow is back at once. About half a minute in all, then the batch
+// fails with what it could not finish.
+var reconnectBackoff = []time.Duration{
+	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second,
+	4 * time.Second, 8 * time.Second, 15 * time.Second,
+}
+
+// Reconnect replaces a broken control connection with a new one to the
+// same server, logged in as the same user, in the same folder. The *Conn
+// stays the caller's: whoever holds it goes on with the new session.
+func (c *Conn) Reconnect(ctx context.Context) error {
+	if c.user == "" {
+		return errors.New("reconnect: the connection never logged in")
+	}
+	n, err := Connect(ctx, c.target, c.opts, c.user, c.pass)
+	if err != nil {
+		return err
+	}
+	wd := c.wd
+	c.raw.Close()
+	*c = *n
+	// The TLS configurations check certificates through method values
+	// bound to n; bind them to c, which is the connection from now on.
+	c.tlsCfg.VerifyConnection = c.verifyControl
+	if c.dataTLS != nil {
+		c.dataTLS.VerifyConnection = c.verifyData
+	}
+	if wd != "" {
+		if err := c.Cwd(ctx, wd); err != nil {
+			return fmt.Errorf("reconnect: back to %s: %w", wd, err)
+		}
+	}
+	return nil
+}
+
+// redialInPlace reopens c with backoff; notify, when set, hears each attempt's
+// failure. It gives up when ctx ends or the attempts run out.
+func redialInPlace(ctx context.Context, c *Conn, notify func(attempt int, err error)) error {
+	cause := c.Err()
+	for i, wait := range reconnectBackoff {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		err := c.Reconnect(ctx)
+		if err == nil {
+			return nil
+		}
+		if notify != nil {
+			notify(i+1, err)
+		}
+		if KindOf(err) == KindLogin || errors.As(err, new(*CertError)) {
+			return err // the server is back and refuses: waiting will not help
+		}
+		cause = err
+	}
+	return fmt.Errorf("reconnect: gave up after %d attempts: %w", len(reconnectBackoff), cause)
+}

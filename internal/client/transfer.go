@@ -69,6 +69,13 @@ type TransferOptions struct {
 	Observer Observer
 	// Dial opens another logged-in connection for parallel workers.
 	Dial func(ctx context.Context) (*Conn, error)
+	// Reconnect reopens a control connection that drops during the batch
+	// (a server restart, a NAT that forgot the flow), with backoff, and
+	// the batch goes on: the interrupted file resumes where it stopped.
+	Reconnect bool
+	// OnReconnect, when set, hears what happens: the connection was lost
+	// and is being reopened, or an attempt failed.
+	OnReconnect func(msg string)
 	// BeforeVerify, when set, runs after the bytes moved and before the
 	// checksum is compared. It exists for tests that tamper with a file to
 	// prove the check catches it.
@@ -143,7 +150,7 @@ var ErrExists = errors.New("exists (-f replaces it, -c resumes it)")
 //
 // Files arrive as NAME.part and are renamed once verified.
 func Get(ctx context.Context, c *Conn, remote, local string, o TransferOptions) ([]Result, error) {
-	jobs, err := planGet(ctx, c, remote, local, o)
+	jobs, err := planAgain(ctx, c, o, func() ([]job, error) { return planGet(ctx, c, remote, local, o) })
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +176,7 @@ func runAll(ctx context.Context, c *Conn, sources []string, plan func(string) ([
 	var jobs []job
 	var errs []error
 	for _, src := range sources {
-		js, err := plan(src)
+		js, err := planAgain(ctx, c, o, func() ([]job, error) { return plan(src) })
 		if err != nil {
 			if c.Err() != nil {
 				return nil, err
@@ -274,7 +281,7 @@ func walkRemote(ctx context.Context, c *Conn, remote, local, name string, jobs *
 // remote/tree (remote "" is the login folder), "tree/" copies tree's
 // contents into remote.
 func Put(ctx context.Context, c *Conn, local, remote string, o TransferOptions) ([]Result, error) {
-	jobs, err := planPut(ctx, c, local, remote, o)
+	jobs, err := planAgain(ctx, c, o, func() ([]job, error) { return planPut(ctx, c, local, remote, o) })
 	if err != nil {
 		return nil, err
 	}
@@ -401,11 +408,28 @@ func run(ctx context.Context, c *Conn, jobs []job, o TransferOptions, fn fileFun
 					return // the other workers carry on
 				}
 			}
+			gaveUp := false
 			for i := range next {
 				prev := conn
 				results[i], errs[i] = fn(ctx, &conn, jobs[i], o)
 				if prev != conn && prev != c {
 					prev.Close()
+				}
+				for errs[i] != nil && !gaveUp && o.Reconnect && conn.Err() != nil && ctx.Err() == nil {
+					if err := reopen(ctx, conn, o); err != nil {
+						gaveUp = true
+						errs[i] = fmt.Errorf("%w (%v)", errs[i], err)
+						break
+					}
+					// The same file again; resumed when bytes had moved
+					// (its destination was checked the first time).
+					oj := o
+					oj.Continue = o.Continue || results[i].Moved > 0
+					prev := conn
+					results[i], errs[i] = fn(ctx, &conn, jobs[i], oj)
+					if prev != conn && prev != c {
+						prev.Close()
+					}
 				}
 				if conn.Err() == nil {
 					continue
@@ -441,6 +465,35 @@ feed:
 	close(next)
 	wg.Wait()
 	return results, errors.Join(errs...)
+}
+
+// reopen reconnects conn for a batch, telling o.OnReconnect.
+func reopen(ctx context.Context, conn *Conn, o TransferOptions) error {
+	say := func(string) {}
+	if o.OnReconnect != nil {
+		say = o.OnReconnect
+	}
+	say(fmt.Sprintf("connection lost (%s); reconnecting", PrintableText(conn.Err().Error())))
+	err := redialInPlace(ctx, conn, func(attempt int, err error) {
+		say(fmt.Sprintf("reconnect attempt %d failed: %s", attempt, PrintableText(err.Error())))
+	})
+	if err == nil {
+		say("reconnected; the batch goes on")
+	}
+	return err
+}
+
+// planAgain runs plan, and once more after reopening c when the control
+// connection dropped while it listed (Reconnect only).
+func planAgain[T any](ctx context.Context, c *Conn, o TransferOptions, plan func() (T, error)) (T, error) {
+	v, err := plan()
+	if err != nil && o.Reconnect && c.Err() != nil && ctx.Err() == nil {
+		if rerr := reopen(ctx, c, o); rerr != nil {
+			return v, fmt.Errorf("%w (%v)", err, rerr)
+		}
+		return plan()
+	}
+	return v, err
 }
 
 // counter hands the bytes that pass to a Tracker.

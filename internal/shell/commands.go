@@ -185,6 +185,7 @@ func cmdMget(ctx context.Context, s *Shell, f flags, args []string) error {
 	return s.withProgress(func(o client.Observer) error {
 		opts := s.transferOptions(f)
 		opts.Observer = o
+		opts.Reconnect = true
 		_, err := client.GetAll(ctx, s.c, names, s.lcwd+string(filepath.Separator), opts)
 		return err
 	})
@@ -210,6 +211,7 @@ func cmdMput(ctx context.Context, s *Shell, f flags, args []string) error {
 	return s.withProgress(func(o client.Observer) error {
 		opts := s.transferOptions(f)
 		opts.Observer = o
+		opts.Reconnect = true
 		_, err := client.PutAll(ctx, s.c, names, "", opts)
 		return err
 	})

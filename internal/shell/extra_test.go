@@ -4,13 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/client"
+	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/ftptest"
 	"github.com/wharfftp/wharf/internal/progress"
 	"github.com/wharfftp/wharf/internal/testenv"
 )
@@ -225,4 +232,48 @@ func TestShellChmod(t *testing.T) {
 
 	w, _, _, _, werrb := newShell(t)
 	fails(t, w, werrb, "chmod 644 x", "has no SITE CHMOD")
+}
+
+// While nobody types, the shell sends NOOP every Keepalive, so a server's
+// idle timer does not end a session someone is sitting at; a command in
+// between is not disturbed.
+func TestShellKeepaliveWhileIdle(t *testing.T) {
+	var mu sync.Mutex
+	noops := 0
+	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) {
+		c.Events = func(ev ftp.Event) {
+			if ev.Kind == ftp.Command && ev.Verb == "NOOP" {
+				mu.Lock()
+				noops++
+				mu.Unlock()
+			}
+		}
+	}})
+	srv.Users.Add("alice", "secret", accounts.PresetFull)
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	c, err := client.Connect(context.Background(), &client.Target{Host: host, Port: port}, client.Options{}, "alice", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	in, typing := io.Pipe()
+	var out, errb bytes.Buffer
+	s := New(Config{Conn: c, In: in, Out: &out, Err: &errb, Progress: progress.Plain, LocalDir: t.TempDir(), Keepalive: 100 * time.Millisecond})
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(context.Background()) }()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return noops }
+	time.Sleep(650 * time.Millisecond)
+	if n := count(); n < 3 || n > 8 {
+		t.Errorf("%d NOOPs in 650 ms idle at a 100 ms keepalive", n)
+	}
+	io.WriteString(typing, "pwd\n")
+	typing.Close()
+	if err := <-ran; err != nil || out.String() != "/\n" {
+		t.Fatalf("a command after the keepalives: %v %q %s", err, out.String(), errb.String())
+	}
+	n := count()
+	time.Sleep(300 * time.Millisecond)
+	if count() != n {
+		t.Error("NOOPs went on after the shell ended")
+	}
 }

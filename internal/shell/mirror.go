@@ -126,6 +126,7 @@ func cmdMirror(ctx context.Context, s *Shell, _ flags, args []string) error {
 		dst = s.local(dst)
 	}
 	o.Parallel, o.Dial = *par, s.cfg.Dial
+	o.Reconnect, o.OnReconnect = true, s.reconnectNotice()
 	defer s.forget()
 	var sum client.MirrorSummary
 	err := s.withProgress(func(ob client.Observer) error {

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -51,7 +52,16 @@ type Config struct {
 	Getenv func(string) string
 	// Password is the session's, for bookmark add -p only; "" unknown.
 	Password string
+	// Keepalive is how long the session may sit idle before the shell
+	// sends NOOP, so that a server's idle timer (often 5 minutes) or a NAT
+	// does not drop a session someone is still sitting at. 0 means
+	// defaultKeepalive, < 0 none.
+	Keepalive time.Duration
 }
+
+// defaultKeepalive is well inside the 300 s idle timeout of wharf, vsftpd
+// and pyftpdlib, and rare enough to cost nothing.
+const defaultKeepalive = 60 * time.Second
 
 // Shell is one interactive session.
 type Shell struct {
@@ -63,6 +73,10 @@ type Shell struct {
 	table map[string]*command
 	names []string
 	quit  bool
+	// mu is held while a command runs: the keepalive sends its NOOP only
+	// between commands (a Conn is not for concurrent use). It guards c
+	// and lastUse.
+	mu sync.Mutex
 	// lastUse is when the connection last answered; see staleAfter.
 	lastUse time.Time
 	rl      *readline.Instance // at a terminal; asks confirmations
@@ -111,6 +125,8 @@ func New(cfg Config) *Shell {
 // wrong) after running all of them.
 func (s *Shell) Run(ctx context.Context) error {
 	s.cwd, _ = s.c.Pwd(ctx)
+	stop := s.keepalive(ctx)
+	defer stop()
 	if s.cfg.Interactive {
 		return s.runInteractive(ctx)
 	}
@@ -214,8 +230,51 @@ func (s *Shell) Exec(ctx context.Context, line string) error {
 	return s.run(ctx, cmd, f, args, err)
 }
 
+// keepalive sends NOOP whenever the session has been idle for
+// cfg.Keepalive, until the returned stop is called.
+func (s *Shell) keepalive(ctx context.Context) (stop func()) {
+	every := s.cfg.Keepalive
+	if every == 0 {
+		every = defaultKeepalive
+	}
+	if every < 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !s.mu.TryLock() {
+				continue // a command is running: the connection is in use
+			}
+			if time.Since(s.lastUse) >= every && s.c.Err() == nil {
+				nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				if s.c.Noop(nctx) == nil {
+					s.lastUse = time.Now()
+				}
+				cancel()
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // run runs a parsed command (err: why it cannot run) and reports how it went.
 func (s *Shell) run(ctx context.Context, cmd *command, f flags, args []string, err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err == nil && cmd.name != "quit" && time.Since(s.lastUse) > staleAfter {
 		// A server may have dropped an idle session: find out now, not
 		// halfway through the command.
@@ -299,6 +358,15 @@ func (s *Shell) ask(q string) bool {
 	return err == nil && (ans == "y" || ans == "yes")
 }
 
+// reconnectNotice is what a batch says when it reopens the connection:
+// nothing over live bars (they would tear), a line otherwise.
+func (s *Shell) reconnectNotice() func(string) {
+	if s.cfg.Progress == progress.Bars {
+		return nil
+	}
+	return func(msg string) { fmt.Fprintf(s.cfg.Err, "%s\n", msg) }
+}
+
 // Conn is the shell's current connection (it changes after a reconnect).
 func (s *Shell) Conn() *client.Conn { return s.c }
 
@@ -362,7 +430,8 @@ func (s *Shell) local(p string) string {
 func (s *Shell) forget() { clear(s.cache) }
 
 func (s *Shell) transferOptions(f flags) client.TransferOptions {
-	return client.TransferOptions{Continue: f['c'], Recursive: f['r'], Force: f['f'], Parallel: s.cfg.Parallel, Dial: s.cfg.Dial}
+	return client.TransferOptions{Continue: f['c'], Recursive: f['r'], Force: f['f'], Parallel: s.cfg.Parallel, Dial: s.cfg.Dial,
+		Reconnect: f['r'], OnReconnect: s.reconnectNotice()}
 }
 
 func (s *Shell) withProgress(fn func(o client.Observer) error) error {
