@@ -229,6 +229,16 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 	durable := ss.srv.cfg.Durable
 	resumable := mayResume(perms)
 	log := ss.log
+	// discard drops the upload; a file gone but not given back in usage
+	// is repaired, not reported to the client.
+	discard := func(ctx context.Context, n int64) error {
+		err := up.Discard(context.WithoutCancel(ctx), n)
+		if notCounted(err) {
+			RepairUsage(ss.fs, q, log, "discard upload "+abs, err)
+			return nil
+		}
+		return err
+	}
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
 		bg := context.WithoutCancel(ctx)
 		f, err := up.Create(ctx, durable)
@@ -236,21 +246,24 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 			err = errBadRest // cut below the offset meanwhile
 		}
 		if err != nil {
-			return 0, errors.Join(err, up.Discard(bg, 0))
+			return 0, errors.Join(err, discard(bg, 0))
 		}
 		// Once data flows the old file is going to be replaced, complete
 		// upload or not (see the package doc), so the upload may use its
 		// room: a user near the limit can still overwrite a big file.
 		ctx = accounts.WithWriter(ctx)
 		if err := up.Credit(ctx); err != nil {
-			return 0, errors.Join(err, up.Discard(bg, 0))
+			return 0, errors.Join(err, discard(bg, 0))
 		}
 		var kept int64
 		if keep > 0 {
 			// The storage copied the first keep bytes at Create; they
 			// are charged like received ones.
 			if kept, err = up.Keep(ctx); err != nil {
-				return 0, errors.Join(uploadErr(err), up.Discard(bg, kept))
+				if notCounted(err) {
+					RepairUsage(ss.fs, q, log, "upload "+abs, err)
+				}
+				return 0, errors.Join(uploadErr(err), discard(bg, kept))
 			}
 		}
 		n, rerr := receive(ctx, f, dc, q, lim, binary)
@@ -261,6 +274,11 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 			// can never finish a partial file needs the difference.
 			rerr = fmt.Errorf("%w: client closed the control connection", errDataBroken)
 		}
+		if notCounted(rerr) {
+			// Stored, not in usage: whatever the upload becomes, only a
+			// count says what usage must be.
+			defer RepairUsage(ss.fs, q, log, "upload "+abs, rerr)
+		}
 		refused := errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr)
 		if rerr != nil && (!resumable || refused && (exists || stored == 0)) {
 			// A refusal never loses data: the file the upload was to
@@ -269,21 +287,28 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 			// the quota is. A partial its uploader could never finish (an
 			// upload-only drop box) would only pass for a complete file:
 			// it is dropped and its room given back.
-			if err := up.Discard(bg, stored); err != nil {
+			if err := discard(bg, stored); err != nil {
 				log.Error("discard upload", "path", abs, "err", err)
 				rerr = errors.Join(rerr, err)
 			}
 			return n, uploadErr(rerr)
 		}
 		// Put what arrived in place, complete or not.
-		if _, err := up.Commit(bg, stored); err != nil {
+		_, err = up.Commit(bg, stored)
+		if notCounted(err) {
+			RepairUsage(ss.fs, q, log, "upload "+abs, err)
+		}
+		if errors.Is(err, ErrCommitted) {
+			err = nil
+		}
+		if err != nil {
 			if errors.Is(err, fs.ErrExist) && !errors.Is(err, accounts.ErrQuotaExceeded) {
 				// Created meanwhile by another session, and this user may
 				// not replace it: the commit refused, nothing changed.
 				log.Info("upload refused: the name was taken meanwhile", "path", abs)
 				return n, errors.Join(rerr, errTakenMeanwhile)
 			}
-			if !errors.Is(err, accounts.ErrQuotaExceeded) {
+			if !errors.Is(err, accounts.ErrQuotaExceeded) && !notCounted(err) {
 				log.Error("commit upload", "path", abs, "err", err)
 			}
 			return n, errors.Join(uploadErr(rerr), err)
@@ -302,8 +327,11 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 	}
 	cleanup := func() {
 		if !ran {
-			// The data connection never opened: nothing changes.
-			up.Discard(context.WithoutCancel(ss.ctx), 0)
+			// The data connection never opened: nothing changes, but the
+			// file the upload held in the file quota is given back.
+			if err := discard(ss.ctx, 0); err != nil {
+				log.Error("discard upload", "path", abs, "err", err)
+			}
 		}
 	}
 	return ss.startTransfer(what, abs, true, run, cleanup)
@@ -371,10 +399,17 @@ func (ss *session) resumeUpload(abs, name string, appendMode bool, off int64) er
 			return 0, err
 		}
 		n, rerr := receive(ctx, h, dc, q, lim, binary)
+		if notCounted(rerr) {
+			RepairUsage(fsys, q, ss.log, "append to "+abs, rerr)
+		}
 		// What arrived is kept however the transfer ended: the file was
 		// partial already.
 		if err := w.Commit(bg, n); err != nil {
-			ss.log.Error("commit resumed upload", "path", abs, "err", err)
+			if notCounted(err) {
+				RepairUsage(fsys, q, ss.log, "commit resumed upload "+abs, err)
+			} else {
+				ss.log.Error("commit resumed upload", "path", abs, "err", err)
+			}
 			return n, errors.Join(uploadErr(rerr), err)
 		}
 		if errors.Is(rerr, accounts.ErrQuotaExceeded) || isNoSpace(rerr) {
@@ -461,7 +496,7 @@ func (ss *session) cmdDELE(arg string) error {
 	}
 	if err != nil {
 		// Removed, but not counted: the log must say so.
-		ss.log.Error("delete: usage not recorded", "path", abs, "err", err)
+		RepairUsage(ss.fs, ss.acct.Quota(), ss.log, "delete "+abs, err)
 	}
 	ss.log.Info("delete", "path", abs, "bytes", fi.Size())
 	ss.event(Event{Kind: Deleted, Path: abs, RealPath: ss.realPath(abs), Bytes: fi.Size()})
@@ -513,7 +548,7 @@ func (ss *session) cmdRNTO(arg string) error {
 	case err != nil && !errors.Is(err, ErrNotRecorded):
 		return err
 	case err != nil:
-		ss.log.Error("rename: usage not recorded", "path", abs, "err", err)
+		RepairUsage(ss.fs, ss.acct.Quota(), ss.log, "rename to "+abs, err)
 	}
 	ss.log.Info("rename", "path", abs, "from", fromAbs)
 	ss.reply(ftpproto.CodeFileActionOK, "Rename successful.")

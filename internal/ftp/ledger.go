@@ -90,6 +90,7 @@ type ledgerT struct {
 	mu    sync.Mutex
 	names map[string]*nameState // guarded by mu
 	live  map[string]struct{}   // guarded by mu; temporary names of uploads in flight
+	rep   repairState           // guarded by mu; see repair.go
 }
 
 // ledger is process-wide: see above.
@@ -106,6 +107,7 @@ func nameKey(fsys vfs.Storage, name string) string {
 func (l *ledgerT) get(key string) *nameState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.admit(key)
 	st := l.names[key]
 	if st == nil {
 		st = &nameState{}
@@ -181,8 +183,13 @@ func tempOwned(name string) bool {
 func IsTempName(name string) bool { return isTempName(name) }
 
 // ErrNotRecorded marks a change made on disk whose usage could not be
-// recorded: the change stands, and the failure must be logged.
+// recorded: the change stands; the caller logs it and repairs the usage
+// (RepairUsage).
 var ErrNotRecorded = errors.New("usage not recorded")
+
+// ErrCommitted marks an error of Upload.Commit that came after the file
+// was put in place (ErrNotRecorded): the upload stands and succeeded.
+var ErrCommitted = errors.New("upload in place")
 
 // record applies a change already made on disk; q may be nil (no quota).
 func record(ctx context.Context, q accounts.Quota, bytes, files int64) error {
@@ -275,6 +282,8 @@ type Upload struct {
 // dropAllowance ends the upload's allowance, if any.
 func (u *Upload) dropAllowance() {
 	if u.wctx != nil {
+		// Dropping an allowance fails only without a writer mark, and
+		// wctx has one (Credit).
 		u.q.Allowance(u.wctx, 0)
 		u.wctx = nil
 	}
@@ -501,7 +510,9 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 			files = -1 // the replaced file's place is the upload's
 		}
 		freed := u.st.taken(cur, u)
-		err = record(ctx, u.q, -freed, files)
+		if err = record(ctx, u.q, -freed, files); err != nil {
+			err = fmt.Errorf("%w: %w", ErrCommitted, err)
+		}
 		u.dropAllowance() // only once the original is no longer counted
 		return cur != nil, err
 	}

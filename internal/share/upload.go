@@ -179,7 +179,9 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 	bg := context.WithoutCancel(q.ctx)
 	qw := newQuotaWriter(q.ctx, quota, nil)
 	fail := func(err error) (int64, bool, error) {
-		if derr := up.Discard(bg, qw.committed); derr != nil {
+		if derr := up.Discard(bg, qw.committed); errors.Is(derr, ftp.ErrNotRecorded) {
+			ftp.RepairUsage(h.fsys, quota, h.log, "discard upload "+abs, derr)
+		} else if derr != nil {
 			h.log.Error("discard upload", "path", abs, "err", derr)
 		}
 		h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start), Err: err})
@@ -197,6 +199,10 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 	if cerr := qw.commitChunk(); err == nil {
 		err = cerr
 	}
+	if qw.uncounted != nil {
+		// Written, and maybe not counted: only a count can tell.
+		ftp.RepairUsage(h.fsys, quota, h.log, "upload "+abs, qw.uncounted)
+	}
 	if err != nil {
 		if errors.Is(err, vfs.ErrNoSpace) {
 			err = errors.Join(errNoSpace, err)
@@ -204,6 +210,12 @@ func (h *handler) receive(q *request, name, abs string, body io.Reader) (n int64
 		return fail(err)
 	}
 	replaced, err = up.Commit(bg, qw.committed)
+	if errors.Is(err, ftp.ErrNotRecorded) {
+		ftp.RepairUsage(h.fsys, quota, h.log, "upload "+abs, err)
+	}
+	if errors.Is(err, ftp.ErrCommitted) {
+		err = nil
+	}
 	if err != nil {
 		h.emit(Event{Kind: EventUpload, Remote: q.remote, User: q.user.Name, Path: abs, Bytes: n, Duration: time.Since(start), Err: err})
 		if errors.Is(err, ftp.ErrNotPlainFile) {
@@ -228,6 +240,9 @@ type quotaWriter struct {
 	reserved  int64 // the current chunk's reservation
 	inChunk   int64 // bytes written into the current chunk
 	committed int64 // bytes of earlier chunks, already counted as usage
+	// uncounted is the first failed Commit: its bytes are on disk, and
+	// usage may lack them.
+	uncounted error
 }
 
 func newQuotaWriter(ctx context.Context, q accounts.Quota, w io.Writer) *quotaWriter {
@@ -275,6 +290,9 @@ func (qw *quotaWriter) commitChunk() error {
 	err := qw.q.Commit(context.WithoutCancel(qw.ctx), qw.reserved, qw.inChunk)
 	qw.committed += qw.inChunk
 	qw.reserved, qw.inChunk = 0, 0
+	if err != nil && qw.uncounted == nil {
+		qw.uncounted = err
+	}
 	return err
 }
 
@@ -342,7 +360,7 @@ func (h *handler) delete(q *request) {
 		// in place.
 		_, err = ftp.RemoveFile(q.ctx, h.fsys, q.sess.Quota(), q.name)
 		if err != nil && errors.Is(err, ftp.ErrNotRecorded) {
-			h.log.Error("delete: usage not recorded", "path", q.abs, "err", err)
+			ftp.RepairUsage(h.fsys, q.sess.Quota(), h.log, "delete "+q.abs, err)
 			err = nil
 		}
 	}

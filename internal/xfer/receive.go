@@ -20,6 +20,11 @@ import (
 // client's close_notify. It is a programming error in the caller.
 var ErrUnguardedTLS = errors.New("xfer: TLS upload source not built on GuardEOF")
 
+// ErrNotCounted marks a Receive whose bytes reached dst but whose quota
+// Commit failed: the file holds them and usage may not; the engine must
+// make usage right (a recount), not only log it.
+var ErrNotCounted = errors.New("xfer: bytes stored but not counted")
+
 // probeTries bounds how often the quota probe retries a Read that returned
 // neither data nor an error, which io.Reader allows but a socket never does
 // for long.
@@ -129,7 +134,7 @@ func Receive(ctx context.Context, dst io.Writer, src io.Reader, q accounts.Quota
 		total += n
 		if q != nil {
 			if cerr := q.Commit(context.WithoutCancel(ctx), reserved, n); cerr != nil {
-				return total, errors.Join(readErr(err), fmt.Errorf("commit quota: %w", cerr))
+				return total, errors.Join(readErr(err), fmt.Errorf("%w: commit quota: %w", ErrNotCounted, cerr))
 			}
 		}
 		if err != nil {
