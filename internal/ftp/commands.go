@@ -290,6 +290,8 @@ func errorReply(verb string, err error) (int, string) {
 		return ReasonQuota.FTP()
 	case errors.Is(err, ErrFileBusy):
 		return ReasonBusy.FTP()
+	case errors.Is(err, ErrChangedMeanwhile):
+		return ReasonChanged.FTP()
 	case errors.Is(err, vfs.ErrTransient):
 		// RFC 959: 451 "Requested action aborted: local error in
 		// processing"; the client may try again.

@@ -57,6 +57,10 @@ import (
 // place.
 var ErrFileBusy = errors.New("file busy: another session is writing it")
 
+// ErrChangedMeanwhile refuses an upload whose file another session changed
+// between the command and the data (450: asked again, it can proceed).
+var ErrChangedMeanwhile = errors.New("file changed meanwhile: try again")
+
 // ErrNotPlainFile refuses an upload whose target has become a folder or
 // another non-regular file.
 var ErrNotPlainFile = errors.New("not a plain file")
@@ -395,9 +399,17 @@ func (u *Upload) Create(ctx context.Context, durable bool) (vfs.Upload, error) {
 		if !fi.Mode().IsRegular() {
 			return nil, ErrNotPlainFile
 		}
-		if fi.Size() <= u.keep {
-			// Cut meanwhile: nothing past the offset to rewrite.
+		switch {
+		case fi.Size() < u.keep:
+			// Cut meanwhile below the offset: the REST is invalid now.
 			return nil, &fs.PathError{Op: "rewrite", Path: u.name, Err: fs.ErrInvalid}
+		case fi.Size() == u.keep:
+			// Another upload rewrote it meanwhile to just the kept
+			// bytes (two REST 1 + STOR at once): the offset is its end
+			// now, a resume that writes in place, which the name's
+			// rule does not let this upload turn into. Asked again, it
+			// is one.
+			return nil, fmt.Errorf("%w: %s is %d bytes now", ErrChangedMeanwhile, u.name, fi.Size())
 		}
 		if !u.mayReplace {
 			u.only = fi

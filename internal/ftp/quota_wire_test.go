@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"testing"
 )
 
@@ -33,11 +34,13 @@ func (fc *fclient) open(t *testing.T, rest int64, cmd string) *net.TCPConn {
 	return dc
 }
 
-func (fc *fclient) finish(t *testing.T, dc *net.TCPConn, want int) {
+// finish ends an upload and checks the reply is one of want.
+func (fc *fclient) finish(t *testing.T, dc *net.TCPConn, want ...int) {
 	t.Helper()
 	dc.Close()
-	if code, msg, err := fc.read(); err != nil || code != want {
-		t.Fatalf("end of the transfer: %d %s %v, want %d", code, msg, err, want)
+	code, msg, err := fc.read()
+	if err != nil || !slices.Contains(want, code) {
+		t.Fatalf("end of the transfer: %d %s %v, want one of %v", code, msg, err, want)
 	}
 }
 
@@ -72,12 +75,17 @@ func TestDoubleTruncateOverTheWireCountsWhatIsStored(t *testing.T) {
 		a, b := twoClients(t, p.addr)
 		da := a.open(t, 1, "STOR victim.bin")
 		db := b.open(t, 1, "STOR victim.bin") // both 150 before any data
+		// The first to finish rewrites the file to its first byte. The
+		// second copies its byte when its data connection is taken,
+		// which under load can come after that: the file is then just
+		// the kept byte, and the rewrite is refused with 450 (a REST
+		// at the end now, which asked again writes in place).
 		if round%2 == 0 {
 			a.finish(t, da, 226)
-			b.finish(t, db, 226)
+			b.finish(t, db, 226, 450)
 		} else {
 			b.finish(t, db, 226)
-			a.finish(t, da, 226)
+			a.finish(t, da, 226, 450)
 		}
 		checkStored(t, p.addr, dir, home, quota, fmt.Sprintf("round %d, after two REST 1 + STOR without data", round))
 	}

@@ -22,6 +22,7 @@ const (
 	ReasonNoReplace                    // an upload over an existing file, for an account that may not replace
 	ReasonExists                       // a new folder where a name exists
 	ReasonBusy                         // another upload is writing that file
+	ReasonChanged                      // another upload changed that file between the command and the data
 	ReasonQuota                        // the account's quota is used up
 	ReasonNoSpace                      // the storage is full
 	ReasonHidden                       // a dot name while dot names are hidden
@@ -58,6 +59,8 @@ func (r Reason) row() reasonRow {
 		return reasonRow{ftpproto.CodeFileUnavailable, http.StatusConflict, "already exists"}
 	case ReasonBusy:
 		return reasonRow{ftpproto.CodeFileBusy, http.StatusConflict, "file busy: another upload is writing it"}
+	case ReasonChanged:
+		return reasonRow{ftpproto.CodeFileBusy, http.StatusConflict, "file changed by another upload meanwhile: try again"}
 	case ReasonQuota:
 		return reasonRow{ftpproto.CodeExceededStorage, http.StatusInsufficientStorage, "quota exceeded"}
 	case ReasonNoSpace:

@@ -1,6 +1,7 @@
 package ftp_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,4 +75,52 @@ func tempOf(dir string) os.FileInfo {
 		}
 	}
 	return nil
+}
+
+// The race of two REST 1 + STOR at once, made certain: the second one's
+// data connection arrives after the first rewrote the file to its kept
+// byte. The REST is its file's end by then, a resume in place that the
+// rewrite cannot turn into: 450 (try again), nothing changed, usage equal
+// to what is stored; asked again, it appends in place.
+func TestRewriteWhoseFileWasRewrittenMeanwhileSaysTryAgain(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 10 << 20}, "pw")
+	// Written before the first login, which counts the home.
+	writeFile(t, filepath.Join(u.Home, "victim.bin"), []byte("0123456789"))
+	a, b := dialRaw(t, srv.Addr), dialRaw(t, srv.Addr)
+	for _, r := range []*raw{a, b} {
+		r.login("q", "pw")
+		r.must("TYPE I", 200)
+		r.must("REST 1", 350)
+	}
+	port := epsvPort(t, a.must("EPSV", 229))
+	a.must("STOR victim.bin", 150) // its data connection comes later
+	db := dataConn(t, b)
+	b.must("STOR victim.bin", 150)
+	db.Close()
+	b.expect(226)
+	host, _ := hostPort(t, a.c.RemoteAddr().String())
+	da, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	da.Write([]byte("late"))
+	da.Close()
+	if code, msg := a.read(); code != 450 {
+		t.Fatalf("the rewrite of a file rewritten meanwhile: %d %s, want 450", code, msg)
+	}
+	if b, _ := os.ReadFile(filepath.Join(u.Home, "victim.bin")); string(b) != "0" {
+		t.Fatalf("victim.bin = %q, want the first rewrite's \"0\"", b)
+	}
+	equalsDisk(t, srv, "q", "pw", u.Home)
+	a.must("REST 1", 350)
+	da = dataConn(t, a)
+	a.must("STOR victim.bin", 150)
+	da.Write([]byte("late"))
+	da.Close()
+	a.expect(226)
+	if b, _ := os.ReadFile(filepath.Join(u.Home, "victim.bin")); string(b) != "0late" {
+		t.Fatalf("victim.bin = %q after the retry, want \"0late\"", b)
+	}
+	equalsDisk(t, srv, "q", "pw", u.Home)
 }
