@@ -233,9 +233,13 @@ func newFTPCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ftp URL",
 		Short: "Interactive FTP/FTPS client (ftp://user@host/path, ftps:// for implicit TLS)",
-		Long: `Opens an interactive session: ls, cd, get, put, mget, mput, rm, mkdir, mv,
-hash, status, help. Reads commands one per line when stdin is not a terminal
-(and then exits with the code of the first failing command).` + clientHelp,
+		Long: `Opens an interactive session: ls, cd, get, put, mget, mput, mirror, rm,
+mkdir, mv, cat, more, less, quote, chmod, du, find, bookmark, !COMMAND,
+hash, status, help (help COMMAND for one). Reads commands one per line when
+stdin is not a terminal (and then exits with the code of the first failing
+command). While idle it sends NOOP every minute so the server keeps the
+session; a connection lost during a batch (get -r, mget, mirror) is reopened
+and the batch goes on.` + clientHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Ctrl-C while connecting (at a prompt), or while a script runs,

@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharfftp/wharf/internal/ftptest"
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // tree reads every regular file under dir: relative path -> SHA-256 of
@@ -230,5 +233,44 @@ func TestMirrorRefusesAFileAsTheFolder(t *testing.T) {
 	}
 	if _, err := Mirror(context.Background(), c, "missing", t.TempDir(), MirrorOptions{}); err == nil {
 		t.Fatal("mirroring a missing folder succeeded")
+	}
+}
+
+// lftp's mirror is the reference: the same remote tree mirrored by lftp
+// and by Mirror gives the same files, bytes and times.
+func TestMirrorMatchesLftp(t *testing.T) {
+	lftp := testenv.Tool(t, "lftp")
+	_, tg, home := wharfServer(t, ftptest.Options{})
+	c := login(t, tg, Options{})
+	sourceTree(t, filepath.Join(home, "site"))
+	ours, theirs := filepath.Join(t.TempDir(), "ours"), filepath.Join(t.TempDir(), "theirs")
+	if _, err := Mirror(context.Background(), c, "site", ours, MirrorOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	script := "set ftp:ssl-allow no; set net:max-retries 1; mirror site " + theirs + "; quit"
+	out, err := exec.Command(lftp, "-u", "alice,secret", "-p", tg.Port, "-e", script, tg.Host).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lftp mirror: %v\n%s", err, out)
+	}
+	if a, b := tree(t, ours), tree(t, theirs); !reflect.DeepEqual(a, b) {
+		t.Fatalf("our mirror and lftp's differ:\nours   %v\nlftp's %v", a, b)
+	}
+	filepath.WalkDir(theirs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(theirs, p)
+		a, _ := os.Stat(filepath.Join(ours, rel))
+		b, _ := d.Info()
+		if !a.ModTime().Truncate(time.Second).Equal(b.ModTime().Truncate(time.Second)) {
+			t.Errorf("%s: our time %v, lftp's %v", rel, a.ModTime(), b.ModTime())
+		}
+		return nil
+	})
+	// And lftp, run again over our copy, finds nothing to do.
+	script = "set ftp:ssl-allow no; mirror --dry-run site " + ours + "; quit"
+	out, err = exec.Command(lftp, "-u", "alice,secret", "-p", tg.Port, "-e", script, tg.Host).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("lftp would still change our copy: %v\n%s", err, out)
 	}
 }
