@@ -88,6 +88,12 @@ func interruptible(parent context.Context) (context.Context, func()) {
 // which shells and scripts read as "stopped by the user". What was already
 // written stays: a download's .part is kept for -c.
 func interrupted(ctx context.Context, err error) error {
+	return interruptedResume(ctx, err, "the same command with -c")
+}
+
+// interruptedResume is interrupted for a command whose way to go on is
+// resume ("the same mirror command": mirror has no -c, it resumes itself).
+func interruptedResume(ctx context.Context, err error, resume string) error {
 	if err == nil || !errors.Is(context.Cause(ctx), errInterrupted) {
 		return err
 	}
@@ -97,7 +103,7 @@ func interrupted(ctx context.Context, err error) error {
 	}
 	// A person pressed Ctrl-C: what matters is what was kept and how to
 	// go on, not the socket error the cancel caused underneath.
-	if s, ok := client.DescribeInterrupted(err, "the same command with -c"); ok {
+	if s, ok := client.DescribeInterrupted(err, resume); ok {
 		return withCode(ExitInterrupted, fmt.Errorf("%w: %s", errInterrupted, s))
 	}
 	if !errors.Is(err, errInterrupted) {

@@ -68,7 +68,7 @@ nothing. Every transfer is verified end to end, as get and put do.` + clientHelp
 			if len(sum.Plan) > 0 || err == nil {
 				shell.PrintMirror(env.Stdout, sum, o.DryRun)
 			}
-			return clientError(interrupted(ctx, err))
+			return clientError(interruptedResume(ctx, err, "the same mirror command"))
 		},
 	}
 	f.hasParallel = true

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 )
@@ -112,5 +114,31 @@ func TestMirrorDryRunAndUsage(t *testing.T) {
 	}
 	if code, _, errs := e.run("", "mirror", url+"/missing", dst); code != ExitNotFound {
 		t.Errorf("missing source: exit %d %s", code, errs)
+	}
+}
+
+// Ctrl-C during a mirror exits 130 with one sentence that names the kept
+// part and says how to go on: mirror has no -c, running it again resumes.
+func TestMirrorCtrlCSaysRunItAgain(t *testing.T) {
+	srv, _, _ := startServer(t, false)
+	u := srv.Users.Set(accounts.User{Name: "slow", Perms: accounts.PresetFull, RateDown: 1 << 20}, "pw")
+	writeRandom(t, filepath.Join(u.Home, "site", "big.bin"), 3<<20)
+	e := newClientEnv(t)
+	dst := filepath.Join(t.TempDir(), "copy")
+	var stderr strings.Builder
+	cmd := exec.Command(binary(t), "mirror", "-q", "ftp://slow:pw@"+srv.Addr+"/site", dst)
+	cmd.Env, cmd.Stderr = e.environ(), &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForSize(t, filepath.Join(dst, "big.bin.part"), 3<<19)
+	t0 := time.Now()
+	defer func() { t.Logf("stopped %v after Ctrl-C", time.Since(t0)) }()
+	if code := interrupt(t, cmd); code != ExitInterrupted {
+		t.Fatalf("exit %d, want 130; stderr:\n%s", code, stderr.String())
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "big.bin is partly downloaded") || !strings.HasSuffix(msg, "the same mirror command resumes it") {
+		t.Errorf("stderr after Ctrl-C: %q", msg)
 	}
 }

@@ -290,7 +290,11 @@ func (s *Shell) run(ctx context.Context, cmd *command, f flags, args []string, e
 	switch {
 	case err == nil:
 	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
-		if what, ok := client.DescribeInterrupted(err, cmd.name+" -c"); ok {
+		resume := cmd.name + " -c"
+		if cmd.name == "mirror" {
+			resume = "the same mirror" // it resumes by itself
+		}
+		if what, ok := client.DescribeInterrupted(err, resume); ok {
 			fmt.Fprintf(s.cfg.Err, "interrupted: %s: %s\n", cmd.name, what)
 		} else {
 			fmt.Fprintf(s.cfg.Err, "interrupted: %s\n", cmd.name)
