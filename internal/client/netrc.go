@@ -31,6 +31,10 @@ type netrcEntry struct{ machine, login, password string }
 // parseNetrc reads the entries of a netrc file in order.
 func parseNetrc(data string) []netrcEntry {
 	var entries []netrcEntry
+	// toks are the tokens outside macros; macroTok stands where a macdef
+	// was: it ends the entry before it, so nothing after a macro's body
+	// (a "login" on the next line) can change that entry.
+	const macroTok = "\x00macdef"
 	var toks []string
 	sc := bufio.NewScanner(strings.NewReader(data))
 	sc.Buffer(nil, len(data)+1) // one line may be the whole file
@@ -57,6 +61,7 @@ func parseNetrc(data string) []netrcEntry {
 		fields := strings.Fields(line)
 		for i, f := range fields {
 			if f == "macdef" {
+				toks = append(toks, macroTok)
 				if i+1 < len(fields) {
 					inMacro = true
 				} else {
@@ -69,26 +74,31 @@ func parseNetrc(data string) []netrcEntry {
 	}
 	var cur *netrcEntry
 	for i := 0; i < len(toks); i++ {
-		next := func() string {
-			if i+1 < len(toks) {
+		// next is the value after a keyword; a keyword at the end, or
+		// before a macro, has none and changes nothing.
+		next := func() (string, bool) {
+			if i+1 < len(toks) && toks[i+1] != macroTok {
 				i++
-				return toks[i]
+				return toks[i], true
 			}
-			return ""
+			return "", false
 		}
 		switch toks[i] {
+		case macroTok:
+			cur = nil
 		case "machine":
-			entries = append(entries, netrcEntry{machine: next()})
+			m, _ := next()
+			entries = append(entries, netrcEntry{machine: m})
 			cur = &entries[len(entries)-1]
 		case "default":
 			entries = append(entries, netrcEntry{machine: ""})
 			cur = &entries[len(entries)-1]
 		case "login":
-			if v := next(); cur != nil {
+			if v, ok := next(); ok && cur != nil {
 				cur.login = v
 			}
 		case "password":
-			if v := next(); cur != nil {
+			if v, ok := next(); ok && cur != nil {
 				cur.password = v
 			}
 		case "account":
