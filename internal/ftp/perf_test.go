@@ -2,9 +2,19 @@ package ftp_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +24,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/tlsconf"
 )
 
 // These benchmarks reproduce the shared harness's workloads (see
@@ -162,4 +173,110 @@ func BenchmarkLoginWarmDB(b *testing.B) {
 	}
 	close(jobs)
 	wg.Wait()
+}
+
+// BenchmarkLoginTLSDB is the harness's logins workload over FTPS: every
+// login a full TLS handshake (AUTH TLS, PBSZ, PROT P, USER, PASS, QUIT), 50
+// at a time, with the certificate's key type as the sub-benchmark: the
+// server's signature is most of a full handshake's cost.
+func BenchmarkLoginTLSDB(b *testing.B) {
+	for _, kt := range []string{"rsa2048", "ecdsa-p256"} {
+		b.Run(kt, func(b *testing.B) {
+			certFile, keyFile := benchCert(b, kt)
+			conf, err := tlsconf.ServerConfig(certFile, keyFile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			addr, _ := dbServer(b, func(c *ftp.Config) {
+				c.MaxSessionsPerIP = 0
+				c.TLS = conf
+				c.TLSRequired = true
+			})
+			// X25519 only, as the harness's loadgen offers (its go.mod line
+			// predates the hybrid post-quantum group).
+			client := &tls.Config{InsecureSkipVerify: true, ServerName: "127.0.0.1", CurvePreferences: []tls.CurveID{tls.X25519}}
+			login := func() {
+				c, err := net.Dial("tcp4", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				r := newRaw(b, c)
+				r.expect(220)
+				r.must("AUTH TLS", 234)
+				tc := tls.Client(c, client)
+				if err := tc.Handshake(); err != nil {
+					b.Error(err)
+					return
+				}
+				r = newRaw(b, tc)
+				r.must("PBSZ 0", 200)
+				r.must("PROT P", 200)
+				r.login("bench", "benchpw")
+				r.must("QUIT", 221)
+			}
+			login() // pays the one argon2id verification
+			const conc = 50
+			jobs := make(chan struct{})
+			var wg sync.WaitGroup
+			for range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range jobs {
+						login()
+					}
+				}()
+			}
+			for b.Loop() {
+				jobs <- struct{}{}
+			}
+			close(jobs)
+			wg.Wait()
+		})
+	}
+}
+
+// benchCert writes a self-signed certificate for 127.0.0.1 with a key of
+// the given type and returns the PEM files.
+func benchCert(b *testing.B, keyType string) (certFile, keyFile string) {
+	b.Helper()
+	var key crypto.Signer
+	var err error
+	switch keyType {
+	case "rsa2048":
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ecdsa-p256":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		b.Fatalf("key type %q", keyType)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return certFile, keyFile
 }
