@@ -146,6 +146,7 @@ func (ss *session) loginRefused(name string, err error) error {
 func (ss *session) cmdREIN(string) error {
 	ss.logout()
 	ss.closePasv()
+	ss.dropSpare()
 	ss.resetTransferState()
 	ss.log = ss.srv.log.With("session", ss.id, "remote", ss.remote.String())
 	ss.userName = ""

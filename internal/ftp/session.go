@@ -111,11 +111,15 @@ type session struct {
 	rnfrAbs   string
 	hashAlgo  string
 	epsvAll   bool
-	mlstFacts factSet        // OPTS MLST selection; allFacts until changed, empty: none
-	pasv      net.Listener   // open passive listener, nil when none
-	active    netip.AddrPort // PORT/EPRT target; invalid when none
-	quitting  bool
-	dataTLS   *tls.Config // data connection TLS config bound to this control session
+	mlstFacts factSet      // OPTS MLST selection; allFacts until changed, empty: none
+	pasv      net.Listener // open passive listener, nil when none
+	// spare is the last passive listener, kept passiveReuseIdle for the
+	// next PASV or EPSV (keepSpare); spare and spareTimer guarded by mu.
+	spare      net.Listener
+	spareTimer *time.Timer
+	active     netip.AddrPort // PORT/EPRT target; invalid when none
+	quitting   bool
+	dataTLS    *tls.Config // data connection TLS config bound to this control session
 
 	failures   int // failed logins in this session
 	badLines   int
@@ -307,6 +311,7 @@ func (ss *session) finish(start time.Time) {
 		<-x.done
 	}
 	ss.closePasv()
+	ss.dropSpare()
 	ss.logout()
 	ss.conn.Close()
 	d := time.Since(start)

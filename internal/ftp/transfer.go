@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wharfftp/wharf/internal/ftpproto"
 	"github.com/wharfftp/wharf/internal/tlsconf"
 	"github.com/wharfftp/wharf/internal/vfs"
@@ -239,7 +241,11 @@ func (ss *session) openData(ctx context.Context, pasv net.Listener, active netip
 	var err error
 	if pasv != nil {
 		c, err = ss.acceptData(ctx, pasv, timeout)
-		pasv.Close()
+		if err != nil {
+			pasv.Close()
+		} else {
+			ss.keepSpare(pasv)
+		}
 	} else {
 		d := net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: ss.local.Addr().AsSlice()}}
 		var nc net.Conn
@@ -313,11 +319,104 @@ func (ss *session) closePasv() {
 	}
 }
 
+// passiveReuseIdle is how long a session keeps its last passive listener
+// for its next PASV or EPSV. A client storing many small files (FileZilla,
+// mirror) sends PASV before each, and a fresh listener (socket, bind in
+// the range, listen, close) costs more than such a file's data; an idle
+// session must not pin a port of the range, so the spare is closed soon.
+const passiveReuseIdle = 2 * time.Second
+
+// keepSpare keeps a passive listener whose one connection was accepted,
+// for the session's next PASV or EPSV (passiveReuseIdle). Any goroutine.
+func (ss *session) keepSpare(ln net.Listener) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.state == stateClosed {
+		ln.Close()
+		return
+	}
+	if ss.spare != nil {
+		ss.spare.Close()
+		ss.spareTimer.Stop()
+	}
+	ss.spare = ln
+	ss.spareTimer = time.AfterFunc(passiveReuseIdle, func() {
+		ss.mu.Lock()
+		if ss.spare == ln {
+			ss.spare = nil
+			ln.Close()
+		}
+		ss.mu.Unlock()
+	})
+}
+
+// takeSpare returns the kept passive listener, if any, with every
+// connection that reached it meanwhile closed unread: a listener's next
+// accepted connection must be one made after its PASV reply.
+func (ss *session) takeSpare() net.Listener {
+	ss.mu.Lock()
+	ln := ss.spare
+	ss.spare = nil
+	if ln != nil {
+		ss.spareTimer.Stop()
+	}
+	ss.mu.Unlock()
+	if ln == nil {
+		return nil
+	}
+	rc, err := tcpListener(ln).SyscallConn()
+	if err != nil {
+		ln.Close()
+		return nil
+	}
+	err = rc.Control(func(fd uintptr) {
+		for {
+			nfd, _, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if err != nil {
+				return
+			}
+			unix.Close(nfd)
+		}
+	})
+	if err != nil {
+		ln.Close()
+		return nil
+	}
+	return ln
+}
+
+// dropSpare closes the kept passive listener (session end, REIN).
+func (ss *session) dropSpare() {
+	ss.mu.Lock()
+	ln := ss.spare
+	ss.spare = nil
+	if ln != nil {
+		ss.spareTimer.Stop()
+	}
+	ss.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// passiveListener returns a listener for PASV or EPSV: the session's kept
+// one, else a new one.
+func (ss *session) passiveListener() (net.Listener, error) {
+	ss.closePasv()
+	ss.active = netip.AddrPort{}
+	if ln := ss.takeSpare(); ln != nil {
+		return ln, nil
+	}
+	ln, err := ss.listenPassive()
+	if err != nil {
+		return nil, err
+	}
+	return ss.observePassive(ln), nil
+}
+
 // listenPassive opens a passive listener on the control connection's local
 // address, in the configured port range.
 func (ss *session) listenPassive() (*net.TCPListener, error) {
-	ss.closePasv()
-	ss.active = netip.AddrPort{}
 	ip := ss.local.Addr()
 	lo, hi := ss.srv.cfg.PassivePorts[0], ss.srv.cfg.PassivePorts[1]
 	// Plain TCP: Go listens with MPTCP by default, whose socket setup and
@@ -368,12 +467,12 @@ func (ss *session) cmdPASV(string) error {
 		// PASV can only carry an IPv4 address (RFC 2428 section 1).
 		return replyErr(ftpproto.CodeCantOpenData, "PASV needs IPv4; use EPSV.")
 	}
-	ln, err := ss.listenPassive()
+	ln, err := ss.passiveListener()
 	if err != nil {
 		ss.log.Warn("passive listen failed", "err", err)
 		return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
 	}
-	ss.pasv = ss.observePassive(ln)
+	ss.pasv = ln
 	port := addrPort(ln.Addr()).Port()
 	a := announce.As4()
 	ss.reply(ftpproto.CodePassive, fmt.Sprintf("Entering Passive Mode (%d,%d,%d,%d,%d,%d).", a[0], a[1], a[2], a[3], port>>8, port&0xFF))
@@ -403,12 +502,12 @@ func (ss *session) cmdEPSV(arg string) error {
 		}
 		return replyErr(ftpproto.CodeArgSyntaxError, "EPSV: bad argument.")
 	}
-	ln, err := ss.listenPassive()
+	ln, err := ss.passiveListener()
 	if err != nil {
 		ss.log.Warn("passive listen failed", "err", err)
 		return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
 	}
-	ss.pasv = ss.observePassive(ln)
+	ss.pasv = ln
 	ss.reply(ftpproto.CodeExtendedPassive, fmt.Sprintf("Entering Extended Passive Mode (|||%d|).", addrPort(ln.Addr()).Port()))
 	return nil
 }
