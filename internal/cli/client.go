@@ -22,7 +22,8 @@ import (
 const clientHelp = `
 
 Addresses: ftp://[user[:password]@]host[:port]/path, or ftps:// for implicit
-TLS (port 990). FTP addresses have no query or fragment, so '?' and '#' are
+TLS (port 990), or NAME[/path] for a bookmark saved in the shell (bookmark
+add NAME). FTP addresses have no query or fragment, so '?' and '#' are
 part of the path or password as typed; percent-escapes are decoded (%25 is
 '%', %40 an '@' in a user name or password). Explicit TLS is used whenever
 the server offers it (--tls requires it, --no-tls refuses it). A
@@ -104,7 +105,7 @@ func (f *clientFlags) connect(ctx context.Context, env *Env, rawURL string) (*se
 			return nil, usageError(fmt.Errorf("--trust %s: a fingerprint looks like SHA256:<base64>", fp))
 		}
 	}
-	t, err := client.ParseURL(rawURL)
+	t, err := client.ParseURL(shell.ResolveBookmark(env.Getenv, rawURL))
 	if err != nil {
 		return nil, usageError(err)
 	}

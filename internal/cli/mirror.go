@@ -40,7 +40,7 @@ nothing. Every transfer is verified end to end, as get and put do.` + clientHelp
 			if o.Reverse {
 				url, local = args[1], args[0]
 			}
-			if _, err := client.ParseURL(url); err != nil {
+			if _, err := client.ParseURL(shell.ResolveBookmark(env.Getenv, url)); err != nil {
 				if o.Reverse {
 					return usageError(errors.New("mirror -R: DEST must be an address (ftp://host/folder); SRC is the local folder"))
 				}

@@ -142,3 +142,32 @@ func TestMirrorCtrlCSaysRunItAgain(t *testing.T) {
 		t.Errorf("stderr after Ctrl-C: %q", msg)
 	}
 }
+
+// A bookmark saved in the shell names the server on the command line:
+// NAME and NAME/path; without -p the password is asked for elsewhere
+// (here WHARF_PASSWORD).
+func TestBookmarkNamesTheServerOnTheCommandLine(t *testing.T) {
+	srv, home, _ := startServer(t, false)
+	os.MkdirAll(filepath.Join(home, "docs"), 0o755)
+	writeRandom(t, filepath.Join(home, "docs", "a.txt"), 10)
+	e := newClientEnv(t)
+	url := "ftp://alice:secret@" + srv.Addr + "/"
+	if code, _, errs := e.run("cd docs\nbookmark add docs\n", "ftp", url); code != 0 {
+		t.Fatalf("bookmark add: %d %s", code, errs)
+	}
+	e.vars["WHARF_PASSWORD"] = "secret"
+	if code, out, errs := e.run("", "ls", "docs"); code != 0 || out != "a.txt\n" {
+		t.Fatalf("ls docs (a bookmark): %d %q %s", code, out, errs)
+	}
+	dst := t.TempDir()
+	if code, _, errs := e.run("", "get", "docs/a.txt", dst); code != 0 {
+		t.Fatalf("get docs/a.txt: %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	delete(e.vars, "WHARF_PASSWORD")
+	if code, _, errs := e.run("", "ls", "docs"); code != ExitLogin {
+		t.Errorf("without -p the bookmark holds no password: exit %d %s", code, errs)
+	}
+}

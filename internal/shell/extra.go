@@ -327,14 +327,38 @@ func cmdFind(ctx context.Context, s *Shell, _ flags, args []string) error {
 // Bookmarks live in ConfigDir/bookmarks, one "NAME URL" a line, as lftp
 // keeps them. A password is written only when asked (bookmark add -p), and
 // then the file is readable by its owner alone.
-func (s *Shell) bookmarkFile() string {
-	return filepath.Join(client.ConfigDir(s.getenv), "bookmarks")
+func (s *Shell) bookmarkFile() string { return bookmarkFile(s.getenv) }
+
+func bookmarkFile(getenv func(string) string) string {
+	return filepath.Join(client.ConfigDir(getenv), "bookmarks")
 }
 
 type bookmark struct{ name, url string }
 
-func (s *Shell) readBookmarks() ([]bookmark, error) {
-	f, err := os.Open(s.bookmarkFile())
+// ResolveBookmark turns "NAME" or "NAME/path" into the saved address (with
+// the path appended) when NAME is a bookmark; anything else, an address
+// with "://" first of all, comes back as it is.
+func ResolveBookmark(getenv func(string) string, arg string) string {
+	if strings.Contains(arg, "://") {
+		return arg
+	}
+	name, rest, _ := strings.Cut(arg, "/")
+	bs, _ := readBookmarks(bookmarkFile(getenv))
+	for _, b := range bs {
+		if b.name == name {
+			if rest == "" {
+				return b.url
+			}
+			return strings.TrimRight(b.url, "/") + "/" + rest
+		}
+	}
+	return arg
+}
+
+func (s *Shell) readBookmarks() ([]bookmark, error) { return readBookmarks(s.bookmarkFile()) }
+
+func readBookmarks(file string) ([]bookmark, error) {
+	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
