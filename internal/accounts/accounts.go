@@ -159,3 +159,31 @@ type Quota interface {
 	// Usage returns committed usage: reservations in flight are not in it.
 	Usage(ctx context.Context) (Usage, error)
 }
+
+// UploadTracker is a Quota whose uploads outlive the process that runs
+// them: a cluster's, where another node may have to settle the temporary
+// file of an upload whose node died. The engine discovers it by a type
+// assertion; a Quota of one process needs none (its crash recovery
+// recounts the home).
+type UploadTracker interface {
+	// EndUpload ends the tracking of the upload of ctx (marked with
+	// WithUpload), once its file is committed or removed.
+	EndUpload(ctx context.Context)
+	// SettleOrphan is asked about the temporary file label (as given to
+	// WithUpload), which holds stored bytes and no upload of this process
+	// owns. If its writer is dead, usage is made to count the file by
+	// stored and OrphanSettled is returned: the caller then settles the
+	// file (renames or removes it) as its own broken upload. OrphanLive
+	// means a writer elsewhere still holds it; OrphanUnknown that the
+	// tracker never saw it.
+	SettleOrphan(ctx context.Context, label string, stored int64) (OrphanState, error)
+}
+
+// OrphanState is SettleOrphan's answer.
+type OrphanState int
+
+const (
+	OrphanUnknown OrphanState = iota
+	OrphanLive
+	OrphanSettled
+)

@@ -53,10 +53,11 @@ const settleRetryFor = 15 * time.Second
 
 // clusterWriter is one writer's reservation row.
 type clusterWriter struct {
-	id    int64 // the row's id, random
-	held  int64 // bytes reserved, as the row says after the last settle
-	seq   int64 // reserves and settles sent
-	allow int64 // see Quota.Allowance
+	id    int64  // the row's id, random
+	label string // WithUpload's; such a row lives until EndUpload
+	held  int64  // bytes reserved, as the row says after the last settle
+	seq   int64  // reserves and settles sent
+	allow int64  // see Quota.Allowance
 }
 
 // clusterAccount is a user's quota account on a cluster's database. Its
@@ -102,7 +103,7 @@ func (a *clusterAccount) writer(w *writerID) *clusterWriter {
 	}
 	cw := a.writers[w]
 	if cw == nil {
-		cw = &clusterWriter{id: newWriterRowID()}
+		cw = &clusterWriter{id: newWriterRowID(), label: w.label}
 		a.writers[w] = cw
 	}
 	return cw
@@ -112,7 +113,7 @@ func (a *clusterAccount) writer(w *writerID) *clusterWriter {
 // A fresh reservation then starts a new row: the old one, at zero bytes,
 // ends with its lease.
 func (a *clusterAccount) forget(w *writerID, cw *clusterWriter) {
-	if cw.held != 0 || cw.allow != 0 {
+	if cw.held != 0 || cw.allow != 0 || cw.label != "" {
 		return
 	}
 	a.pg.unrenew(cw.id)
@@ -161,9 +162,14 @@ func (a *clusterAccount) Reserve(ctx context.Context, want int64) (int64, error)
 		}
 		cw := a.writer(w)
 		cw.seq++
-		id, seq, allow, held := cw.id, cw.seq, cw.allow, cw.held
+		id, seq, allow, held, label := cw.id, cw.seq, cw.allow, cw.held, cw.label
+		if label != "" {
+			// The row is this upload's for its whole life: renewed
+			// from the first reserve on, answered or not.
+			a.pg.renew(id)
+		}
 		a.mu.Unlock()
-		granted, f, err := a.pg.reserve(ctx, a.name, id, seq, want, allow)
+		granted, f, err := a.pg.reserve(ctx, a.name, id, seq, want, allow, label)
 		a.mu.Lock()
 		if err != nil {
 			a.forget(w, cw)
@@ -297,6 +303,45 @@ func (a *clusterAccount) Usage(ctx context.Context) (Usage, error) {
 		UsedFiles: a.usedFiles, QuotaFiles: a.limitFiles}, nil
 }
 
+// EndUpload implements UploadTracker.
+func (a *clusterAccount) EndUpload(ctx context.Context) {
+	w := writerFrom(ctx)
+	if w == nil || w.label == "" {
+		return
+	}
+	a.mu.Lock()
+	cw := a.writers[w]
+	if cw == nil {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.writers, w)
+	a.mu.Unlock()
+	// A row left behind (the database unreachable) ends with its lease,
+	// and then waits for a SettleOrphan that finds no file: harmless.
+	ctx = context.WithoutCancel(ctx)
+	retry(ctx, func(ctx context.Context) (struct{}, error) {
+		_, err := a.pg.pool.Exec(ctx, "SELECT wharf_end($1, $2)", a.name, cw.id)
+		return struct{}{}, err
+	}, transient)
+	a.pg.unrenew(cw.id)
+}
+
+// SettleOrphan implements UploadTracker (wharf_orphan).
+func (a *clusterAccount) SettleOrphan(ctx context.Context, label string, stored int64) (OrphanState, error) {
+	var st string
+	if err := a.pg.pool.QueryRow(ctx, "SELECT wharf_orphan($1, $2, $3, $4)", a.name, label, stored, nowMS()).Scan(&st); err != nil {
+		return OrphanUnknown, fmt.Errorf("%w: settle orphaned upload: %v", ErrUnavailable, err)
+	}
+	switch st {
+	case "settled":
+		return OrphanSettled, nil
+	case "live":
+		return OrphanLive, nil
+	}
+	return OrphanUnknown, nil
+}
+
 func (a *clusterAccount) setLimits(bytes, files int64) {
 	a.mu.Lock()
 	a.limitBytes, a.limitFiles = bytes, files
@@ -310,7 +355,8 @@ func (a *clusterAccount) committed() (bytes, files int64) {
 }
 
 // quiet: nothing of this account waits to be written (every change is
-// written when made); writers holding room keep the user's state alive.
+// written when made); writers holding room, and uploads, keep the user's
+// state alive.
 func (a *clusterAccount) quiet() (uint64, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -376,11 +422,11 @@ func scanFigures(row pgx.Row, head ...any) (figures, error) {
 // outage until ctx ends: the reserve's number makes a repeat harmless. A
 // grant whose answer never came is held by a row nobody renews, which the
 // sweep ends.
-func (s *pgStore) reserve(ctx context.Context, name string, id, seq, want, allow int64) (int64, figures, error) {
+func (s *pgStore) reserve(ctx context.Context, name string, id, seq, want, allow int64, label string) (int64, figures, error) {
 	var g int64
 	f, err := retry(ctx, func(ctx context.Context) (figures, error) {
-		return scanFigures(s.pool.QueryRow(ctx, "SELECT * FROM wharf_reserve($1, $2, $3, $4, $5, $6, $7)",
-			name, s.id, id, seq, want, allow, nowMS()+s.leaseFor.Milliseconds()), &g)
+		return scanFigures(s.pool.QueryRow(ctx, "SELECT * FROM wharf_reserve($1, $2, $3, $4, $5, $6, $7, $8)",
+			name, s.id, id, seq, want, allow, nowMS()+s.leaseFor.Milliseconds(), label), &g)
 	}, transient)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return 0, f, fmt.Errorf("%w: reserve quota: %v", ErrUnavailable, err)

@@ -168,7 +168,7 @@ func TestClusterReservationOfDeadNodeExpires(t *testing.T) {
 	if err := a.AddUser(ctx, User{Name: "u", Home: t.TempDir(), Perms: PresetFull, QuotaBytes: 1000}, "pw"); err != nil {
 		t.Fatal(err)
 	}
-	g, _, err := dead.reserve(ctx, "u", 42, 1, 1000, 0)
+	g, _, err := dead.reserve(ctx, "u", 42, 1, 1000, 0, "")
 	if err != nil || g != 1000 {
 		t.Fatalf("reserve = %d, %v", g, err)
 	}
@@ -205,7 +205,7 @@ func TestClusterSettleIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if g, _, err := a.pg.reserve(ctx, "u", 7, 1, 500, 0); err != nil || g != 500 {
+		if g, _, err := a.pg.reserve(ctx, "u", 7, 1, 500, 0, ""); err != nil || g != 500 {
 			t.Fatalf("reserve = %d, %v", g, err)
 		}
 	}

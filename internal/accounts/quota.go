@@ -13,7 +13,9 @@ type writerKey struct{}
 
 // writerID identifies one writer; it has a size so that every new one has
 // an address of its own.
-type writerID struct{ _ byte }
+type writerID struct {
+	label string // see WithUpload; "" for none
+}
 
 // WithWriter returns a context that makes the Reserve and Commit calls made
 // with it, or with any context derived from it (context.WithoutCancel
@@ -29,6 +31,19 @@ func WithWriter(ctx context.Context) context.Context {
 		return ctx
 	}
 	return context.WithValue(ctx, writerKey{}, &writerID{})
+}
+
+// WithUpload is WithWriter for an upload into the temporary file label (its
+// path in the home): a Quota that tracks uploads beyond the process
+// (UploadTracker) keeps, under that label, how much of the file is usage,
+// so that a node that dies mid-upload leaves enough behind for another to
+// count the file by what it holds. A context already marked is returned as
+// it is.
+func WithUpload(ctx context.Context, label string) context.Context {
+	if writerFrom(ctx) != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, writerKey{}, &writerID{label: label})
 }
 
 func writerFrom(ctx context.Context) *writerID {

@@ -240,6 +240,13 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 		return err
 	}
 	fn := func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {
+		// The upload is one writer, named by its temporary file: a Quota
+		// that tracks uploads beyond this process can then count the
+		// file should this process die (see recoverTarget).
+		ctx = accounts.WithUpload(ctx, up.TempPath())
+		if t, ok := q.(accounts.UploadTracker); ok {
+			defer t.EndUpload(ctx)
+		}
 		bg := context.WithoutCancel(ctx)
 		f, err := up.Create(ctx, durable)
 		if errors.Is(err, fs.ErrInvalid) && keep > 0 {
@@ -581,6 +588,9 @@ func (ss *session) cmdSIZE(arg string) error {
 		return replyErr(ftpproto.CodeFileUnavailable, "SIZE not allowed in ASCII mode.")
 	}
 	_, _, fi, err := ss.statFile(arg)
+	if errors.Is(err, fs.ErrNotExist) && ss.recoverTarget(arg) {
+		_, _, fi, err = ss.statFile(arg)
+	}
 	if err != nil {
 		return err
 	}

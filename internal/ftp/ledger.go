@@ -380,6 +380,10 @@ func (u *Upload) Keep(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// TempPath returns the path of the upload's temporary file, the label of
+// its writer (accounts.WithUpload).
+func (u *Upload) TempPath() string { return path.Join(path.Dir(u.name), u.tmp) }
+
 // Existed reports whether the target existed when the upload began.
 func (u *Upload) Existed() bool { return u.existed }
 

@@ -302,3 +302,57 @@ func renameNoReplace(ctx context.Context, fsys vfs.Storage, oldname, newname str
 	}
 	return nr.RenameNoReplace(ctx, oldname, newname)
 }
+
+// recoverTarget settles the temporary files of new uploads to arg's name
+// that a dead process left, when the session's Quota can tell (an
+// accounts.UploadTracker: a cluster, where the node that wrote them may
+// have died after this Server settled the home at its first login). It is
+// asked when a client looks for a file that is not there, as a client
+// resuming after a broken upload does (SIZE): the file it resumes is then
+// the part that arrived, counted by what is stored. It reports whether it
+// put a file in place.
+func (ss *session) recoverTarget(arg string) bool {
+	t, ok := ss.acct.Quota().(accounts.UploadTracker)
+	if !ok {
+		return false
+	}
+	abs, name, err := ss.resolve(arg)
+	if err != nil || !mayResume(ss.user().PermsFor(abs)) {
+		return false
+	}
+	dir, base := path.Dir(name), path.Base(name)
+	l, err := ss.fs.List(ss.ctx, dir)
+	if err != nil {
+		return false
+	}
+	var cands []fs.FileInfo
+	for {
+		fis, err := l.Next(readDirBatch)
+		for _, fi := range fis {
+			if target, kind, ok := parseTempName(fi.Name()); ok && target == base && kind == tempKindNew &&
+				fi.Mode().IsRegular() && !tempOwned(fi.Name()) {
+				cands = append(cands, fi)
+			}
+		}
+		if err != nil || len(fis) == 0 {
+			break
+		}
+	}
+	l.Close()
+	put := false
+	for _, fi := range cands {
+		st, err := t.SettleOrphan(ss.ctx, path.Join(dir, fi.Name()), fi.Size())
+		if err != nil {
+			ss.log.Warn("settle orphaned upload", "path", "/"+path.Join(dir, fi.Name()), "err", err)
+			continue
+		}
+		if st != accounts.OrphanSettled {
+			continue
+		}
+		settleTemp(ss.ctx, ss.fs, dir, fi, ss.user(), ss.acct.Quota(), ss.log)
+		if _, err := statL(ss.ctx, ss.fs, name); err == nil {
+			put = true
+		}
+	}
+	return put
+}
