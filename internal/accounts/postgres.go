@@ -355,14 +355,7 @@ func (s *pgStore) Close() error {
 }
 
 func (s *pgStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE name = $1", name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, ErrNotFound
-	}
-	if err != nil {
-		return u, fmt.Errorf("get user %s: %w", name, err)
-	}
-	return u, nil
+	return gotUser(name, pgx.ErrNoRows)(scanUser(s.pool.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE name = $1", name)))
 }
 
 func (s *pgStore) ListUsers(ctx context.Context) ([]StoredUser, error) {
@@ -371,18 +364,7 @@ func (s *pgStore) ListUsers(ctx context.Context) ([]StoredUser, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
-	var out []StoredUser
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return out, nil
+	return collectUsers(rows)
 }
 
 func isUniqueViolation(err error) bool {

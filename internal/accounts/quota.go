@@ -207,21 +207,7 @@ func (a *account) Commit(ctx context.Context, reserved, written int64) error {
 }
 
 func (a *account) Adjust(ctx context.Context, bytes, files int64) error {
-	a.mu.Lock()
-	if files > 0 && a.limitFiles > 0 && a.usedFiles+files > a.limitFiles {
-		a.mu.Unlock()
-		return ErrQuotaExceeded
-	}
-	if bytes == 0 && files == 0 {
-		a.mu.Unlock()
-		return nil
-	}
-	// Usage never goes below zero: deleting files that predate tracking
-	// must not hand out free room. The store clamps the same way.
-	a.usedBytes = max(0, satAdd(a.usedBytes, bytes))
-	a.usedFiles = max(0, satAdd(a.usedFiles, files))
-	a.wake()
-	return a.applied(ctx, bytes, files)
+	return a.change(ctx, bytes, files, true)
 }
 
 func (a *account) Allowance(ctx context.Context, bytes int64) error {
@@ -248,11 +234,23 @@ func (a *account) Allowance(ctx context.Context, bytes int64) error {
 }
 
 func (a *account) Record(ctx context.Context, bytes, files int64) error {
+	return a.change(ctx, bytes, files, false)
+}
+
+// change is Adjust (check: a new file past the file quota is refused,
+// changing nothing) and Record (never refused).
+func (a *account) change(ctx context.Context, bytes, files int64, check bool) error {
 	a.mu.Lock()
+	if check && files > 0 && a.limitFiles > 0 && a.usedFiles+files > a.limitFiles {
+		a.mu.Unlock()
+		return ErrQuotaExceeded
+	}
 	if bytes == 0 && files == 0 {
 		a.mu.Unlock()
 		return nil
 	}
+	// Usage never goes below zero: deleting files that predate tracking
+	// must not hand out free room. The store clamps the same way.
 	a.usedBytes = max(0, satAdd(a.usedBytes, bytes))
 	a.usedFiles = max(0, satAdd(a.usedFiles, files))
 	a.wake()

@@ -209,6 +209,44 @@ const userColumns = `name, password_hash, home, perms, path_perms, quota_bytes, 
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// userRows is a listing of users rows: database/sql's *Rows and pgx.Rows
+// alike, so both stores read it with one loop.
+type userRows interface {
+	rowScanner
+	Next() bool
+	Err() error
+}
+
+// collectUsers reads every row of a listing of userColumns.
+func collectUsers(rows userRows) ([]StoredUser, error) {
+	var out []StoredUser
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// gotUser finishes a lookup of user name: noRows (the driver's "no row"
+// sentinel) becomes ErrNotFound, other errors name the user.
+func gotUser(name string, noRows error) func(StoredUser, error) (StoredUser, error) {
+	return func(u StoredUser, err error) (StoredUser, error) {
+		if errors.Is(err, noRows) {
+			return u, ErrNotFound
+		}
+		if err != nil {
+			return u, fmt.Errorf("get user %s: %w", name, err)
+		}
+		return u, nil
+	}
+}
+
 func scanUser(r rowScanner) (StoredUser, error) {
 	var u StoredUser
 	var pathPerms, allow string
@@ -264,14 +302,7 @@ func settingArgs(u User) ([]any, error) {
 }
 
 func (s *sqliteStore) GetUser(ctx context.Context, name string) (StoredUser, error) {
-	u, err := scanUser(s.getUser.QueryRowContext(ctx, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, ErrNotFound
-	}
-	if err != nil {
-		return u, fmt.Errorf("get user %s: %w", name, err)
-	}
-	return u, nil
+	return gotUser(name, sql.ErrNoRows)(scanUser(s.getUser.QueryRowContext(ctx, name)))
 }
 
 func (s *sqliteStore) ListUsers(ctx context.Context) ([]StoredUser, error) {
@@ -280,18 +311,7 @@ func (s *sqliteStore) ListUsers(ctx context.Context) ([]StoredUser, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
-	var out []StoredUser
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return out, nil
+	return collectUsers(rows)
 }
 
 // exec runs one write statement on the write connection.
