@@ -23,22 +23,17 @@ const BigFile = 11<<20 + 12345
 // contract. Every backend runs it: the engine relies on nothing else.
 func RunStorage(t *testing.T, st vfs.Storage) {
 	ctx := context.Background()
-	var cur *testing.T
-	must := func(err error) {
-		cur.Helper()
-		if err != nil {
-			cur.Fatal(err)
-		}
-	}
+	s := &suite{t: t}
+	must := s.must
 	put := func(name string, o vfs.CreateOptions, data []byte) vfs.Committed {
-		cur.Helper()
+		s.cur.Helper()
 		u, err := st.Create(ctx, name, o)
 		must(err)
 		for p := data; len(p) > 0; {
 			n := min(len(p), 100_000) // writes of a transfer loop's size
 			if _, err := u.Write(p[:n]); err != nil {
 				u.Abandon(ctx)
-				cur.Fatal(err)
+				s.cur.Fatal(err)
 			}
 			p = p[n:]
 		}
@@ -46,9 +41,9 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		must(err)
 		return c
 	}
-	write := func(name, data string) { cur.Helper(); put(name, vfs.CreateOptions{}, []byte(data)) }
+	write := func(name, data string) { s.cur.Helper(); put(name, vfs.CreateOptions{}, []byte(data)) }
 	readAt := func(name string, off int64) []byte {
-		cur.Helper()
+		s.cur.Helper()
 		r, err := st.OpenRead(ctx, name, off)
 		must(err)
 		defer r.Close()
@@ -56,15 +51,15 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		must(err)
 		return b
 	}
-	read := func(name string) string { cur.Helper(); return string(readAt(name, 0)) }
+	read := func(name string) string { s.cur.Helper(); return string(readAt(name, 0)) }
 	isNotExist := func(what string, err error) {
-		cur.Helper()
+		s.cur.Helper()
 		if !errors.Is(err, vfs.ErrNotExist) {
-			cur.Fatalf("%s: %v, want ErrNotExist", what, err)
+			s.cur.Fatalf("%s: %v, want ErrNotExist", what, err)
 		}
 	}
 	list := func(dir string, batch int) []string {
-		cur.Helper()
+		s.cur.Helper()
 		l, err := st.List(ctx, dir)
 		must(err)
 		defer l.Close()
@@ -72,7 +67,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		for {
 			ents, err := l.Next(batch)
 			if len(ents) > batch {
-				cur.Fatalf("Next(%d) returned %d entries", batch, len(ents))
+				s.cur.Fatalf("Next(%d) returned %d entries", batch, len(ents))
 			}
 			for _, e := range ents {
 				n := e.Name()
@@ -90,8 +85,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		return got
 	}
 
-	t.Run("upload appears only on commit", func(t *testing.T) {
-		cur = t
+	s.run("upload appears only on commit", func(t *testing.T) {
 		u, err := st.Create(ctx, "a.txt", vfs.CreateOptions{NoReplace: true})
 		must(err)
 		_, err = u.Write([]byte("hello"))
@@ -126,8 +120,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		r.Close()
 	})
 
-	t.Run("missing is ErrNotExist", func(t *testing.T) {
-		cur = t
+	s.run("missing is ErrNotExist", func(t *testing.T) {
 		_, err := st.Stat(ctx, "nope")
 		isNotExist("Stat", err)
 		_, err = st.OpenRead(ctx, "nope/deeper", 0)
@@ -139,8 +132,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		isNotExist("Chtimes", st.Chtimes(ctx, "nope", time.Now(), time.Now()))
 	})
 
-	t.Run("no-replace commit refuses a taken name", func(t *testing.T) {
-		cur = t
+	s.run("no-replace commit refuses a taken name", func(t *testing.T) {
 		write("taken", "old")
 		u, err := st.Create(ctx, "taken", vfs.CreateOptions{NoReplace: true})
 		must(err)
@@ -166,8 +158,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		}
 	})
 
-	t.Run("replace and abandon", func(t *testing.T) {
-		cur = t
+	s.run("replace and abandon", func(t *testing.T) {
 		write("r", "first")
 		if c := put("r", vfs.CreateOptions{}, []byte("2nd")); !c.Replaced || c.OldSize != 5 {
 			t.Fatalf("replace reports %+v", c)
@@ -190,8 +181,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		}
 	})
 
-	t.Run("resume appends and replaces the tail", func(t *testing.T) {
-		cur = t
+	s.run("resume appends and replaces the tail", func(t *testing.T) {
 		write("part", "hello")
 		put("part", vfs.CreateOptions{Resume: true, Offset: 5}, []byte(" world"))
 		if got := read("part"); got != "hello world" {
@@ -216,8 +206,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		}
 	})
 
-	t.Run("big upload, resume and checksum", func(t *testing.T) {
-		cur = t
+	s.run("big upload, resume and checksum", func(t *testing.T) {
 		data := make([]byte, BigFile)
 		for i := range data {
 			data[i] = byte(i*7 + i>>13)
@@ -253,8 +242,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		must(st.Remove(ctx, "big2"))
 	})
 
-	t.Run("folders and batched listing", func(t *testing.T) {
-		cur = t
+	s.run("folders and batched listing", func(t *testing.T) {
 		must(st.Mkdir(ctx, "d", 0o755))
 		if err := st.Mkdir(ctx, "d", 0o755); !errors.Is(err, vfs.ErrExist) {
 			t.Fatalf("Mkdir twice: %v, want ErrExist", err)
@@ -302,8 +290,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		isNotExist("Stat of a folder renamed away", err)
 	})
 
-	t.Run("rename replaces a file", func(t *testing.T) {
-		cur = t
+	s.run("rename replaces a file", func(t *testing.T) {
 		write("r1", "new")
 		write("r2", "old")
 		must(st.Rename(ctx, "r1", "r2"))
@@ -314,8 +301,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		isNotExist("Stat of the source", err)
 	})
 
-	t.Run("chtimes and avail", func(t *testing.T) {
-		cur = t
+	s.run("chtimes and avail", func(t *testing.T) {
 		write("t", "0123456789")
 		mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 		must(st.Chtimes(ctx, "t", mt, mt))
@@ -334,8 +320,7 @@ func RunStorage(t *testing.T, st vfs.Storage) {
 		}
 	})
 
-	t.Run("names cannot leave the root", func(t *testing.T) {
-		cur = t
+	s.run("names cannot leave the root", func(t *testing.T) {
 		for _, name := range []string{"..", "../x", "/etc/passwd", "d/../../x"} {
 			if _, err := st.Stat(ctx, name); err == nil {
 				t.Errorf("Stat(%q) succeeded", name)

@@ -23,15 +23,10 @@ import (
 // Run checks fsys, which must be empty, against the vfs.FS contract.
 func Run(t *testing.T, fsys vfs.FS) {
 	ctx := context.Background()
-	var cur *testing.T // the running subtest, so helpers fail the right one
-	must := func(err error) {
-		cur.Helper()
-		if err != nil {
-			cur.Fatal(err)
-		}
-	}
+	s := &suite{t: t}
+	must := s.must
 	write := func(name, data string) {
-		cur.Helper()
+		s.cur.Helper()
 		f, err := fsys.OpenFile(ctx, name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		must(err)
 		_, err = io.WriteString(f, data)
@@ -40,7 +35,7 @@ func Run(t *testing.T, fsys vfs.FS) {
 		must(f.Close())
 	}
 	read := func(name string) string {
-		cur.Helper()
+		s.cur.Helper()
 		f, err := fsys.Open(ctx, name)
 		must(err)
 		defer f.Close()
@@ -49,8 +44,7 @@ func Run(t *testing.T, fsys vfs.FS) {
 		return string(b)
 	}
 
-	t.Run("create read stat", func(t *testing.T) {
-		cur = t
+	s.run("create read stat", func(t *testing.T) {
 		write("a.txt", "hello")
 		if got := read("a.txt"); got != "hello" {
 			t.Fatalf("read %q", got)
@@ -68,8 +62,7 @@ func Run(t *testing.T, fsys vfs.FS) {
 		}
 		f.Close()
 	})
-	t.Run("missing is ErrNotExist", func(t *testing.T) {
-		cur = t
+	s.run("missing is ErrNotExist", func(t *testing.T) {
 		if _, err := fsys.Stat(ctx, "nope"); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("Stat: %v", err)
 		}
@@ -80,15 +73,13 @@ func Run(t *testing.T, fsys vfs.FS) {
 			t.Fatalf("Remove: %v", err)
 		}
 	})
-	t.Run("exclusive create", func(t *testing.T) {
-		cur = t
+	s.run("exclusive create", func(t *testing.T) {
 		write("x", "1")
 		if _, err := fsys.OpenFile(ctx, "x", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); !errors.Is(err, fs.ErrExist) {
 			t.Fatalf("O_EXCL on an existing file: %v", err)
 		}
 	})
-	t.Run("dirs and batched ReadDir", func(t *testing.T) {
-		cur = t
+	s.run("dirs and batched ReadDir", func(t *testing.T) {
 		must(fsys.Mkdir(ctx, "d", 0o755))
 		if err := fsys.Mkdir(ctx, "d", 0o755); !errors.Is(err, fs.ErrExist) {
 			t.Fatalf("Mkdir twice: %v", err)
@@ -127,8 +118,7 @@ func Run(t *testing.T, fsys vfs.FS) {
 			t.Fatal("Remove of a non-empty dir succeeded")
 		}
 	})
-	t.Run("rename replaces a file", func(t *testing.T) {
-		cur = t
+	s.run("rename replaces a file", func(t *testing.T) {
 		write("r1", "new")
 		write("r2", "old")
 		must(fsys.Rename(ctx, "r1", "r2"))
@@ -139,8 +129,7 @@ func Run(t *testing.T, fsys vfs.FS) {
 			t.Fatalf("source still there: %v", err)
 		}
 	})
-	t.Run("chtimes truncate avail", func(t *testing.T) {
-		cur = t
+	s.run("chtimes truncate avail", func(t *testing.T) {
 		write("t", "0123456789")
 		mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 		must(fsys.Chtimes(ctx, "t", mt, mt))
@@ -162,8 +151,7 @@ func Run(t *testing.T, fsys vfs.FS) {
 			t.Fatalf("Avail %d", n)
 		}
 	})
-	t.Run("names cannot leave the root", func(t *testing.T) {
-		cur = t
+	s.run("names cannot leave the root", func(t *testing.T) {
 		for _, name := range []string{"..", "../x", "/etc/passwd", "d/../../x"} {
 			if _, err := fsys.Stat(ctx, name); err == nil {
 				t.Errorf("Stat(%q) succeeded", name)
