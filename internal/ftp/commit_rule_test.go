@@ -80,9 +80,7 @@ func TestFullDiskRefusalKeepsTheOriginal(t *testing.T) {
 // interleave. Two resumes at the end write in place: the second is refused
 // (450) before any byte moves.
 func TestDoubleTruncateCannotBypassTheQuota(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 10 << 20}, "pw")
-	c := login(t, srv.Addr, "q", "pw")
+	srv, u, c := quotaUser(t, 10<<20, 0)
 	for round := range 4 {
 		if err := c.Stor("victim.bin", bytes.NewReader(randomBytes(t, 5<<20))); err != nil {
 			t.Fatal(err)
@@ -210,9 +208,7 @@ func TestConcurrentOverwritesCountWhatIsStored(t *testing.T) {
 // and the refused Adjust(0, +1) was ignored. Now the file quota is asked
 // before the rename, and a refusal discards the upload.
 func TestAnOverwriteWhoseOriginalVanishedIsCountedOrRefused(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaFiles: 1}, "pw")
-	c := login(t, srv.Addr, "q", "pw")
+	srv, u, c := quotaUser(t, 0, 1)
 	if err := c.Stor("a", bytes.NewReader(randomBytes(t, 1000))); err != nil {
 		t.Fatal(err)
 	}

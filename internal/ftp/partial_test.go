@@ -6,18 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/wharfftp/wharf/internal/accounts"
-	"github.com/wharfftp/wharf/internal/ftptest"
 )
 
 // Issue 10: a quota refusal keeps the part that fit under the file's real
 // name; the listing marks it (x.wharf.partial=quota) until the file
 // changes, so a client can say "partial upload" instead of "verified".
 func TestQuotaCutFileIsMarkedPartialUntilItChanges(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 10_000}, "pw")
-	c := login(t, srv.Addr, "q", "pw")
+	srv, u, c := quotaUser(t, 10_000, 0)
 	if err := c.Stor("cut", bytes.NewReader(randomBytes(t, 12_000))); err == nil || !strings.Contains(err.Error(), "552") {
 		t.Fatalf("STOR past the quota: %v, want 552", err)
 	}

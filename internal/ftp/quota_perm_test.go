@@ -18,6 +18,16 @@ import (
 	"github.com/wharfftp/wharf/internal/ftptest"
 )
 
+// quotaUser starts a server with one user "q" (password "pw", full
+// rights) under a byte and a file quota (0: none), logged in with
+// jlaffaye/ftp: the preamble of the quota tests.
+func quotaUser(t *testing.T, bytes, files int64) (*ftptest.Server, accounts.User, *jftp.ServerConn) {
+	t.Helper()
+	srv := ftptest.Start(t, ftptest.Options{})
+	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: bytes, QuotaFiles: files}, "pw")
+	return srv, u, login(t, srv.Addr, "q", "pw")
+}
+
 func usage(t *testing.T, srv *ftptest.Server, name, pass string) accounts.Usage {
 	t.Helper()
 	s, err := srv.Auth.Login(context.Background(), name, pass, accounts.LoginInfo{})

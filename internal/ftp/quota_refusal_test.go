@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/wharfftp/wharf/internal/accounts"
-	"github.com/wharfftp/wharf/internal/ftptest"
 )
 
 // Regression (issue 3: "a refusal never loses data"): STOR over an existing
@@ -16,9 +13,7 @@ import (
 // left the file holding the first 10000 bytes of the new upload: the
 // original was gone.
 func TestQuotaRefusedOverwriteKeepsTheOriginal(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 10_000}, "pw")
-	c := login(t, srv.Addr, "q", "pw")
+	srv, u, c := quotaUser(t, 10_000, 0)
 	orig := randomBytes(t, 8000)
 	if err := c.Stor("doc", bytes.NewReader(orig)); err != nil {
 		t.Fatal(err)
@@ -50,9 +45,7 @@ func TestQuotaRefusedOverwriteKeepsTheOriginal(t *testing.T) {
 // A new file refused at the quota keeps what arrived (resumable), but one of
 // which nothing could be stored is not created and takes no file.
 func TestQuotaRefusedNewFileKeepsWhatArrivedButNoEmptyFile(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	u := srv.Users.Set(accounts.User{Name: "q", Perms: accounts.PresetFull, QuotaBytes: 10_000}, "pw")
-	c := login(t, srv.Addr, "q", "pw")
+	srv, u, c := quotaUser(t, 10_000, 0)
 	if err := c.Stor("a", bytes.NewReader(randomBytes(t, 12_000))); err == nil || !strings.Contains(err.Error(), "552") {
 		t.Fatalf("STOR of 12000 bytes with a 10000 quota: %v, want 552", err)
 	}
