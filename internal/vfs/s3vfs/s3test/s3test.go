@@ -33,6 +33,10 @@ type Engine struct {
 	Bucket   string
 	Dir      string // the posix folder behind it
 	Client   *s3.Client
+
+	bin, addr string
+	log       *os.File
+	cmd       *exec.Cmd // nil while stopped
 }
 
 // Binary finds versitygw: on PATH or in ~/go/bin (where go install puts
@@ -59,18 +63,13 @@ func Start(t testing.TB) *Engine {
 	bin := Binary(t)
 	dir := t.TempDir()
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	cmd := exec.Command(bin, "--access", Access, "--secret", Secret, "--port", addr, "posix", dir)
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	e := &Engine{Endpoint: "http://" + addr, Bucket: "wharf-test", Dir: dir, bin: bin, addr: addr, log: logf}
+	e.run(t)
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		e.Stop()
 		logf.Close()
 	})
-	e := &Engine{Endpoint: "http://" + addr, Bucket: "wharf-test", Dir: dir}
 	e.Client = e.NewClient(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -85,6 +84,44 @@ func Start(t testing.TB) *Engine {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return e
+}
+
+func (e *Engine) run(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(e.bin, "--access", Access, "--secret", Secret, "--port", e.addr, "posix", e.Dir)
+	cmd.Stdout, cmd.Stderr = e.log, e.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.cmd = cmd
+}
+
+// Stop kills the engine (an outage); Restart brings it back on the same
+// address and folder.
+func (e *Engine) Stop() {
+	if e.cmd == nil {
+		return
+	}
+	e.cmd.Process.Kill()
+	e.cmd.Wait()
+	e.cmd = nil
+}
+
+// Restart starts a stopped engine again and waits until it answers.
+func (e *Engine) Restart(t testing.TB) {
+	t.Helper()
+	e.run(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := e.Client.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(e.Bucket)})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versitygw did not come back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // NewClient returns a client of the engine.
