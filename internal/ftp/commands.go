@@ -293,9 +293,7 @@ func errorReply(verb string, err error) (int, string) {
 	case errors.Is(err, ErrChangedMeanwhile):
 		return ReasonChanged.FTP()
 	case errors.Is(err, vfs.ErrTransient):
-		// RFC 959: 451 "Requested action aborted: local error in
-		// processing"; the client may try again.
-		return ftpproto.CodeLocalError, "Storage temporarily unavailable; try again later."
+		return ReasonUnavailable.FTP()
 	case errors.Is(err, ErrNotPlainFile):
 		return ftpproto.CodeFileUnavailable, "Not a plain file."
 	case errors.Is(err, vfs.ErrNoSpace):

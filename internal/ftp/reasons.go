@@ -29,6 +29,7 @@ const (
 	ReasonBadName                      // a name the storage cannot hold
 	ReasonNotEmpty                     // deleting a folder that is not empty
 	ReasonNotFolder                    // a folder operation on a file
+	ReasonUnavailable                  // the storage did not answer (an outage): try again
 	reasonEnd
 )
 
@@ -73,6 +74,10 @@ func (r Reason) row() reasonRow {
 		return reasonRow{ftpproto.CodeFileUnavailable, http.StatusConflict, "directory not empty"}
 	case ReasonNotFolder:
 		return reasonRow{ftpproto.CodeFileUnavailable, http.StatusConflict, "not a directory"}
+	case ReasonUnavailable:
+		// RFC 959: 451 "local error in processing", which a client may
+		// retry; HTTP's 503 says the same.
+		return reasonRow{ftpproto.CodeLocalError, http.StatusServiceUnavailable, "storage temporarily unavailable; try again later"}
 	}
 	return reasonRow{ftpproto.CodeLocalError, http.StatusInternalServerError, "local error in processing"}
 }

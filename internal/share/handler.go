@@ -395,6 +395,8 @@ func reasonFor(op string, err error) (ftp.Reason, bool) {
 		return ftp.ReasonQuota, true
 	case errors.Is(err, errNoSpace), errors.Is(err, vfs.ErrNoSpace):
 		return ftp.ReasonNoSpace, true
+	case errors.Is(err, vfs.ErrTransient):
+		return ftp.ReasonUnavailable, true
 	case errors.Is(err, errBadName):
 		return ftp.ReasonBadName, true
 	case errors.Is(err, vfs.ErrNotEmpty):
