@@ -123,17 +123,6 @@ func openHomeStorage(ctx context.Context, o storageOpts, dataDir string) (*homeS
 	return nil, usageError(fmt.Errorf("--storage %q: want file:DIR or s3://BUCKET[/PREFIX]", o.url))
 }
 
-// storedAt says where a user's home is stored, for user show.
-func (hs *homeStorage) storedAt(dataDir, home string) string {
-	switch h := hs.homes.(type) {
-	case s3Homes:
-		return strings.TrimSuffix(hs.where, "/") + "/" + accounts.HomeName(dataDir, home) + "/"
-	case localHomes:
-		return h.path(home)
-	}
-	return home
-}
-
 // localHomes keeps homes in another folder than DATA/home: a home below
 // DATA/home is the same path below dir; any other stays where it is.
 type localHomes struct{ dir, data string }

@@ -17,19 +17,19 @@ import (
 type Reason int
 
 const (
-	ReasonNotFound   Reason = iota + 1 // nothing by that name
-	ReasonPermission                   // the account's permissions refuse it
-	ReasonNoReplace                    // an upload over an existing file, for an account that may not replace
-	ReasonExists                       // a new folder where a name exists
-	ReasonBusy                         // another upload is writing that file
-	ReasonChanged                      // another upload changed that file between the command and the data
-	ReasonQuota                        // the account's quota is used up
-	ReasonNoSpace                      // the storage is full
-	ReasonHidden                       // a dot name while dot names are hidden
-	ReasonBadName                      // a name the storage cannot hold
-	ReasonNotEmpty                     // deleting a folder that is not empty
-	ReasonNotFolder                    // a folder operation on a file
-	ReasonUnavailable                  // the storage did not answer (an outage): try again
+	ReasonNotFound    Reason = iota + 1 // nothing by that name
+	ReasonPermission                    // the account's permissions refuse it
+	ReasonNoReplace                     // an upload over an existing file, for an account that may not replace
+	ReasonExists                        // a new folder where a name exists
+	ReasonBusy                          // another upload is writing that file
+	ReasonChanged                       // another upload changed that file between the command and the data
+	ReasonQuota                         // the account's quota is used up
+	ReasonNoSpace                       // the storage is full
+	ReasonHidden                        // a dot name while dot names are hidden
+	ReasonBadName                       // a name the storage cannot hold
+	ReasonNotEmpty                      // deleting a folder that is not empty
+	ReasonNotFolder                     // a folder operation on a file
+	ReasonUnavailable                   // the storage did not answer (an outage): try again
 	reasonEnd
 )
 
