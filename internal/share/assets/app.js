@@ -41,6 +41,15 @@
     status.textContent = msg;
     status.classList.toggle("error", !!isError);
   }
+  // A change that worked clears what an earlier one left on screen (an
+  // upload's refusal must not read as this folder's or delete's failure).
+  function clearStatus() {
+    if (status) { status.hidden = true; status.textContent = ""; status.classList.remove("error"); }
+    if (!busy && bar && document.body.dataset.upload !== "running") {
+      bar.hidden = true;
+      delete document.body.dataset.upload;
+    }
+  }
 
   // The server's answer is a line from the reason table FTP answers with
   // too ("409 file exists and may not be replaced"): show its words, so
@@ -67,11 +76,20 @@
   // Uploads go one file per request, so one refused file (it exists) does
   // not stop the others, and progress is exact per byte sent.
   var bar = document.getElementById("progress");
+  var cancelBtn = document.getElementById("progress-cancel");
   var busy = false;
   function upload(files) {
     if (!document.body.classList.contains("can-upload") || busy || !files.length) return;
     busy = true;
     document.body.dataset.upload = "running";
+    // Cancel aborts the request under way (the server then discards the
+    // part it received: no half file is left) and skips the rest.
+    var cancelled = false, xhr = null;
+    cancelBtn.hidden = false;
+    cancelBtn.onclick = function () {
+      cancelled = true;
+      if (xhr) xhr.abort();
+    };
     var list = Array.prototype.slice.call(files);
     var total = list.reduce(function (s, f) { return s + f.size; }, 0) || 1;
     var sent = 0, ok = 0, failed = [];
@@ -86,12 +104,12 @@
       pct.textContent = p + "% · " + humanBytes(done) + " of " + humanBytes(total);
     }
     function next(i) {
-      if (i >= list.length) return finish();
+      if (i >= list.length || cancelled) return finish();
       var f = list[i];
       label.textContent = "Uploading " + f.name + (list.length > 1 ? " (" + (i + 1) + " of " + list.length + ")" : "");
       var form = new FormData();
       form.append("file", f, f.name);
-      var xhr = new XMLHttpRequest();
+      xhr = new XMLHttpRequest();
       xhr.open("POST", folder);
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.onprogress = function (e) { show(sent + e.loaded); };
@@ -101,17 +119,24 @@
         sent += f.size; show(sent); next(i + 1);
       };
       xhr.onerror = xhr.onabort = function () {
-        failed.push(f.name + ": " + explain(0)); sent += f.size; show(sent); next(i + 1);
+        if (!cancelled) failed.push(f.name + ": " + explain(0));
+        sent += f.size; next(i + 1);
       };
       xhr.send(form);
     }
     function finish() {
-      busy = false;
+      busy = false; xhr = null;
+      cancelBtn.hidden = true;
       if (input) input.value = "";
       label.textContent = ok + " of " + list.length + " file" + (list.length === 1 ? "" : "s") + " uploaded";
-      if (failed.length) say(failed.join("\n"), true);
+      if (cancelled) {
+        label.textContent = "Upload cancelled";
+        failed.unshift("Upload cancelled: " + ok + " of " + list.length + " file" + (list.length === 1 ? "" : "s") +
+          " uploaded before it; the one under way was discarded.");
+      }
+      if (failed.length) say(failed.join("\n"), !cancelled || failed.length > 1);
       (ok ? refreshList() : Promise.resolve()).then(function () {
-        document.body.dataset.upload = failed.length ? "failed" : "done";
+        document.body.dataset.upload = cancelled ? "cancelled" : failed.length ? "failed" : "done";
         if (!failed.length) setTimeout(function () { if (!busy) bar.hidden = true; }, 1500);
       });
     }
@@ -160,7 +185,7 @@
         headers: { "Accept": "application/json" },
         body: new URLSearchParams({ name: name })
       }).then(function (r) {
-        if (r.ok) { mk.elements.name.value = ""; refreshList(); return; }
+        if (r.ok) { mk.elements.name.value = ""; clearStatus(); refreshList(); return; }
         return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
       }, function () { say(name + ": " + explain(0), true); });
     });
@@ -174,7 +199,7 @@
     var name = b.dataset.name;
     if (!confirm("Delete " + name + "?")) return;
     fetch(b.dataset.href, { method: "DELETE" }).then(function (r) {
-      if (r.ok) { refreshList(); return; }
+      if (r.ok) { clearStatus(); refreshList(); return; }
       return r.text().then(function (t) { say(name + ": " + explain(r.status, t), true); });
     }, function () { say(name + ": " + explain(0), true); });
   });
