@@ -62,7 +62,9 @@ const (
 func nowMS() int64 { return time.Now().UnixMilli() }
 
 // acquireSession takes one of name's max session slots across the cluster
-// (ErrTooManySessions when all are taken) and returns the slot's id. The
+// (ErrTooManySessions when all are taken; max 0: no limit, the row only
+// counts the session for the user's shared rates) and returns the slot's
+// id. The
 // per-user advisory lock orders concurrent logins of one user on all nodes.
 func (s *pgStore) acquireSession(ctx context.Context, name string, max int) (int64, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -81,7 +83,7 @@ func (s *pgStore) acquireSession(ctx context.Context, name string, max int) (int
 	if err := tx.QueryRow(ctx, "SELECT count(*) FROM wharf_sessions WHERE name = $1", name).Scan(&n); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if n >= max {
+	if max > 0 && n >= max {
 		return 0, ErrTooManySessions
 	}
 	var id int64
@@ -284,4 +286,84 @@ func (s *pgStore) loadBans(ctx context.Context) error {
 		s.noteBan(ip, until)
 	}
 	return rows.Err()
+}
+
+// rateRefresh is how often a node recomputes its share of its users'
+// rates (shareRates).
+const rateRefresh = 250 * time.Millisecond
+
+// shareRates runs until db.stopRates is closed: every rateRefresh it gives
+// each live user with a rate limit the part of the rate that matches the
+// part of the user's sessions this node holds, counted in the cluster's
+// session rows. So the user's sessions on all nodes share --rate-up and
+// --rate-down. Precision: the nodes' limits sum to the rate, except for
+// the rateRefresh after sessions come or go (until every node has looked
+// again the sum may be off by the shares that moved) and the rows of a
+// node that died, which keep their share until their lease ends (30 s).
+// Each limiter also allows a burst of an eighth of its rate. Sessions are
+// counted, not transfers: a node whose sessions of the user are idle
+// keeps their share, so the user may then move less than the rate.
+func (db *DB) shareRates() {
+	defer close(db.ratesDone)
+	t := time.NewTicker(rateRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopRates:
+			return
+		case <-t.C:
+		}
+		db.mu.Lock()
+		var names []string
+		var sts []*userState
+		for name, st := range db.states {
+			st.mu.RLock()
+			limited := st.user.RateUp > 0 || st.user.RateDown > 0
+			st.mu.RUnlock()
+			if limited {
+				names = append(names, name)
+				sts = append(sts, st)
+			}
+		}
+		db.mu.Unlock()
+		if len(names) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), rateRefresh)
+		shares, err := db.pg.sessionShares(ctx, names)
+		cancel()
+		if err != nil {
+			continue // keep the shares last known
+		}
+		for i, name := range names {
+			f, ok := shares[name]
+			if !ok {
+				f = 1 // no session anywhere: the next one starts alone
+			}
+			sts[i].lim.setShare(f)
+		}
+	}
+}
+
+// sessionShares returns, for the users named, the part of their open
+// sessions that are this store's, leaving out users with none here.
+func (s *pgStore) sessionShares(ctx context.Context, names []string) (map[string]float64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, count(*) FILTER (WHERE store = $1), count(*)
+		FROM wharf_sessions WHERE name = ANY($2) AND lease_ms >= $3 GROUP BY name`, s.id, names, nowMS())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]float64, len(names))
+	for rows.Next() {
+		var name string
+		var mine, all int64
+		if err := rows.Scan(&name, &mine, &all); err != nil {
+			return nil, err
+		}
+		if mine > 0 && all > 0 {
+			out[name] = float64(mine) / float64(all)
+		}
+	}
+	return out, rows.Err()
 }

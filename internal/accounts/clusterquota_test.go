@@ -219,3 +219,45 @@ func TestClusterSettleIsIdempotent(t *testing.T) {
 		t.Fatalf("after a repeated settle: %+v, %v", f, err)
 	}
 }
+
+// A user's rate is shared by the sessions on every node: with one session
+// on each of two nodes each node's limiter runs at half the rate, and
+// back at the whole rate once the other node's session closes. Before,
+// each node gave the user the whole rate.
+func TestClusterRateSharedAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Start(t).NewDB(t)
+	a, b := openNode(t, url, sessionLease), openNode(t, url, sessionLease)
+	const rate = 1 << 20
+	if err := a.AddUser(ctx, User{Name: "u", Home: t.TempDir(), Perms: PresetFull, RateUp: rate, RateDown: 2 * rate}, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	info := LoginInfo{Remote: netip.MustParseAddr("127.0.0.1")}
+	sa, err := a.Login(ctx, "u", "pw", info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	sb, err := b.Login(ctx, "u", "pw", info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLimit := func(s Session, up, down float64, what string) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			u, d := s.Limits()
+			if float64(u.Limit()) == up && float64(d.Limit()) == down {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: limits %v/%v, want %v/%v", what, u.Limit(), d.Limit(), up, down)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitLimit(sa, rate/2, rate, "node a with a session on each node")
+	waitLimit(sb, rate/2, rate, "node b with a session on each node")
+	sb.Close()
+	waitLimit(sa, rate, 2*rate, "node a alone")
+}

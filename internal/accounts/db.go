@@ -97,6 +97,10 @@ type DB struct {
 	mu     sync.Mutex
 	states map[string]*userState // guarded by mu; users seen by Login
 
+	// stopRates ends shareRates (nil when not in a cluster); ratesDone is
+	// closed when it has ended.
+	stopRates, ratesDone chan struct{}
+
 	writes   atomic.Int64 // admin writes of this process (see rowVersion)
 	lastPoll atomic.Int64 // unix nanoseconds of the last Changed check
 	pollMu   sync.Mutex   // one poller at a time; others use what they have
@@ -157,6 +161,11 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 	// from waiting on the writer longer than on the poll.
 	db.usage = newUsageWriter(db.store, min(usageFlushInterval, opts.PollInterval))
 	db.v = newVerifier(opts.Argon2)
+	if db.pg != nil {
+		db.stopRates = make(chan struct{})
+		db.ratesDone = make(chan struct{})
+		go db.shareRates()
+	}
 	return db, nil
 }
 
@@ -224,6 +233,11 @@ func (db *DB) Flush(ctx context.Context) error { return db.usage.flush(ctx) }
 // Close writes the unsaved usage deltas and closes the database. Sessions
 // must be closed first.
 func (db *DB) Close() error {
+	if db.stopRates != nil {
+		close(db.stopRates)
+		<-db.ratesDone
+		db.stopRates = nil
+	}
 	return errors.Join(db.usage.close(), db.store.Close())
 }
 
@@ -279,7 +293,7 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 	// In a cluster the limit counts the sessions of every node, in the
 	// database, before db.mu: no login waits on another's round trip.
 	var slot int64
-	if db.pg != nil && u.MaxSessions > 0 {
+	if db.pg != nil && (u.MaxSessions > 0 || u.RateUp > 0 || u.RateDown > 0) {
 		var err error
 		if slot, err = db.pg.acquireSession(ctx, u.Name, u.MaxSessions); err != nil {
 			return nil, err

@@ -19,9 +19,17 @@ func limiterBurst(bps int64) int { return int(max(bps/8, minLimiterBurst)) }
 // limits holds a user's bandwidth limiters, shared by all the user's
 // sessions in the process: RateUp and RateDown are the user's, so N
 // concurrent transfers split the rate instead of getting N times it.
+//
+// In a cluster the process's limiters get a share of the user's rates
+// (setShare; see DB.shareRates), so the user's sessions on all nodes split
+// them.
 type limits struct {
 	mu       sync.Mutex
 	up, down *rate.Limiter // guarded by mu; nil until first limited
+	// share is the part of the user's rates this process may use, in
+	// (0, 1]; 0 means 1 (a process of its own).
+	share            float64 // guarded by mu
+	rateUp, rateDown int64   // guarded by mu; the user's rates as last seen
 }
 
 // get returns the limiters for u's current rates (nil: unlimited), changing
@@ -30,7 +38,34 @@ type limits struct {
 func (l *limits) get(u User) (up, down *rate.Limiter) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return follow(&l.up, u.RateUp), follow(&l.down, u.RateDown)
+	l.rateUp, l.rateDown = u.RateUp, u.RateDown
+	return follow(&l.up, l.part(u.RateUp)), follow(&l.down, l.part(u.RateDown))
+}
+
+// part is this process's part of bps; mu must be held.
+func (l *limits) part(bps int64) int64 {
+	if bps <= 0 || l.share <= 0 || l.share >= 1 {
+		return bps
+	}
+	return max(1, int64(float64(bps)*l.share))
+}
+
+// setShare sets the part of the user's rates this process may use and
+// applies it to the limiters at once (running transfers follow at their
+// next chunk).
+func (l *limits) setShare(f float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f == l.share {
+		return
+	}
+	l.share = f
+	if l.up != nil {
+		follow(&l.up, l.part(l.rateUp))
+	}
+	if l.down != nil {
+		follow(&l.down, l.part(l.rateDown))
+	}
 }
 
 func follow(lim **rate.Limiter, bps int64) *rate.Limiter {

@@ -35,6 +35,7 @@ func TestClusterThroughHAProxy(t *testing.T) {
 	t.Run("BanOnOneNodeHoldsOnTheOther", func(t *testing.T) { testBan(t, c) })
 	t.Run("DisableCutsSessionsOnBothNodes", func(t *testing.T) { testDisable(t, c) })
 	t.Run("QuotaRaceOverBothNodes", func(t *testing.T) { testQuotaRace(t, c) })
+	t.Run("RateSharedAcrossNodes", func(t *testing.T) { testRateShared(t, c) })
 }
 
 func testLoginsSpread(t *testing.T, c *cluster) {
@@ -406,4 +407,42 @@ func testQuotaRace(t *testing.T, c *cluster) {
 	if used != stored || reserved != 0 || used != quota || refused.Load() < 6 {
 		t.Fatalf("usage %d, reserved %d, stored %d, quota %d, %d uploads refused", used, reserved, stored, quota, refused.Load())
 	}
+}
+
+// Two uploads of one user with --rate-up, one on each node, share the
+// rate: together they take about their total over the rate, where a limit
+// per node let them finish in half that.
+func testRateShared(t *testing.T, c *cluster) {
+	const rate, size = 2 << 20, 2 << 20
+	c.addUser("rate", "--rate-up", "2MiB/s")
+	var mu sync.Mutex
+	perNode := map[string]int{}
+	var sessions []*ftp.ServerConn
+	for range 2 {
+		sessions = append(sessions, dialFTP(t, c, "rate", func(n string) { mu.Lock(); perNode[n]++; mu.Unlock() }))
+	}
+	// Let both nodes see both sessions (shares are refreshed every 250 ms).
+	time.Sleep(600 * time.Millisecond)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, sc := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sc.Stor(fmt.Sprintf("r%d.bin", i), bytes.NewReader(randomData(t, size))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if len(perNode) != 2 {
+		t.Fatalf("uploads per node %v, want one on each", perNode)
+	}
+	// 4 MiB at 2 MiB/s: 2 s, less a burst of an eighth of a second per
+	// node; a limit per node would take about 1 s.
+	if min := 1600 * time.Millisecond; took < min {
+		t.Fatalf("two uploads of %d bytes at a shared %d B/s took %v, want at least %v", size, rate, took, min)
+	}
+	t.Logf("two uploads of %d bytes on two nodes at a shared %d B/s took %v", size, rate, took)
 }
