@@ -35,7 +35,7 @@ type fixture struct {
 
 var fastArgon2 = accounts.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 
-func start(t *testing.T, banAfter int, tlsHTTP bool) *fixture {
+func start(t *testing.T, banAfter int, tlsHTTP bool, configure ...func(*wftp.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db, err := accounts.Open(ctx, t.TempDir(), accounts.Options{Argon2: fastArgon2})
@@ -57,6 +57,9 @@ func start(t *testing.T, banAfter int, tlsHTTP bool) *fixture {
 		c.Auth = db
 		c.BanAfter = banAfter
 		c.LoginFailDelay = -1
+		for _, f := range configure {
+			f(c)
+		}
 	}})
 	h := admin.New(admin.Options{DB: db, Engine: srv.Engine, Node: "n1",
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "# metrics\n") })})
@@ -596,5 +599,39 @@ func TestPageIsSelfContained(t *testing.T) {
 		if resp.StatusCode != 404 {
 			t.Errorf("%s: %d, want 404", p, resp.StatusCode)
 		}
+	}
+}
+
+// Admin sign-ins from one address are checked one at a time with the FTP
+// failure delay growing per failure, as FTP logins are: three wrong
+// passwords sent at once take at least 100+200+400 ms in all.
+func TestAdminLoginFailuresAreSerializedAndDelayed(t *testing.T) {
+	f := start(t, -1, false, func(c *wftp.Config) { c.LoginFailDelay = 100 * time.Millisecond })
+	t0 := time.Now()
+	done := make(chan int, 3)
+	for range 3 {
+		go func() {
+			resp, err := http.Post(f.http.URL+"/api/v1/login", "application/json", strings.NewReader(`{"name":"root","password":"wrong"}`))
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	for range 3 {
+		if code := <-done; code != 401 {
+			t.Fatalf("wrong password: %d", code)
+		}
+	}
+	if el := time.Since(t0); el < 700*time.Millisecond {
+		t.Fatalf("three wrong passwords at once took %v: not one at a time with a growing delay", el)
+	}
+	// A right password is not delayed by the failures before it.
+	t0 = time.Now()
+	f.login("root", "rootpw")
+	if el := time.Since(t0); el > 5*time.Second {
+		t.Fatalf("a right password waited %v", el)
 	}
 }

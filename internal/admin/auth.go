@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
 )
 
 // who is the admin behind a request and how it proved it.
@@ -35,19 +36,16 @@ func (h *Handler) authed(f http.HandlerFunc) http.HandlerFunc {
 				h.fail(w, http.StatusUnauthorized, "Authorization must be Bearer TOKEN")
 				return
 			}
-			// A banned address may not try tokens either; its failures
-			// count like wrong passwords.
-			if h.o.Engine.Banned(ip) {
-				h.fail(w, http.StatusForbidden, "too many failed logins from your address; try again later")
-				return
-			}
-			name, err := h.o.DB.AdminByToken(r.Context(), strings.TrimSpace(tok))
-			if errors.Is(err, accounts.ErrBadCredentials) {
-				h.refused(w, r, "(token)")
-				return
-			}
+			// Tokens are checked as passwords are: a banned address may
+			// not try them, and a wrong one counts like a wrong password.
+			var name string
+			err := h.o.Engine.GuardLogin(r.Context(), ip, "(token)", func(ctx context.Context) error {
+				var err error
+				name, err = h.o.DB.AdminByToken(ctx, strings.TrimSpace(tok))
+				return err
+			}, isBadCredentials)
 			if err != nil {
-				h.failErr(w, err)
+				h.refused(w, r, "(token)", err)
 				return
 			}
 			f(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who{admin: name})))
@@ -75,18 +73,22 @@ func (h *Handler) authed(f http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// refused counts a failed sign-in from the request's address on the
-// engine's ban list and answers 401 (403 once the address is banned).
-func (h *Handler) refused(w http.ResponseWriter, r *http.Request, name string) {
-	ip := remoteIP(r)
-	banned := ip.IsValid() && h.o.Engine.LoginFailed(ip, name)
-	h.log.Warn("admin login failed", "remote", ip.String(), "user", name, "banned", banned)
-	if banned {
+func isBadCredentials(err error) bool { return errors.Is(err, accounts.ErrBadCredentials) }
+
+// refused answers a sign-in the engine's guard refused: 403 for a banned
+// address, 401 for wrong credentials, the store's status otherwise.
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, name string, err error) {
+	switch {
+	case errors.Is(err, ftp.ErrBanned):
+		h.log.Warn("admin login refused: address banned", "remote", remoteIP(r).String(), "user", name)
 		h.fail(w, http.StatusForbidden, "too many failed logins from your address; try again later")
-		return
+	case isBadCredentials(err):
+		h.log.Warn("admin login failed", "remote", remoteIP(r).String(), "user", name)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wharf admin"`)
+		h.fail(w, http.StatusUnauthorized, "login incorrect")
+	default:
+		h.failErr(w, err)
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="wharf admin"`)
-	h.fail(w, http.StatusUnauthorized, "login incorrect")
 }
 
 // session returns the request's live page session, if any.
@@ -147,10 +149,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := remoteIP(r)
-	if h.o.Engine.Banned(ip) {
-		h.fail(w, http.StatusForbidden, "too many failed logins from your address; try again later")
-		return
-	}
 	var req loginRequest
 	if !h.decode(w, r, &req) {
 		return
@@ -159,13 +157,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, "name and password are required")
 		return
 	}
-	err := h.o.DB.AdminLogin(r.Context(), req.Name, req.Password)
-	if errors.Is(err, accounts.ErrBadCredentials) {
-		h.refused(w, r, req.Name)
-		return
-	}
+	err := h.o.Engine.GuardLogin(r.Context(), ip, req.Name, func(ctx context.Context) error {
+		return h.o.DB.AdminLogin(ctx, req.Name, req.Password)
+	}, isBadCredentials)
 	if err != nil {
-		h.failErr(w, err)
+		h.refused(w, r, req.Name, err)
 		return
 	}
 	value := randomToken()

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -210,29 +211,79 @@ func (s *Server) Banned(ip netip.Addr) bool {
 	return local || s.cfg.SharedBans != nil && s.cfg.SharedBans.Banned(ip)
 }
 
+// ErrBanned is GuardLogin's answer for an address that is banned, before
+// its check or because of its failure.
+var ErrBanned = errors.New("too many failed logins from this address")
+
+// GuardLogin runs check, another front door's password check (the admin
+// page's), under the rules of an FTP PASS from ip: one check of the
+// address at a time, across FTP and the other door; an error for which
+// failed reports true counted on the ban list (the cluster's too) and
+// followed by the growing delay. It returns check's error, ErrBanned when
+// ip is or becomes banned, or ctx's error if it ends while waiting.
+func (s *Server) GuardLogin(ctx context.Context, ip netip.Addr, user string, check func(context.Context) error, failed func(error) bool) error {
+	ip = ip.Unmap()
+	if s.addrBanned(ip) {
+		return ErrBanned
+	}
+	leave, err := s.enterLogin(ctx, ip)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	if s.addrBanned(ip) {
+		return ErrBanned // banned while this waited its turn
+	}
+	err = check(ctx)
+	if err == nil || !failed(err) {
+		return err
+	}
+	failures, banned := s.noteFailure(ctx, ip, user)
+	if d := s.cfg.LoginFailDelay; d > 0 {
+		d = min(d<<min(max(failures, 1)-1, 10), maxLoginFailDelay)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if banned {
+		return ErrBanned
+	}
+	return err
+}
+
 // LoginFailed counts a failed login from ip made through another front
-// door (the admin page) against the same ban list as FTP logins (the
-// cluster's too, as a failed FTP login does), and reports whether ip is
-// now banned. A new ban is reported as a Banned event.
+// door against the same ban list as FTP logins (the cluster's too), and
+// reports whether ip is now banned. It neither waits for the address's
+// turn nor delays: GuardLogin does both.
 func (s *Server) LoginFailed(ip netip.Addr, user string) bool {
 	ip = ip.Unmap()
-	sharedBan := false
+	_, banned := s.noteFailure(context.Background(), ip, user)
+	return banned || s.Banned(ip)
+}
+
+// noteFailure counts a failure of another front door as loginRefused
+// counts an FTP one, ends the address's sessions not logged in when it
+// bans, and reports the address's failures and whether it is banned now.
+func (s *Server) noteFailure(ctx context.Context, ip netip.Addr, user string) (int, bool) {
+	failures, banned := s.loginFailed(ip)
 	if sb := s.cfg.SharedBans; sb != nil && s.cfg.BanAfter >= 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, banned, err := sb.LoginFailed(ctx, ip, s.cfg.BanAfter, s.cfg.BanFor)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		n, sharedBan, err := sb.LoginFailed(ctx, ip, s.cfg.BanAfter, s.cfg.BanFor)
 		cancel()
 		if err != nil {
 			s.log.Warn("shared ban list unavailable", "err", err)
 		}
-		sharedBan = banned
+		failures, banned = max(failures, n), banned || sharedBan
 	}
-	if _, banned := s.loginFailed(ip); banned || sharedBan {
+	if banned {
 		s.closePreLogin(ip)
 		s.log.Warn("address banned after repeated failed logins", "remote", ip.String(), "ban_for", s.cfg.BanFor)
 		s.emit(Event{Kind: Banned, Remote: netip.AddrPortFrom(ip, 0), User: user})
-		return true
 	}
-	return s.Banned(ip)
+	return failures, banned
 }
 
 // event fills in what the session knows and emits e.
