@@ -75,6 +75,22 @@ type Bucket struct {
 	bucket string
 	prefix string // "" or "p/q/": ends with a slash
 	pool   *partPool
+	bufs   sync.Pool // *[]byte of cap firstPartSize: the buffers pool accounts for
+}
+
+func (b *Bucket) getBuf() []byte {
+	if p, ok := b.bufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, firstPartSize)
+}
+
+// putBuf takes back a part buffer nothing refers to any more.
+func (b *Bucket) putBuf(p []byte) {
+	if cap(p) == firstPartSize {
+		p = p[:0]
+		b.bufs.Put(&p)
+	}
 }
 
 // Options tunes a Bucket.

@@ -147,6 +147,7 @@ func (u *upload) keep(ctx context.Context, fi *fileInfo) error {
 		if err != nil {
 			return err
 		}
+		u.grow(len(b))
 		u.buf = append(u.buf, b...)
 		if !stateOK {
 			u.h.Write(b)
@@ -227,8 +228,35 @@ func (u *upload) reserve() error {
 		return err
 	}
 	u.bufRes = n
-	u.buf = make([]byte, 0, min(n, 256<<10))
+	if u.num > 1 {
+		// A big upload: the next part will fill.
+		u.grow(int(n))
+	}
 	return nil
+}
+
+// smallFirst is the buffer a first part starts with, so a small file
+// holds little; one that grows past it takes a whole part.
+const smallFirst = 256 << 10
+
+// grow makes room for n more bytes in the part buffer, within bufRes: a
+// first part starts at smallFirst, and past that the buffer is a whole
+// part, first-size ones from the Bucket's pool, so an upload neither
+// copies its buffer while it doubles nor allocates a part per part.
+func (u *upload) grow(n int) {
+	if cap(u.buf)-len(u.buf) >= n {
+		return
+	}
+	var nb []byte
+	switch {
+	case len(u.buf)+n <= smallFirst:
+		nb = make([]byte, 0, smallFirst)
+	case u.bufRes == firstPartSize:
+		nb = u.f.b.getBuf()
+	default:
+		nb = make([]byte, 0, u.bufRes)
+	}
+	u.buf = append(nb, u.buf...)
 }
 
 func (u *upload) Write(p []byte) (int, error) {
@@ -241,6 +269,7 @@ func (u *upload) Write(p []byte) (int, error) {
 			return n, err
 		}
 		take := min(int(u.bufRes)-len(u.buf), len(p))
+		u.grow(take)
 		u.buf = append(u.buf, p[:take]...)
 		u.h.Write(p[:take])
 		u.size += int64(take)
@@ -301,6 +330,7 @@ func (u *upload) wait() error {
 	}
 	u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(p.num), ETag: p.etag})
 	u.f.b.pool.release(p.res)
+	u.f.b.putBuf(p.data)
 	return nil
 }
 
@@ -325,6 +355,7 @@ func (u *upload) commit(ctx context.Context, replace bool) (vfs.Committed, error
 		u.failed = nil
 		u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(p.num), ETag: etag})
 		u.f.b.pool.release(p.res)
+		u.f.b.putBuf(p.data)
 	}
 	var c vfs.Committed
 	if replace && !u.o.Resume {
@@ -355,6 +386,7 @@ func (u *upload) commit(ctx context.Context, replace bool) (vfs.Committed, error
 			}
 			u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(p.num), ETag: e})
 			u.num++
+			u.f.b.putBuf(u.buf)
 			u.buf = nil
 		}
 		slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
@@ -381,6 +413,7 @@ func (u *upload) commit(ctx context.Context, replace bool) (vfs.Committed, error
 func (u *upload) releaseBuf() {
 	if u.bufRes > 0 {
 		u.f.b.pool.release(u.bufRes)
+		u.f.b.putBuf(u.buf)
 		u.buf, u.bufRes = nil, 0
 	}
 }
@@ -393,10 +426,12 @@ func (u *upload) Abandon(ctx context.Context) error {
 	if u.fly != nil {
 		<-u.fly.done
 		u.f.b.pool.release(u.fly.res)
+		u.f.b.putBuf(u.fly.data)
 		u.fly = nil
 	}
 	if u.failed != nil {
 		u.f.b.pool.release(u.failed.res)
+		u.f.b.putBuf(u.failed.data)
 		u.failed = nil
 	}
 	u.releaseBuf()
