@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/ftptest"
 )
 
@@ -75,4 +76,39 @@ func TestPassiveListenerIsReusedAndStrayConnectionsAreDropped(t *testing.T) {
 func isTimeoutErr(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// Regression: the kept listener was closed while the session's lock was
+// held, and closing it reports PassiveClose, which takes that lock: with
+// Config.Events set every session hung for good 2 s after its last
+// transfer (Shutdown too). The session must answer after the listener
+// expires, and the close is reported.
+func TestKeptPassiveListenerExpiresWithEventsOn(t *testing.T) {
+	closed := make(chan struct{}, 4)
+	srv, _ := start(t, ftptest.Options{Configure: func(c *ftp.Config) {
+		c.Events = func(ev ftp.Event) {
+			if ev.Kind == ftp.PassiveClose {
+				closed <- struct{}{}
+			}
+		}
+	}})
+	r := dialRaw(t, srv.Addr)
+	r.login("alice", "secret")
+	r.must("TYPE I", 200)
+	host, _ := hostPort(t, r.c.RemoteAddr().String())
+	port := epsvPort(t, r.must("EPSV", 229))
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.must("STOR a", 150)
+	io.WriteString(c, "data")
+	c.Close()
+	r.expect(226)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kept listener's close was never reported")
+	}
+	r.must("NOOP", 200) // hung here before
 }

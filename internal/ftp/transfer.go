@@ -328,26 +328,38 @@ const passiveReuseIdle = 2 * time.Second
 
 // keepSpare keeps a passive listener whose one connection was accepted,
 // for the session's next PASV or EPSV (passiveReuseIdle). Any goroutine.
+//
+// Listeners are closed after mu is released, never under it: closing a
+// passive listener reports PassiveClose through ss.event, which takes mu
+// (a session deadlocked on itself 2 s after each transfer whenever
+// Config.Events was set).
 func (ss *session) keepSpare(ln net.Listener) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	if ss.state == stateClosed {
+		ss.mu.Unlock()
 		ln.Close()
 		return
 	}
-	if ss.spare != nil {
-		ss.spare.Close()
+	old := ss.spare
+	if old != nil {
 		ss.spareTimer.Stop()
 	}
 	ss.spare = ln
 	ss.spareTimer = time.AfterFunc(passiveReuseIdle, func() {
 		ss.mu.Lock()
-		if ss.spare == ln {
+		expired := ss.spare == ln
+		if expired {
 			ss.spare = nil
-			ln.Close()
 		}
 		ss.mu.Unlock()
+		if expired {
+			ln.Close()
+		}
 	})
+	ss.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
 }
 
 // takeSpare returns the kept passive listener, if any, with every
