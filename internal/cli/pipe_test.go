@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,17 +32,7 @@ func startWithClosingPipes(t *testing.T, ready *regexp.Regexp, args ...string) (
 	}
 	w.Close()
 	t.Cleanup(func() { cmd.Process.Kill() })
-	found := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m
-				return
-			}
-		}
-		close(found)
-	}()
+	found := scanLines(r, ready, nil)
 	select {
 	case m, ok := <-found:
 		if !ok {

@@ -21,6 +21,29 @@ import (
 	"github.com/wharfftp/wharf/internal/testenv"
 )
 
+// scanLines reads r line by line until it ends, handing each line to each
+// (nil: nobody); the submatches of ready's first match arrive on the
+// channel, which is closed once r ends (with none, if nothing matched).
+func scanLines(r io.Reader, ready *regexp.Regexp, each func(line string)) <-chan []string {
+	found := make(chan []string, 1)
+	go func() {
+		defer close(found)
+		sent := false
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			line := sc.Text()
+			if each != nil {
+				each(line)
+			}
+			if m := ready.FindStringSubmatch(line); m != nil && !sent {
+				found <- m
+				sent = true
+			}
+		}
+	}()
+	return found
+}
+
 // startServe runs the built wharf binary as `wharf serve ARGS...` and waits
 // for its "serving ftp" log line, returning the address it listens on. The
 // process gets SIGINT when the test ends, and must then exit 0.
@@ -35,18 +58,7 @@ func startServe(t *testing.T, environ []string, args ...string) (addr string, lo
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`msg="serving ftp" listen=(\S+)`)
-		for sc.Scan() {
-			line := sc.Text()
-			logs.Write([]byte(line + "\n"))
-			if m := re.FindStringSubmatch(line); m != nil {
-				ready <- m[1]
-			}
-		}
-	}()
+	ready := scanLines(pr, regexp.MustCompile(`msg="serving ftp" listen=(\S+)`), func(line string) { logs.Write([]byte(line + "\n")) })
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); pw.Close() }()
 	t.Cleanup(func() {
@@ -62,8 +74,11 @@ func startServe(t *testing.T, environ []string, args ...string) (addr string, lo
 		}
 	})
 	select {
-	case addr = <-ready:
-		return addr, logs
+	case m, ok := <-ready:
+		if !ok {
+			t.Fatalf("wharf serve ended before it was ready; log:\n%s", logs)
+		}
+		return m[1], logs
 	case err := <-done:
 		t.Fatalf("wharf serve exited early: %v\n%s", err, logs)
 	case <-time.After(30 * time.Second):
