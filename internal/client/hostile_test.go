@@ -250,8 +250,7 @@ func TestPASVToARoutableThirdHostSendsItNothing(t *testing.T) {
 			t.Fatalf("ip -n %s %v: %v: %s", ns, args, err, out)
 		}
 	}
-	cmd := exec.Command(ip, "netns", "exec", ns, os.Args[0], "-test.run=^TestPASVToARoutableThirdHostSendsItNothing$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "WHARF_TEST_IN_NETNS=1")
+	cmd := testenv.Self("TestPASVToARoutableThirdHostSendsItNothing", []string{"WHARF_TEST_IN_NETNS=1"}, ip, "netns", "exec", ns)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS") {
 		t.Fatalf("in the network namespace: %v\n%s", err, out)

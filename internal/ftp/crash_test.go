@@ -22,6 +22,7 @@ import (
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
+	"github.com/wharfftp/wharf/internal/testenv"
 )
 
 // Tests against a server in another process, so it can really be killed
@@ -81,8 +82,7 @@ type serverProc struct {
 // startProc starts a helper server on the data directory dir.
 func startProc(t testing.TB, dir string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServer$")
-	cmd.Env = append(os.Environ(), helperDataEnv+"="+dir)
+	cmd := testenv.Self("TestHelperServer", []string{helperDataEnv + "=" + dir})
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

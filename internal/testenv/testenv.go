@@ -131,3 +131,16 @@ func MountTmpfs(t testing.TB, size string) string {
 	})
 	return dir
 }
+
+// Self returns a command that runs this test binary again as the one test
+// named test (verbose, once), with env ("NAME=value") added to this
+// process's environment, under wrap when given (a program and its
+// arguments, as "ip netns exec NS"): the test finds the variable and plays
+// its part in the child (a server to kill, a client in a network
+// namespace).
+func Self(test string, env []string, wrap ...string) *exec.Cmd {
+	args := append(wrap, os.Args[0], "-test.run=^"+test+"$", "-test.v", "-test.count=1")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
