@@ -228,13 +228,7 @@ func TestBrowserAdminPage(t *testing.T) {
 		if overflow {
 			t.Errorf("%s: page is wider than the viewport", vp.name)
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, vp.name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		shot(t, ctx, filepath.Join(shots, vp.name+".png"), true)
 	}
 
 	// Kick the upload: the client's STOR fails, the row goes.
@@ -318,6 +312,13 @@ func TestBrowserAdminPage(t *testing.T) {
 		t.Errorf("edit form quota %q", q)
 	}
 	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait),
+		chromedp.ScrollIntoView(chromedp.CSS(`#user-form`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, filepath.Join(shots, "phone-edit-user-390x844.png"), false)
+	if err := chromedp.Do(ctx,
 		setValue(`#user-form input[name="quota"]`, "3GiB"),
 		chromedp.Click(chromedp.CSS(`#user-form button[type="submit"]`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#user-form`)),
@@ -346,4 +347,22 @@ func setValue(sel, v string) chromedp.Action[chromedp.Void] {
 		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.querySelector(`+strconv.Quote(sel)+`).value = `+strconv.Quote(v)+`; return true })()`))
 		return err
 	})
+}
+
+// shot saves a screenshot of the page (full) or of the viewport.
+func shot(t *testing.T, ctx context.Context, file string, full bool) {
+	t.Helper()
+	var png []byte
+	var err error
+	if full {
+		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	} else {
+		png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
