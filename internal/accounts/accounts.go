@@ -187,3 +187,16 @@ const (
 	OrphanLive
 	OrphanSettled
 )
+
+// NameLocker is a Quota whose user's files other processes change too: a
+// cluster's nodes on one shared folder. The engine's commit rule counts
+// what a commit, DELE or RNTO did to a name under that name's lock; its
+// own locks hold within the process, and LockNames extends them to every
+// process sharing the storage. The engine discovers it by a type assertion.
+type NameLocker interface {
+	// LockNames holds keys (names unique to one file of the shared
+	// storage) against every other process's LockNames until unlock is
+	// called. Keys are taken in a fixed order, so callers cannot
+	// deadlock.
+	LockNames(ctx context.Context, keys ...string) (unlock func(), err error)
+}

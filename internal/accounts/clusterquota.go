@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Exact quotas across a cluster's nodes.
@@ -493,4 +495,32 @@ func (s *pgStore) renewReservations(ctx context.Context) {
 		s.pool.Exec(ctx, "UPDATE wharf_reservations SET lease_ms = $1 WHERE id = ANY($2)", now+s.leaseFor.Milliseconds(), ids)
 	}
 	s.pool.Exec(ctx, "SELECT wharf_sweep($1)", now)
+}
+
+// LockNames implements NameLocker with session advisory locks, held on a
+// connection of a pool of their own: the usage changes made while they
+// are held go through the main pool, which a full lock pool must not
+// starve. A lock whose connection breaks is released by the server.
+func (a *clusterAccount) LockNames(ctx context.Context, keys ...string) (func(), error) {
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	conn, err := retry(ctx, func(ctx context.Context) (*pgxpool.Conn, error) { return a.pg.locks.Acquire(ctx) }, transient)
+	if err != nil {
+		return nil, fmt.Errorf("%w: name lock: %v", ErrUnavailable, err)
+	}
+	unlock := func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(c, "SELECT pg_advisory_unlock_all()"); err != nil {
+			// Not knowing whether they are free, the connection goes.
+			conn.Conn().Close(c)
+		}
+		conn.Release()
+	}
+	for _, k := range keys {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", "wharf-name:"+k); err != nil {
+			unlock()
+			return nil, fmt.Errorf("%w: name lock: %v", ErrUnavailable, err)
+		}
+	}
+	return unlock, nil
 }

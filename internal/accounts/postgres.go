@@ -36,6 +36,9 @@ const (
 	// pgMaxConns is the pool's default size: logins read one row, the
 	// usage writer one update per user per interval.
 	pgMaxConns = 16
+	// pgLockConns bounds the connections holding name locks: one per
+	// commit, DELE or RNTO in progress on the node.
+	pgLockConns = 16
 )
 
 // pgStore is the PostgreSQL Store. Several processes (cluster nodes and
@@ -44,7 +47,8 @@ const (
 // puts in its change notices, so the listener can tell other writers'
 // commits from its own.
 type pgStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	locks *pgxpool.Pool // connections holding name locks (LockNames)
 	id   string
 	lcfg *pgx.ConnConfig // for the listener's own connection
 
@@ -112,7 +116,14 @@ func openPostgresLease(ctx context.Context, conn string, lease time.Duration) (*
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactConn(conn), err)
 	}
+	lockCfg := cfg.Copy()
+	lockCfg.MaxConns = pgLockConns
+	if s.locks, err = pgxpool.NewWithConfig(ctx, lockCfg); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("database %s: %w", redactConn(conn), err)
+	}
 	if err := s.migrate(ctx); err != nil {
+		s.locks.Close()
 		s.pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redactConn(conn), err)
 	}
@@ -350,6 +361,7 @@ func (s *pgStore) Close() error {
 		<-s.done
 		<-s.lease
 	}
+	s.locks.Close()
 	s.pool.Close()
 	return nil
 }

@@ -35,6 +35,7 @@ func TestClusterThroughHAProxy(t *testing.T) {
 	t.Run("BanOnOneNodeHoldsOnTheOther", func(t *testing.T) { testBan(t, c) })
 	t.Run("DisableCutsSessionsOnBothNodes", func(t *testing.T) { testDisable(t, c) })
 	t.Run("QuotaRaceOverBothNodes", func(t *testing.T) { testQuotaRace(t, c) })
+	t.Run("ReplacementsRaceOverBothNodes", func(t *testing.T) { testReplaceRace(t, c) })
 	t.Run("RateSharedAcrossNodes", func(t *testing.T) { testRateShared(t, c) })
 }
 
@@ -445,4 +446,56 @@ func testRateShared(t *testing.T, c *cluster) {
 		t.Fatalf("two uploads of %d bytes at a shared %d B/s took %v, want at least %v", size, rate, took, min)
 	}
 	t.Logf("two uploads of %d bytes on two nodes at a shared %d B/s took %v", size, rate, took)
+}
+
+// Sessions on both nodes replace, delete and rename over the same few
+// names at once: every commit, DELE and RNTO counts what it did to the
+// name under a lock all nodes share, so usage ends equal to what is
+// stored. With the locks of one process only, two nodes replacing one
+// file at once each counted the same original as freed.
+func testReplaceRace(t *testing.T, c *cluster) {
+	home := c.addUser("repl")
+	var sessions []*ftp.ServerConn
+	var mu sync.Mutex
+	perNode := map[string]int{}
+	for range 8 {
+		sessions = append(sessions, dialFTP(t, c, "repl", func(n string) { mu.Lock(); perNode[n]++; mu.Unlock() }))
+	}
+	var wg sync.WaitGroup
+	for i, sc := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 12 {
+				name := fmt.Sprintf("same%d.bin", round%2)
+				switch (i + round) % 5 {
+				case 3:
+					sc.Delete(name)
+				case 4:
+					sc.Rename(name, fmt.Sprintf("same%d.bin", (round+1)%2))
+				default:
+					data := randomData(t, 50_000+((i*7919+round*104729)%400_000))
+					if err := sc.Stor(name, bytes.NewReader(data)); err != nil {
+						t.Errorf("session %d round %d: %v", i, round, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(perNode) != 2 {
+		t.Fatalf("transfers per node %v, want both nodes", perNode)
+	}
+	used, _, _, err := c.row(context.Background(), c.pgConn(), "repl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := duHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != stored {
+		t.Fatalf("after racing replacements on both nodes usage is %d, stored %d", used, stored)
+	}
 }

@@ -186,6 +186,18 @@ func tempOwned(name string) bool {
 // names are never served, listed or accepted from a client.
 func IsTempName(name string) bool { return isTempName(name) }
 
+// clusterLock extends the locks of keys, held in the process already, to
+// every process sharing the storage, when q's owner has such (an
+// accounts.NameLocker: a cluster's nodes on one folder). Process locks come
+// first, so a process sends one request per name at a time.
+func clusterLock(ctx context.Context, q accounts.Quota, keys ...string) (func(), error) {
+	nl, ok := q.(accounts.NameLocker)
+	if !ok {
+		return func() {}, nil
+	}
+	return nl.LockNames(ctx, keys...)
+}
+
 // ErrNotRecorded marks a change made on disk whose usage could not be
 // recorded: the change stands; the caller logs it and repairs the usage
 // (RepairUsage).
@@ -476,6 +488,11 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 	u.st.mu.Lock()
 	defer u.st.mu.Unlock()
 	defer u.end()
+	unlockC, err := clusterLock(ctx, u.q, u.key)
+	if err != nil {
+		return false, errors.Join(err, u.discard(ctx, n))
+	}
+	defer unlockC()
 	for range 3 {
 		cur, err := lstat(ctx, u.fsys, u.name)
 		if err != nil {
@@ -656,6 +673,11 @@ func RemoveFile(ctx context.Context, fsys vfs.Storage, q accounts.Quota, name st
 	if st.inPlace {
 		return nil, ErrFileBusy
 	}
+	unlockC, err := clusterLock(ctx, q, nameKey(fsys, name))
+	if err != nil {
+		return nil, err
+	}
+	defer unlockC()
 	cur, err := statL(ctx, fsys, name)
 	if err != nil {
 		return nil, err
@@ -683,6 +705,11 @@ func RenameFile(ctx context.Context, fsys vfs.Storage, q accounts.Quota, from, t
 	if fst.inPlace || tst.inPlace {
 		return ErrFileBusy
 	}
+	unlockC, err := clusterLock(ctx, q, nameKey(fsys, from), nameKey(fsys, to))
+	if err != nil {
+		return err
+	}
+	defer unlockC()
 	moved, err := statL(ctx, fsys, from)
 	if err != nil {
 		return err
