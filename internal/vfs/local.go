@@ -17,6 +17,7 @@ import (
 // would leave the root.
 type Local struct {
 	root *os.Root
+	dir  *os.File // the root folder itself, for openat2 (beneath.go)
 }
 
 // OpenLocal opens dir as the root of a Local FS.
@@ -25,7 +26,14 @@ func OpenLocal(dir string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", dir, err)
 	}
-	return &Local{root: r}, nil
+	// Opened through the root, so both name the same folder even if dir
+	// is renamed or replaced meanwhile.
+	d, err := r.Open(".")
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open root %s: %w", dir, err)
+	}
+	return &Local{root: r, dir: d}, nil
 }
 
 // Dir reports the directory the FS is rooted at (vfs.Identifier).
@@ -76,25 +84,18 @@ func (l *Local) Rename(_ context.Context, oldname, newname string) error {
 // RenameNoReplace implements NoReplaceRenamer with renameat2
 // (RENAME_NOREPLACE) on the parent folders opened inside the root.
 func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) error {
-	od, err := l.root.Open(path.Dir(oldname))
+	ofd, closeOld, err := l.openDir(path.Dir(oldname))
 	if err != nil {
 		return err
 	}
-	defer od.Close()
-	nd := od
+	defer closeOld()
+	nfd := ofd
 	if path.Dir(newname) != path.Dir(oldname) {
-		if nd, err = l.root.Open(path.Dir(newname)); err != nil {
+		var closeNew func()
+		if nfd, closeNew, err = l.openDir(path.Dir(newname)); err != nil {
 			return err
 		}
-		defer nd.Close()
-	}
-	ofd, err := dirFD(od)
-	if err != nil {
-		return err
-	}
-	nfd, err := dirFD(nd)
-	if err != nil {
-		return err
+		defer closeNew()
 	}
 	err = unix.Renameat2(ofd, path.Base(oldname), nfd, path.Base(newname), unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
@@ -114,6 +115,24 @@ func (l *Local) RenameNoReplace(_ context.Context, oldname, newname string) erro
 		return localErr(&os.LinkError{Op: "renameat2", Old: oldname, New: newname, Err: err})
 	}
 	return nil
+}
+
+// openDir returns a descriptor of the folder name for the *at calls and
+// the function that closes it.
+func (l *Local) openDir(name string) (int, func(), error) {
+	if fd, ok := l.dirBeneath(name); ok {
+		return fd, func() { unix.Close(fd) }, nil
+	}
+	d, err := l.root.Open(name)
+	if err != nil {
+		return -1, nil, err
+	}
+	fd, err := dirFD(d)
+	if err != nil {
+		d.Close()
+		return -1, nil, err
+	}
+	return fd, func() { d.Close() }, nil
 }
 
 // dirFD returns the descriptor of an open folder (valid while f is open).
@@ -144,4 +163,7 @@ func (l *Local) Avail(_ context.Context, name string) (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-func (l *Local) Close() error { return l.root.Close() }
+func (l *Local) Close() error {
+	l.dir.Close()
+	return l.root.Close()
+}

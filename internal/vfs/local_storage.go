@@ -165,7 +165,7 @@ func (l *Local) staged(name string, o CreateOptions) (*localUpload, error) {
 		tmp = ".wharf-upload-" + hex.EncodeToString(b[:])
 	}
 	tmp = path.Join(path.Dir(name), tmp)
-	f, err := l.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := l.createBeneath(tmp, 0o644)
 	if err != nil {
 		return nil, localErr(err)
 	}

@@ -98,6 +98,11 @@ func FuzzResolveNeverEscapes(f *testing.F) {
 			fi.Close()
 			l.Remove(ctx, name)
 		}
+		// An upload's temporary file takes the openat2 path (beneath.go).
+		if u, err := l.Create(ctx, name, vfs.CreateOptions{}); err == nil {
+			checkInside(t, u.(interface{ OSFile() *os.File }).OSFile(), realRoot)
+			u.Abandon(ctx)
+		}
 		if ents, _ := os.ReadDir(outside); len(ents) != 1 {
 			t.Fatalf("%q created a file outside the root: %v", p, ents)
 		}
