@@ -315,7 +315,13 @@ func (ss *session) upload(abs, name string, noReplace bool, what string, keep in
 				log.Info("upload refused: the name was taken meanwhile", "path", abs)
 				return n, errors.Join(rerr, errTakenMeanwhile)
 			}
-			if !errors.Is(err, accounts.ErrQuotaExceeded) && !notCounted(err) {
+			switch {
+			case errors.Is(err, accounts.ErrQuotaExceeded), notCounted(err):
+			case errors.Is(err, fs.ErrPermission), errors.Is(err, ErrNotPlainFile):
+				// A refusal decided by the commit (the file it was to
+				// replace went away, or became a folder): no fault.
+				log.Info("upload refused at its commit", "path", abs, "err", err)
+			default:
 				log.Error("commit upload", "path", abs, "err", err)
 			}
 			return n, errors.Join(uploadErr(rerr), err)
