@@ -49,8 +49,8 @@ const (
 type pgStore struct {
 	pool  *pgxpool.Pool
 	locks *pgxpool.Pool // connections holding name locks (LockNames)
-	id   string
-	lcfg *pgx.ConnConfig // for the listener's own connection
+	id    string
+	lcfg  *pgx.ConnConfig // for the listener's own connection
 
 	changedMu sync.Mutex // one Changed at a time
 
