@@ -211,7 +211,7 @@ func TestServeBadInput(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"--passive-ports", "5000-4000"}, ExitUsage, "passive-ports"},
+		{[]string{"--passive-ports", "5000-4000"}, ExitUsage, "passive-ports"}, // refused before listening: testenv:ok
 		{[]string{"--passive-ports", "abc"}, ExitUsage, "passive-ports"},
 		{[]string{"--tls-cert", "x.pem"}, ExitUsage, "--tls-key"},
 		{[]string{"--tls-required"}, ExitUsage, "--tls-required"},
