@@ -173,7 +173,20 @@ function fillSession(row, s) {
   let b = xfer.querySelector(".bar");
   if (!b) { b = bar(); xfer.replaceChildren(b); }
   const dir = x.upload ? "↑ " : "↓ ";
-  const rate = fmtBytes(Math.round(x.rate)) + "/s";
+  // The API's rate is the average since the transfer began; the page
+  // shows the recent one, from the bytes moved between its polls
+  // (smoothed), so a stalled transfer reads as slow at once.
+  const now = performance.now();
+  let r = x.rate;
+  const p = row._prev;
+  const same = p && p.path === x.path && p.start === x.start && x.bytes >= p.bytes;
+  if (same && now - p.t < 200) {
+    r = p.rate; // polled again at once (after an action): too short to measure
+  } else {
+    if (same) r = 0.5 * ((x.bytes - p.bytes) / ((now - p.t) / 1000)) + 0.5 * p.rate;
+    row._prev = { bytes: x.bytes, t: now, path: x.path, start: x.start, rate: r };
+  }
+  const rate = fmtBytes(Math.round(r)) + "/s";
   if (x.size > 0) {
     setBar(b, dir + x.path, fmtBytes(x.bytes) + " of " + fmtBytes(x.size) + " · " + rate, x.bytes / x.size, false);
   } else {
