@@ -15,8 +15,9 @@ import (
 )
 
 // serveProcess runs `wharf serve` on a fixed address (so that a restart
-// is the same server to the client) and returns once it serves.
-func serveProcess(t *testing.T, args ...string) *exec.Cmd {
+// is the same server to the client) and returns, once it serves, a
+// function that kills it and waits for it to be gone.
+func serveProcess(t *testing.T, args ...string) (kill func()) {
 	t.Helper()
 	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
@@ -25,23 +26,28 @@ func serveProcess(t *testing.T, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); pw.Close(); close(exited) }() // the only Wait
+	kill = func() { cmd.Process.Kill(); <-exited }
+	t.Cleanup(kill)
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), `msg="serving ftp"`) {
-				ready <- true
+				select {
+				case ready <- true:
+				default:
+				}
 			}
 		}
 	}()
-	go func() { cmd.Wait(); pw.Close() }()
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
 		t.Fatal("wharf serve not ready")
 	}
-	return cmd
+	return kill
 }
 
 // The server process is killed and started again while `wharf get -r`
@@ -59,7 +65,7 @@ func TestGetRecursiveSurvivesAServerRestart(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	args := []string{"--data", data, "--listen", addr, "--passive-ports", testenv.PortRange(t, 20)}
-	srv := serveProcess(t, args...)
+	kill := serveProcess(t, args...)
 	dst := t.TempDir()
 	done := make(chan [3]string, 1)
 	go func() {
@@ -74,8 +80,7 @@ func TestGetRecursiveSurvivesAServerRestart(t *testing.T) {
 			t.Fatal("the download never reached b.bin")
 		}
 	}
-	srv.Process.Kill()
-	srv.Wait()
+	kill()
 	time.Sleep(700 * time.Millisecond) // down for a while: the first attempts fail
 	serveProcess(t, args...)
 	var r [3]string
