@@ -34,6 +34,7 @@ func TestClusterThroughHAProxy(t *testing.T) {
 	t.Run("SessionLimitAcrossNodes", func(t *testing.T) { testSessionLimit(t, c) })
 	t.Run("BanOnOneNodeHoldsOnTheOther", func(t *testing.T) { testBan(t, c) })
 	t.Run("DisableCutsSessionsOnBothNodes", func(t *testing.T) { testDisable(t, c) })
+	t.Run("PasswordChangeAndDeleteOnBothNodes", func(t *testing.T) { testPasswdAndDelete(t, c) })
 	t.Run("QuotaRaceOverBothNodes", func(t *testing.T) { testQuotaRace(t, c) })
 	t.Run("ReplacementsRaceOverBothNodes", func(t *testing.T) { testReplaceRace(t, c) })
 	t.Run("RateSharedAcrossNodes", func(t *testing.T) { testRateShared(t, c) })
@@ -497,5 +498,66 @@ func testReplaceRace(t *testing.T, c *cluster) {
 	}
 	if used != stored {
 		t.Fatalf("after racing replacements on both nodes usage is %d, stored %d", used, stored)
+	}
+}
+
+// A password changed through `wharf user passwd` holds on every node at
+// the next login, and `wharf user del` ends the user's open sessions on
+// every node (421 at their next command) within a second.
+func testPasswdAndDelete(t *testing.T, c *cluster) {
+	const src = "127.0.0.13" // refused logins count towards a ban
+	c.addUser("pwd")
+	byNode := map[string]*raw{}
+	for len(byNode) < len(c.Nodes) {
+		r, err := c.rawFrom(src, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byNode[r.node] != nil {
+			r.Close()
+			continue
+		}
+		r.login(t, "pwd", "pw")
+		byNode[r.node] = r
+	}
+	c.wharfIn("new-pw\n", "user", "passwd", "pwd", "--password-stdin")
+	// Two logins in a row reach both nodes (round-robin).
+	for i := range 2 {
+		r, err := c.rawFrom("127.0.0.14", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.cmd("USER pwd")
+		if code, _, _ := r.cmd("PASS pw"); code == 230 {
+			t.Fatalf("old password accepted on %s after the change", r.node)
+		}
+		r.Close()
+		r, err = c.rawFrom("127.0.0.15", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.cmd("USER pwd")
+		if code, msg, _ := r.cmd("PASS new-pw"); code != 230 {
+			t.Fatalf("login %d with the new password on %s: %d %s", i, r.node, code, msg)
+		}
+		r.Close()
+	}
+	c.wharf("user", "del", "pwd")
+	start := time.Now()
+	for node, r := range byNode {
+		for {
+			code, msg, err := r.cmd("PWD")
+			if code == 421 {
+				break
+			}
+			if err != nil && code == 0 {
+				t.Fatalf("node %s: %v", node, err)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("node %s still serves a deleted user after 1 s: %d %s", node, code, msg)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.conn.Close()
 	}
 }
