@@ -43,10 +43,11 @@ type lister struct {
 	dirAbs string // client-visible directory being listed
 	facts  factSet
 	buf    []byte
-	// match, when set, is a path.Match pattern an entry's name must match
-	// (LIST and NLST of a trailing glob); prefix goes before each name of
-	// an NLST, so "NLST dir/*.txt" answers paths a client can RETR.
-	match, prefix string
+	// match, when set, is the pattern an entry's name must match (LIST
+	// and NLST of a trailing glob); prefix goes before each name of an
+	// NLST, so "NLST dir/*.txt" answers paths a client can RETR.
+	match  *glob
+	prefix string
 	// hideDot leaves out names starting with a dot (Config.HideDotNames).
 	hideDot  bool
 	partials *partialMarks
@@ -66,10 +67,8 @@ func (l *lister) appendEntry(fi fs.FileInfo, name string) {
 // appendStat formats one entry from its stat fields; name is appended as
 // is (string or the bytes of a directory read), never kept.
 func (l *lister) appendStat(e *entry, name string) {
-	if l.match != "" {
-		if ok, _ := path.Match(l.match, name); !ok {
-			return
-		}
+	if l.match != nil && !l.match.match(name) {
+		return
 	}
 	switch l.format {
 	case formatName:
