@@ -375,21 +375,85 @@ func (ss *session) realPath(abs string) string {
 }
 
 // passiveListener reports its opening and (first) closing as events, so
-// an observer can count open passive listeners.
+// an observer can count open passive listeners. Armed by a PASV or EPSV,
+// it holds one of its user's passive places (Config.MaxPassivePerUser)
+// until a transfer claims it, and closes itself when none claimed it
+// within the data timeout: an unused one
+// kept its port, and the kernel kept accepting on it, for as long as the
+// session lived.
 type passiveListener struct {
 	*net.TCPListener
-	once sync.Once
-	ss   *session
+	once  sync.Once
+	ss    *session
+	owner string // immutable: the account whose place it holds
+
+	mu      sync.Mutex
+	opened  time.Time   // when last armed: written by arm before passiveHeld publishes p, read under Server.mu
+	claimed bool        // guarded by mu: a transfer took it
+	expired bool        // guarded by mu: the timer closed it first
+	timer   *time.Timer // stops the expiry once claimed
 }
 
-func (ss *session) observePassive(ln *net.TCPListener) net.Listener {
+func (ss *session) observePassive(ln *net.TCPListener, owner string) *passiveListener {
 	ss.event(Event{Kind: PassiveOpen})
-	return &passiveListener{TCPListener: ln, ss: ss}
+	return &passiveListener{TCPListener: ln, ss: ss, owner: owner}
+}
+
+// arm offers the listener for one transfer (a fresh one, or the session's
+// kept spare again): it counts as its owner's idle listener and closes at
+// the data timeout unless claimed first.
+func (p *passiveListener) arm() {
+	p.mu.Lock()
+	p.claimed, p.expired, p.opened = false, false, time.Now()
+	if p.timer == nil {
+		p.timer = time.AfterFunc(p.ss.srv.cfg.DataTimeout, p.expire)
+	} else {
+		p.timer.Reset(p.ss.srv.cfg.DataTimeout)
+	}
+	p.mu.Unlock()
+	p.ss.srv.passiveHeld(p)
+}
+
+// expire closes the listener if no transfer claimed it.
+func (p *passiveListener) expire() {
+	p.mu.Lock()
+	unused := !p.claimed
+	p.expired = unused
+	p.mu.Unlock()
+	if unused {
+		p.ss.log.Info("passive listener closed unused after the data timeout")
+		p.Close()
+	}
+}
+
+// claim takes the listener for a transfer; false when it already expired.
+func (p *passiveListener) claim() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.expired {
+		return false
+	}
+	p.claimed = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	// In use, it is no longer one the user holds idle: its place goes
+	// back now, so parallel transfers of one account are not limited.
+	p.ss.srv.passiveDone(p)
+	return true
 }
 
 func (p *passiveListener) Close() error {
 	err := p.TCPListener.Close()
-	p.once.Do(func() { p.ss.event(Event{Kind: PassiveClose}) })
+	p.once.Do(func() {
+		p.mu.Lock()
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		p.mu.Unlock()
+		p.ss.srv.passiveDone(p)
+		p.ss.event(Event{Kind: PassiveClose})
+	})
 	return err
 }
 

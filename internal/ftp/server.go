@@ -66,6 +66,13 @@ type Config struct {
 	// context still bounds it).
 	CloseGrace time.Duration
 
+	// MaxPassivePerUser bounds the passive listeners one account holds
+	// open and unused (no transfer took them yet) across its sessions;
+	// each session holds at most one. Default 16, negative: unlimited. Parallel clients (lftp mirror, FileZilla)
+	// use up to 10; 60 anonymous sessions each sending PASV without
+	// connecting held 49 ports of a 50-port range.
+	MaxPassivePerUser int
+
 	IdleTimeout    time.Duration // default 5m; paused while a transfer moves data
 	DataTimeout    time.Duration // default 1m for a stalled data connection
 	LoginFailDelay time.Duration // first delay after a failed login, doubling, capped; default 1s, negative: none
@@ -152,7 +159,9 @@ const (
 	defaultLoginFailDelay = time.Second
 	maxLoginFailDelay     = 16 * time.Second
 	defaultBanAfter       = 10
-	defaultBanFor         = 15 * time.Minute
+	// defaultMaxPassivePerUser: see Config.MaxPassivePerUser.
+	defaultMaxPassivePerUser = 16
+	defaultBanFor            = 15 * time.Minute
 	// tlsHandshakeTimeout bounds a TLS handshake on either connection.
 	tlsHandshakeTimeout = 10 * time.Second
 	// maxAcceptBackoff caps the sleep after a temporary Accept error, as
@@ -172,18 +181,19 @@ type Server struct {
 	// shuttingDown mirrors closing for the command gate, which reads it
 	// on every command and should not take mu for it.
 	shuttingDown atomic.Bool
-	listeners    map[net.Listener]struct{} // guarded by mu
-	sessions     map[*session]struct{}     // guarded by mu
-	perIP        map[netip.Addr]int        // guarded by mu: open sessions per address
-	bans         map[netip.Addr]*banState  // guarded by mu
-	gates        map[netip.Addr]*loginGate // guarded by mu: one password check at a time per address
-	commands     map[string]command        // immutable
-	public       netip.Addr                // immutable; PublicHost resolved, invalid when unset
-	wg           sync.WaitGroup            // one per running session
-	xferMu       sync.Mutex                // serializes Config.XferLog lines
-	recovery     *recovery                 // immutable; stale uploads settled per home
-	panics       atomic.Int64              // panics recovered in sessions and transfers (see Panics)
-	partials     partialMarks              // files a quota refusal cut short (partial.go)
+	listeners    map[net.Listener]struct{}                // guarded by mu
+	sessions     map[*session]struct{}                    // guarded by mu
+	perIP        map[netip.Addr]int                       // guarded by mu: open sessions per address
+	bans         map[netip.Addr]*banState                 // guarded by mu
+	gates        map[netip.Addr]*loginGate                // guarded by mu: one password check at a time per address
+	passive      map[string]map[*passiveListener]struct{} // guarded by mu: unused passive listeners per account
+	commands     map[string]command                       // immutable
+	public       netip.Addr                               // immutable; PublicHost resolved, invalid when unset
+	wg           sync.WaitGroup                           // one per running session
+	xferMu       sync.Mutex                               // serializes Config.XferLog lines
+	recovery     *recovery                                // immutable; stale uploads settled per home
+	panics       atomic.Int64                             // panics recovered in sessions and transfers (see Panics)
+	partials     partialMarks                             // files a quota refusal cut short (partial.go)
 }
 
 // Panics reports how many panics the server recovered so far in sessions
@@ -249,6 +259,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.BanAfter == 0 {
 		cfg.BanAfter = defaultBanAfter
 	}
+	if cfg.MaxPassivePerUser == 0 {
+		cfg.MaxPassivePerUser = defaultMaxPassivePerUser
+	}
 	if cfg.BanFor <= 0 {
 		cfg.BanFor = defaultBanFor
 	}
@@ -266,6 +279,7 @@ func NewServer(cfg Config) (*Server, error) {
 		perIP:     make(map[netip.Addr]int),
 		bans:      make(map[netip.Addr]*banState),
 		gates:     make(map[netip.Addr]*loginGate),
+		passive:   make(map[string]map[*passiveListener]struct{}),
 		commands:  commandTable(),
 		public:    public,
 		recovery:  newRecovery(),
@@ -445,6 +459,55 @@ func (s *Server) loginFailed(ip netip.Addr) (failures int, bannedNow bool) {
 		return b.failures, true
 	}
 	return b.failures, false
+}
+
+// passiveGrace is how long a passive listener may wait for its transfer
+// before it counts as held idle: a client sends its transfer command one
+// round trip after PASV, so fifty parallel sessions of one account never
+// count against MaxPassivePerUser, while sessions that sit on their ports
+// do after this long.
+const passiveGrace = 2 * time.Second
+
+// passiveTake refuses a passive listener to user when MaxPassivePerUser of
+// theirs are held idle (unused for passiveGrace) already.
+func (s *Server) passiveTake(user string, now time.Time) bool {
+	if s.cfg.MaxPassivePerUser <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idle := 0
+	for p := range s.passive[user] {
+		if now.Sub(p.opened) >= passiveGrace {
+			idle++
+		}
+	}
+	return idle < s.cfg.MaxPassivePerUser
+}
+
+// passiveHeld records p as one of its owner's unused listeners, until
+// passiveDone.
+func (s *Server) passiveHeld(p *passiveListener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.passive[p.owner]
+	if m == nil {
+		m = make(map[*passiveListener]struct{})
+		s.passive[p.owner] = m
+	}
+	m[p] = struct{}{}
+}
+
+// passiveDone forgets p: a transfer took it, or it closed.
+func (s *Server) passiveDone(p *passiveListener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.passive[p.owner]; m != nil {
+		delete(m, p)
+		if len(m) == 0 {
+			delete(s.passive, p.owner)
+		}
+	}
 }
 
 // Shutdown stops accepting, closes idle sessions with 421, lets running

@@ -77,6 +77,11 @@ func (ss *session) startTransfer(what, path string, upload bool, fn transferFunc
 		cleanup()
 		return err
 	}
+	if p, ok := ss.pasv.(*passiveListener); ok && !p.claim() {
+		ss.pasv = nil
+		cleanup()
+		return replyErr(ftpproto.CodeCantOpenData, "Passive port closed unused after the data timeout; send PASV or EPSV again.")
+	}
 	pasv, active := ss.pasv, ss.active
 	ss.pasv, ss.active = nil, netip.AddrPort{}
 	ctx, cancel := context.WithCancel(ss.ctx)
@@ -411,19 +416,45 @@ func (ss *session) dropSpare() {
 	}
 }
 
+// errTooManyPassive refuses a passive listener to a user holding
+// Config.MaxPassivePerUser of them idle already.
+var errTooManyPassive = errors.New("too many idle passive listeners for this account")
+
+func (ss *session) passiveRefused(err error) error {
+	if errors.Is(err, errTooManyPassive) {
+		ss.log.Warn("passive listen refused", "err", err)
+		return replyErr(ftpproto.CodeCantOpenData, "Too many open passive ports for this account; use or close them first.")
+	}
+	ss.log.Warn("passive listen failed", "err", err)
+	return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
+}
+
 // passiveListener returns a listener for PASV or EPSV: the session's kept
-// one, else a new one.
+// one, else a new one (closing any earlier one: one per session), unless
+// the user holds Config.MaxPassivePerUser idle already. It is armed: closed
+// at the data timeout unless a transfer claims it first.
 func (ss *session) passiveListener() (net.Listener, error) {
 	ss.closePasv()
 	ss.active = netip.AddrPort{}
+	owner := ss.user().Name
+	if !ss.srv.passiveTake(owner, time.Now()) {
+		ss.dropSpare()
+		return nil, errTooManyPassive
+	}
 	if ln := ss.takeSpare(); ln != nil {
-		return ln, nil
+		if p, ok := ln.(*passiveListener); ok && p.owner == owner {
+			p.arm()
+			return p, nil
+		}
+		ln.Close()
 	}
 	ln, err := ss.listenPassive()
 	if err != nil {
 		return nil, err
 	}
-	return ss.observePassive(ln), nil
+	p := ss.observePassive(ln, owner)
+	p.arm()
+	return p, nil
 }
 
 // listenPassive opens a passive listener on the control connection's local
@@ -481,8 +512,7 @@ func (ss *session) cmdPASV(string) error {
 	}
 	ln, err := ss.passiveListener()
 	if err != nil {
-		ss.log.Warn("passive listen failed", "err", err)
-		return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
+		return ss.passiveRefused(err)
 	}
 	ss.pasv = ln
 	port := addrPort(ln.Addr()).Port()
@@ -516,8 +546,7 @@ func (ss *session) cmdEPSV(arg string) error {
 	}
 	ln, err := ss.passiveListener()
 	if err != nil {
-		ss.log.Warn("passive listen failed", "err", err)
-		return replyErr(ftpproto.CodeCantOpenData, "Can't open passive connection.")
+		return ss.passiveRefused(err)
 	}
 	ss.pasv = ln
 	ss.reply(ftpproto.CodeExtendedPassive, fmt.Sprintf("Entering Extended Passive Mode (|||%d|).", addrPort(ln.Addr()).Port()))
