@@ -39,6 +39,9 @@ type serveOpts struct {
 	maxSessions     int
 	maxPerIP        int
 	idleTimeout     time.Duration
+	loginTimeout    time.Duration
+	maxPreLoginIP   int
+	maxPassiveUser  int
 	dataTimeout     time.Duration
 	loginDelay      time.Duration
 	banAfter        int
@@ -110,6 +113,9 @@ when that exists.`,
 	f.IntVar(&o.maxSessions, "max-sessions", 2000, "maximum sessions overall (0: unlimited)")
 	f.IntVar(&o.maxPerIP, "max-sessions-per-ip", 50, "maximum sessions from one address (0: unlimited)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close a session idle this long, before or after login")
+	f.DurationVar(&o.loginTimeout, "login-timeout", 30*time.Second, "close a connection that has not logged in this long after connecting")
+	f.IntVar(&o.maxPreLoginIP, "max-prelogin-per-ip", 16, "maximum connections from one address not logged in yet (-1: unlimited)")
+	f.IntVar(&o.maxPassiveUser, "max-passive-per-user", 16, "maximum passive ports one account holds unused (-1: unlimited)")
 	f.DurationVar(&o.dataTimeout, "data-timeout", time.Minute, "abort a transfer whose data connection stalls this long")
 	f.DurationVar(&o.loginDelay, "login-fail-delay", time.Second, "delay after a failed login, doubling with each further failure")
 	f.IntVar(&o.banAfter, "ban-after", 10, "failed logins from one address before it is banned (0: never)")
@@ -245,6 +251,9 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		MaxSessions:         o.maxSessions,
 		MaxSessionsPerIP:    o.maxPerIP,
 		IdleTimeout:         o.idleTimeout,
+		LoginTimeout:        o.loginTimeout,
+		MaxPreLoginPerIP:    o.maxPreLoginIP,
+		MaxPassivePerUser:   o.maxPassiveUser,
 		DataTimeout:         o.dataTimeout,
 		LoginFailDelay:      o.loginDelay,
 		BanAfter:            o.banAfter,

@@ -76,6 +76,7 @@ func (ss *session) cmdPASS(arg string) error {
 	ss.acct, ss.fs, ss.cwd = acct, fsys, "/"
 	ss.failures = 0
 	ss.unknownPre = 0
+	ss.srv.setPreLogin(ss, false)
 	ss.log = ss.log.With("user", name)
 	ss.log.Info("login", "tls", ss.tls)
 	ss.noteLogin(name)
@@ -151,6 +152,8 @@ func (ss *session) cmdREIN(string) error {
 	ss.log = ss.srv.log.With("session", ss.id, "remote", ss.remote.String())
 	ss.userName = ""
 	ss.noteLogin("")
+	ss.loginBy = time.Now().Add(ss.srv.cfg.LoginTimeout)
+	ss.srv.setPreLogin(ss, true)
 	ss.reply(ftpproto.CodeReady, "Service ready for new user.")
 	return nil
 }

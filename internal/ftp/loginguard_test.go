@@ -21,6 +21,7 @@ func TestBanReachesSessionsOpenedBeforeIt(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) {
 		c.LoginFailDelay = time.Millisecond
 		c.BanAfter = banAfter
+		c.MaxPreLoginPerIP = -1 // 20 sessions of one address wait to log in
 		c.BanFor = time.Minute
 		c.Events = func(e ftp.Event) {
 			if e.Kind == ftp.LoginFailed {

@@ -52,7 +52,8 @@ func TestUnusedPassiveListenerClosesAtTheDataTimeout(t *testing.T) {
 
 // Issue 9: 60 sessions each sending PASV without connecting held 49 of a
 // 50-port range, and other users got 425. An account holds at most
-// MaxPassivePerUser open passive listeners over all its sessions.
+// MaxPassivePerUser passive listeners idle (unused past a 2 s grace) over
+// all its sessions; fresh ones of parallel transfers do not count.
 func TestPassiveListenersPerUserAreCapped(t *testing.T) {
 	const limit = 3
 	srv, _ := start(t, ftptest.Options{Configure: func(c *ftp.Config) { c.MaxPassivePerUser = limit }})
@@ -67,6 +68,8 @@ func TestPassiveListenersPerUserAreCapped(t *testing.T) {
 	}
 	greedy := dialRaw(t, srv.Addr)
 	greedy.login("alice", "secret")
+	openEPSV(t, greedy) // the others are fresh: a burst of parallel sessions
+	time.Sleep(2100 * time.Millisecond)
 	greedy.must("EPSV", 425)
 	greedy.must("PASV", 425)
 	// Another account is not held up.

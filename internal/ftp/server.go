@@ -73,6 +73,13 @@ type Config struct {
 	// connecting held 49 ports of a 50-port range.
 	MaxPassivePerUser int
 
+	// LoginTimeout is how long a connection may take from its greeting to
+	// a successful login (default 30s); MaxPreLoginPerIP caps the
+	// connections of one address not logged in yet (default 16, negative:
+	// unlimited). See prelogin.go for the share of MaxSessions they get.
+	LoginTimeout     time.Duration
+	MaxPreLoginPerIP int
+
 	IdleTimeout    time.Duration // default 5m; paused while a transfer moves data
 	DataTimeout    time.Duration // default 1m for a stalled data connection
 	LoginFailDelay time.Duration // first delay after a failed login, doubling, capped; default 1s, negative: none
@@ -187,6 +194,8 @@ type Server struct {
 	bans         map[netip.Addr]*banState                 // guarded by mu
 	gates        map[netip.Addr]*loginGate                // guarded by mu: one password check at a time per address
 	passive      map[string]map[*passiveListener]struct{} // guarded by mu: unused passive listeners per account
+	preLogin     int                                      // guarded by mu: sessions not logged in
+	preLoginIP   map[netip.Addr]int                       // guarded by mu: the same per address
 	commands     map[string]command                       // immutable
 	public       netip.Addr                               // immutable; PublicHost resolved, invalid when unset
 	wg           sync.WaitGroup                           // one per running session
@@ -259,6 +268,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.BanAfter == 0 {
 		cfg.BanAfter = defaultBanAfter
 	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = defaultLoginTimeout
+	}
+	if cfg.MaxPreLoginPerIP == 0 {
+		cfg.MaxPreLoginPerIP = defaultMaxPreLoginPerIP
+	}
 	if cfg.MaxPassivePerUser == 0 {
 		cfg.MaxPassivePerUser = defaultMaxPassivePerUser
 	}
@@ -272,17 +287,18 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Banner = "wharf FTP server ready."
 	}
 	srv := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		listeners: make(map[net.Listener]struct{}),
-		sessions:  make(map[*session]struct{}),
-		perIP:     make(map[netip.Addr]int),
-		bans:      make(map[netip.Addr]*banState),
-		gates:     make(map[netip.Addr]*loginGate),
-		passive:   make(map[string]map[*passiveListener]struct{}),
-		commands:  commandTable(),
-		public:    public,
-		recovery:  newRecovery(),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		listeners:  make(map[net.Listener]struct{}),
+		sessions:   make(map[*session]struct{}),
+		perIP:      make(map[netip.Addr]int),
+		bans:       make(map[netip.Addr]*banState),
+		gates:      make(map[netip.Addr]*loginGate),
+		passive:    make(map[string]map[*passiveListener]struct{}),
+		preLoginIP: make(map[netip.Addr]int),
+		commands:   commandTable(),
+		public:     public,
+		recovery:   newRecovery(),
 	}
 	if cfg.SharedBans != nil {
 		// A ban lifted on any node ends this node's count of the
@@ -385,10 +401,12 @@ func (s *Server) startSession(c net.Conn, remote netip.AddrPort, implicit bool) 
 		refusal = "Server shutting down."
 	case s.banned(ip, now) || s.cfg.SharedBans != nil && s.cfg.SharedBans.Banned(ip):
 		refusal = "Too many failed logins from your address; try again later."
-	case s.cfg.MaxSessions > 0 && len(s.sessions) >= s.cfg.MaxSessions:
-		refusal = "Too many users connected; try again later."
 	case s.cfg.MaxSessionsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxSessionsPerIP:
 		refusal = "Too many connections from your address."
+	}
+	var evict *session
+	if refusal == "" {
+		refusal, evict = s.admitPreLogin(ip, now)
 	}
 	if refusal != "" {
 		s.mu.Unlock()
@@ -409,8 +427,12 @@ func (s *Server) startSession(c net.Conn, remote netip.AddrPort, implicit bool) 
 	ss := newSession(s, c, remote, implicit)
 	s.sessions[ss] = struct{}{}
 	s.perIP[ip]++
+	s.setPreLoginLocked(ss, true)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if evict != nil {
+		go evict.evictPreLogin()
+	}
 	go ss.serve()
 }
 
@@ -418,6 +440,7 @@ func (s *Server) startSession(c net.Conn, remote netip.AddrPort, implicit bool) 
 func (s *Server) endSession(ss *session) {
 	ip := ss.remote.Addr().Unmap()
 	s.mu.Lock()
+	s.setPreLoginLocked(ss, false)
 	delete(s.sessions, ss)
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)

@@ -121,6 +121,13 @@ type session struct {
 	quitting   bool
 	dataTLS    *tls.Config // data connection TLS config bound to this control session
 
+	// Guarded by Server.mu (prelogin.go): whether the session counts as
+	// not logged in, since when, and whether it was closed to make room.
+	preLogin bool
+	preSince time.Time
+	evicted  bool
+	loginBy  time.Time // the login deadline while not logged in
+
 	failures   int // failed logins in this session
 	badLines   int
 	unknownPre int
@@ -142,6 +149,7 @@ func newSession(srv *Server, c net.Conn, remote netip.AddrPort, implicit bool) *
 		cwd:      "/",
 		hashAlgo: "SHA-256",
 		started:  time.Now(),
+		loginBy:  time.Now().Add(srv.cfg.LoginTimeout),
 	}
 	ss.mlstFacts = allFacts
 	ss.setConn(c)
@@ -218,6 +226,9 @@ func (ss *session) serve() {
 					return
 				}
 				continue
+			case isTimeout(err) && !ss.loggedIn() && !time.Now().Before(ss.loginBy):
+				ss.log.Info("login timeout")
+				ss.reply(ftpproto.CodeUnavailable, "Login timeout: closing control connection.")
 			case isTimeout(err):
 				ss.log.Info("idle timeout")
 				ss.reply(ftpproto.CodeUnavailable, "Timeout: closing control connection.")
@@ -238,7 +249,11 @@ func (ss *session) readLine() ([]byte, error) {
 	ss.mu.Lock()
 	ss.state = stateIdle
 	if ss.xfer == nil {
-		ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.IdleTimeout))
+		d := time.Now().Add(ss.srv.cfg.IdleTimeout)
+		if !ss.loggedIn() && ss.loginBy.Before(d) {
+			d = ss.loginBy
+		}
+		ss.conn.SetReadDeadline(d)
 	} else {
 		ss.conn.SetReadDeadline(time.Time{})
 	}
