@@ -100,7 +100,9 @@ func TestHostileGlobCostsAboutAListing(t *testing.T) {
 	cost := best("NLST " + hostile)
 	t.Logf("NLST of 5,000 names %v; with a %d-byte pattern of stars and classes %v (%.1fx)",
 		full, len(hostile), cost, float64(cost)/float64(full))
-	if cost > 3*full+50*time.Millisecond {
+	// Backtracking cost 50 times the listing; a one-pass matcher stays
+	// within a few times even under the race detector.
+	if cost > 10*full+50*time.Millisecond {
 		t.Errorf("the pattern cost %v, the full listing %v: want about the same", cost, full)
 	}
 	for _, p := range []string{strings.Repeat("*b", 9) + "z", strings.Repeat("?", 64)} {
