@@ -105,3 +105,53 @@ func TestGetRecursiveSurvivesAServerRestart(t *testing.T) {
 	}
 	t.Logf("stderr:\n%s", r[2])
 }
+
+// The same for an upload batch: mirror -R goes on after the server was
+// killed and started again mid-file, and the server ends up with every
+// file, identical.
+func TestMirrorUploadSurvivesAServerRestart(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	e := newClientEnv(t)
+	if code, _, errs := e.run("pw\n", "user", "add", "slow", "--data", data, "--password-stdin", "--rate-up", "3MiB/s"); code != 0 {
+		t.Fatalf("user add: %d %s", code, errs)
+	}
+	src := t.TempDir()
+	want := map[string]string{}
+	for _, n := range []string{"a.bin", "b.bin", "sub/c.bin"} {
+		want[n] = sum(writeRandom(t, filepath.Join(src, filepath.FromSlash(n)), 2<<20))
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	args := []string{"--data", data, "--listen", addr, "--passive-ports", testenv.PortRange(t, 20)}
+	kill := serveProcess(t, args...)
+	home := filepath.Join(data, "home", "slow")
+	done := make(chan [3]string, 1)
+	go func() {
+		code, out, errs := e.run("", "mirror", "-R", src, "ftp://slow:pw@"+addr+"/up")
+		done <- [3]string{strconv.Itoa(code), out, errs}
+	}()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if n, _ := treeBytes(t, home); n > 2<<20+256<<10 {
+			break // a.bin is up, b.bin on its way
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never reached the second file")
+		}
+	}
+	kill()
+	time.Sleep(700 * time.Millisecond)
+	serveProcess(t, args...)
+	var r [3]string
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("mirror -R never finished after the restart")
+	}
+	if r[0] != "0" || !strings.Contains(r[2], "reconnected") {
+		t.Fatalf("mirror -R across a restart: exit %s\n%s%s", r[0], r[1], r[2])
+	}
+	for n, s := range want {
+		if got := fileSum(t, filepath.Join(home, "up", filepath.FromSlash(n))); got != s {
+			t.Errorf("%s differs on the server", n)
+		}
+	}
+}
