@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -326,7 +325,7 @@ func (h *Handler) liftBan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.o.Engine.LiftBan(ip) {
-		h.fail(w, http.StatusNotFound, errors.New(ip.String()+" is not banned on node "+h.o.Node).Error())
+		h.fail(w, http.StatusNotFound, ip.String()+" is not banned on node "+h.o.Node)
 		return
 	}
 	h.log.Info("admin lifted a ban", "admin", whoOf(r).admin, "remote", ip.String())
