@@ -1,8 +1,11 @@
 package ftp_test
 
 import (
+	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -152,5 +155,61 @@ func BenchmarkSTORTLS(b *testing.B) {
 		}
 		dc.Close() // sends close_notify: a complete upload
 		r.expect(226)
+	}
+}
+
+// BenchmarkList10kTLS is the harness's list-10k+tls workload: MLSD of a
+// folder of 10,000 empty files over a PROT P data connection that resumes
+// the control connection's TLS session.
+func BenchmarkList10kTLS(b *testing.B) {
+	r, conf, home := tlsBenchSession(b)
+	dir := filepath.Join(home, "dir10k")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("file%05d.txt", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	buf := make([]byte, 256<<10)
+	for b.Loop() {
+		dc := tlsDataConn(b, r, conf)
+		r.must("MLSD dir10k", 150)
+		lines := 0
+		for {
+			n, err := dc.Read(buf)
+			lines += bytes.Count(buf[:n], []byte{'\n'})
+			if err != nil {
+				break
+			}
+		}
+		dc.Close()
+		r.expect(226)
+		if lines != 10000 {
+			b.Fatalf("%d lines", lines)
+		}
+	}
+}
+
+// BenchmarkSmallFilesTLS is the harness's small-files+tls workload: EPSV
+// and STOR of a 4 KiB file per iteration, each data connection a resumed
+// TLS handshake.
+func BenchmarkSmallFilesTLS(b *testing.B) {
+	r, conf, _ := tlsBenchSession(b)
+	r.must("MKD small", 257)
+	data := make([]byte, 4096)
+	i := 0
+	for b.Loop() {
+		dc := tlsDataConn(b, r, conf)
+		r.must(fmt.Sprintf("STOR small/f%07d", i), 150)
+		if _, err := dc.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		dc.Close()
+		r.expect(226)
+		i++
 	}
 }
