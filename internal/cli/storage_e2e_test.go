@@ -37,6 +37,8 @@ type storageServer struct {
 	addr    string
 	data    string
 	s3      *s3test.Engine // nil on local disk
+	homes   string         // the folder holding the homes on local disk
+	st      []string       // the storage flags, for the user commands too
 	logs    *syncBuffer
 }
 
@@ -45,8 +47,14 @@ const storageBobQuota = 1 << 20
 func serveOnStorage(t *testing.T, backend string) *storageServer {
 	t.Helper()
 	s := &storageServer{backend: backend, data: filepath.Join(t.TempDir(), "data")}
+	s.homes = filepath.Join(s.data, "home")
 	var st, environ []string
-	if backend == "s3" {
+	switch backend {
+	case "file:DIR":
+		// Homes in a folder of their own, away from the data directory.
+		s.homes = filepath.Join(t.TempDir(), "homes")
+		st = []string{"--storage", "file:" + s.homes}
+	case "s3":
 		s.s3 = s3test.Start(t)
 		// The user commands run in this process: the AWS chain reads the
 		// process environment.
@@ -57,6 +65,7 @@ func serveOnStorage(t *testing.T, backend string) *storageServer {
 		st = []string{"--storage", s.s3.URL("pfx"), "--s3-endpoint", s.s3.Endpoint}
 		environ = s.s3.Env()
 	}
+	s.st = st
 	e := newClientEnv(t)
 	for _, u := range [][]string{{"alice"}, {"bob", "--quota", "1MiB"}} {
 		args := append(append([]string{"user", "add", u[0], "--data", s.data, "--password-stdin"}, u[1:]...), st...)
@@ -70,9 +79,45 @@ func serveOnStorage(t *testing.T, backend string) *storageServer {
 	return s
 }
 
+// stallTimeout bounds every read and write of the tests' FTP clients and
+// every external client's run: a hang fails the test with what it was
+// doing, instead of the package timing out silently.
+const stallTimeout = 60 * time.Second
+
+// stallConn is a connection whose every read and write must make progress
+// within stallTimeout.
+type stallConn struct{ net.Conn }
+
+func (c stallConn) Read(p []byte) (int, error) {
+	c.SetReadDeadline(time.Now().Add(stallTimeout))
+	return c.Conn.Read(p)
+}
+
+func (c stallConn) Write(p []byte) (int, error) {
+	c.SetWriteDeadline(time.Now().Add(stallTimeout))
+	return c.Conn.Write(p)
+}
+
+func dialStall(addr string) (*ftp.ServerConn, error) {
+	return ftp.Dial(addr, ftp.DialWithDialFunc(func(network, address string) (net.Conn, error) {
+		c, err := net.DialTimeout(network, address, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return stallConn{c}, nil
+	}))
+}
+
+// runClient runs an external client, at most stallTimeout.
+func runClient(name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), stallTimeout)
+	defer cancel()
+	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+}
+
 func (s *storageServer) login(t *testing.T, user string) *ftp.ServerConn {
 	t.Helper()
-	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(10*time.Second))
+	c, err := dialStall(s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +133,7 @@ func (s *storageServer) login(t *testing.T, user string) *ftp.ServerConn {
 func (s *storageServer) stored(t *testing.T, user, name string) []byte {
 	t.Helper()
 	if s.s3 == nil {
-		b, err := os.ReadFile(filepath.Join(s.data, "home", user, filepath.FromSlash(name)))
+		b, err := os.ReadFile(filepath.Join(s.homes, user, filepath.FromSlash(name)))
 		if err != nil {
 			return nil
 		}
@@ -108,7 +153,7 @@ func (s *storageServer) storedBytes(t *testing.T, user string) int64 {
 	t.Helper()
 	var total int64
 	if s.s3 == nil {
-		filepath.Walk(filepath.Join(s.data, "home", user), func(_ string, fi os.FileInfo, err error) error {
+		filepath.Walk(filepath.Join(s.homes, user), func(_ string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Mode().IsRegular() {
 				total += fi.Size()
 			}
@@ -168,7 +213,7 @@ func retr(t *testing.T, c *ftp.ServerConn, name string, off uint64) []byte {
 }
 
 func TestServeOnEveryStorage(t *testing.T) {
-	for _, backend := range []string{"file", "s3"} {
+	for _, backend := range []string{"file", "file:DIR", "s3"} {
 		t.Run(backend, func(t *testing.T) {
 			s := serveOnStorage(t, backend)
 			t.Run("jlaffaye-files-and-folders", func(t *testing.T) { storageFilesAndFolders(t, s) })
@@ -288,11 +333,11 @@ func storageCurl(t *testing.T, s *storageServer) {
 		name string
 		flag []string
 	}{{"passive", []string{"--ftp-pasv"}}, {"active", []string{"-P", "127.0.0.1"}}} {
-		if out, err := exec.Command(curl, append(mode.flag, "-sS", "-T", src, base+"curl-"+mode.name+".bin")...).CombinedOutput(); err != nil {
+		if out, err := runClient(curl, append(mode.flag, "-sS", "-T", src, base+"curl-"+mode.name+".bin")...); err != nil {
 			t.Fatalf("curl %s upload: %v %s", mode.name, err, out)
 		}
 		back := filepath.Join(dir, mode.name+".back")
-		if out, err := exec.Command(curl, append(mode.flag, "-sS", "-o", back, base+"curl-"+mode.name+".bin")...).CombinedOutput(); err != nil {
+		if out, err := runClient(curl, append(mode.flag, "-sS", "-o", back, base+"curl-"+mode.name+".bin")...); err != nil {
 			t.Fatalf("curl %s download: %v %s", mode.name, err, out)
 		}
 		if fileSum(t, back) != sum(data) {
@@ -300,11 +345,11 @@ func storageCurl(t *testing.T, s *storageServer) {
 		}
 	}
 	// Explicit TLS on control and data.
-	if out, err := exec.Command(curl, "-sS", "--ssl-reqd", "-k", "-T", src, base+"tls.bin").CombinedOutput(); err != nil {
+	if out, err := runClient(curl, "-sS", "--ssl-reqd", "-k", "-T", src, base+"tls.bin"); err != nil {
 		t.Fatalf("curl TLS upload: %v %s", err, out)
 	}
 	tlsBack := filepath.Join(dir, "tls.back")
-	if out, err := exec.Command(curl, "-sS", "--ssl-reqd", "-k", "-o", tlsBack, base+"tls.bin").CombinedOutput(); err != nil {
+	if out, err := runClient(curl, "-sS", "--ssl-reqd", "-k", "-o", tlsBack, base+"tls.bin"); err != nil {
 		t.Fatalf("curl TLS download: %v %s", err, out)
 	}
 	if fileSum(t, tlsBack) != sum(data) {
@@ -313,17 +358,17 @@ func storageCurl(t *testing.T, s *storageServer) {
 	// -C - both ways: a partial upload and a partial download finished.
 	part := filepath.Join(dir, "part.bin")
 	os.WriteFile(part, data[:1<<20], 0o644)
-	if out, err := exec.Command(curl, "-sS", "-T", part, base+"resumed.bin").CombinedOutput(); err != nil {
+	if out, err := runClient(curl, "-sS", "-T", part, base+"resumed.bin"); err != nil {
 		t.Fatalf("curl first part: %v %s", err, out)
 	}
-	if out, err := exec.Command(curl, "-sS", "-C", "-", "-T", src, base+"resumed.bin").CombinedOutput(); err != nil {
+	if out, err := runClient(curl, "-sS", "-C", "-", "-T", src, base+"resumed.bin"); err != nil {
 		t.Fatalf("curl -C - upload: %v %s", err, out)
 	}
 	if sum(s.stored(t, "alice", "resumed.bin")) != sum(data) {
 		t.Fatal("curl -C - upload: stored file differs")
 	}
 	os.WriteFile(part, data[:2<<20], 0o644)
-	if out, err := exec.Command(curl, "-sS", "-C", "-", "-o", part, base+"resumed.bin").CombinedOutput(); err != nil {
+	if out, err := runClient(curl, "-sS", "-C", "-", "-o", part, base+"resumed.bin"); err != nil {
 		t.Fatalf("curl -C - download: %v %s", err, out)
 	}
 	if fileSum(t, part) != sum(data) {
@@ -339,7 +384,7 @@ func storageLftp(t *testing.T, s *storageServer) {
 	h, p, _ := net.SplitHostPort(s.addr)
 	script := fmt.Sprintf(`set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-allow no; open -u alice,alicepw -p %s %s;
 lcd %s; mkdir lf; put l.bin -o lf/l.bin; cls -l lf; get lf/l.bin -o back.bin; quit`, p, h, dir)
-	out, err := exec.Command(lftp, "-c", script).CombinedOutput()
+	out, err := runClient(lftp, "-c", script)
 	if err != nil {
 		t.Fatalf("lftp: %v\n%s", err, out)
 	}
@@ -356,7 +401,7 @@ lcd %s; mkdir lf; put l.bin -o lf/l.bin; cls -l lf; get lf/l.bin -o back.bin; qu
 	os.WriteFile(filepath.Join(dir, "down.bin"), data[:300000], 0o644)
 	script = fmt.Sprintf(`set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-allow no; open -u alice,alicepw -p %s %s;
 lcd %s; cd lf; put -c up.bin; get -c -O %s l.bin -o down.bin; quit`, p, h, dir, dir)
-	if out, err := exec.Command(lftp, "-c", script).CombinedOutput(); err != nil {
+	if out, err := runClient(lftp, "-c", script); err != nil {
 		t.Fatalf("lftp -c: %v\n%s", err, out)
 	}
 	if sum(s.stored(t, "alice", "lf/up.bin")) != sum(data) {
@@ -404,7 +449,7 @@ func storageFtplib(t *testing.T, s *storageServer) {
 	py := testenv.Tool(t, "python3")
 	h, p, _ := net.SplitHostPort(s.addr)
 	for _, mode := range []string{"pasv", "active"} {
-		out, err := exec.Command(py, "-c", ftplibScript, h, p, mode).CombinedOutput()
+		out, err := runClient(py, "-c", ftplibScript, h, p, mode)
 		if err != nil || strings.TrimSpace(string(out)) != "200" {
 			t.Fatalf("ftplib %s: %v\n%s", mode, err, out)
 		}
@@ -470,7 +515,7 @@ func storageConcurrent(t *testing.T, s *storageServer) {
 	errs := make(chan error, 20)
 	for i := range 20 {
 		wg.Go(func() {
-			c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(20*time.Second))
+			c, err := dialStall(s.addr)
 			if err != nil {
 				errs <- err
 				return
@@ -525,10 +570,7 @@ func storageQuota(t *testing.T, s *storageServer) {
 		t.Errorf("storage holds %d bytes for bob, want exactly the quota %d", got, storageBobQuota)
 	}
 	e := newClientEnv(t)
-	var st []string
-	if s.s3 != nil {
-		st = []string{"--storage", s.s3.URL("pfx"), "--s3-endpoint", s.s3.Endpoint}
-	}
+	st := s.st
 	time.Sleep(300 * time.Millisecond) // the server stores usage deltas every 100 ms
 	code, before, errs := e.run("", append([]string{"user", "show", "bob", "--data", s.data}, st...)...)
 	if code != 0 {
