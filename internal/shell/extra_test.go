@@ -281,3 +281,32 @@ func TestShellKeepaliveWhileIdle(t *testing.T) {
 		t.Error("NOOPs went on after the shell ended")
 	}
 }
+
+// The local-folder commands and mkdir -p, with good and bad arguments.
+func TestShellLocalFolderCommandsAndMkdirP(t *testing.T) {
+	s, home, local, out, errb := newShell(t)
+	os.MkdirAll(filepath.Join(local, "down", "deep"), 0o755)
+	os.WriteFile(filepath.Join(local, "file.txt"), []byte("x"), 0o644)
+	runAll(t, s, errb, "lls")
+	if out.String() != "down/\nfile.txt\n" {
+		t.Errorf("lls printed %q", out.String())
+	}
+	out.Reset()
+	runAll(t, s, errb, "lcd down", "lpwd", "lls")
+	if out.String() != filepath.Join(local, "down")+"\ndeep/\n" {
+		t.Errorf("lcd, lpwd, lls printed %q", out.String())
+	}
+	fails(t, s, errb, "lcd nowhere", "no such file")
+	fails(t, s, errb, "lcd ../file.txt", "not a folder")
+	fails(t, s, errb, "lls nowhere", "no such file")
+	fails(t, s, errb, "lcd a b", "usage: lcd")
+	fails(t, s, errb, "lpwd x", "usage: lpwd")
+
+	runAll(t, s, errb, "mkdir -p x/y/z", "mkdir -p x/y/z") // twice: already there is fine
+	if fi, err := os.Stat(filepath.Join(home, "x", "y", "z")); err != nil || !fi.IsDir() {
+		t.Fatalf("mkdir -p: %v", err)
+	}
+	fails(t, s, errb, "mkdir x", "550")
+	fails(t, s, errb, "mkdir", "usage: mkdir")
+	fails(t, s, errb, "mkdir -q y", "unknown flag -q")
+}
