@@ -211,3 +211,36 @@ func TestSegmentedGetIgnoresABadStateFile(t *testing.T) {
 		t.Fatal("differs")
 	}
 }
+
+// A server that allows fewer sessions than ranges: the connections it
+// refuses leave their ranges to the others, and the file still arrives.
+func TestSegmentedGetWithinASessionLimit(t *testing.T) {
+	srv, tg, _ := wharfServer(t, ftptest.Options{})
+	u := srv.Users.Set(accounts.User{Name: "two", Perms: accounts.PresetFull, MaxSessions: 2}, "pw")
+	tg.User, tg.Password = "two", "pw"
+	want := randomFile(t, filepath.Join(u.Home, "big.bin"), 6<<20)
+	c := login(t, tg, Options{})
+	local := filepath.Join(t.TempDir(), "big.bin")
+	var mu sync.Mutex
+	refused := 0
+	dial := func(ctx context.Context) (*Conn, error) {
+		nc, err := dialer(tg)(ctx)
+		if err != nil {
+			mu.Lock()
+			refused++
+			mu.Unlock()
+		}
+		return nc, err
+	}
+	res, err := GetSegmented(context.Background(), c, "big.bin", local, 6, TransferOptions{Dial: dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(local)
+	if sha(got) != sha(want) || res.Verified != "SHA-256" {
+		t.Fatalf("identical %v, verified %q", sha(got) == sha(want), res.Verified)
+	}
+	if refused == 0 {
+		t.Error("the session limit refused no connection: the test proves nothing")
+	}
+}
