@@ -22,14 +22,18 @@
 // data connection is caught by a watchdog reading the kernel's TCP byte
 // counters, so the zero-copy paths (sendfile, splice, in package xfer) never
 // see a wrapper. A session's context is cancelled by QUIT, ABOR (for its
-// transfer) and Shutdown.
+// transfer) and Shutdown. Shutdown closes idle sessions with 421 but lets a
+// session that just finished a transfer close it (checksum, SIZE, MDTM,
+// QUIT: the rows marked closes) for Config.CloseGrace.
 //
 // Files: server.go (Config, lifecycle, limits, bans), session.go (the
 // command loop), commands.go (table, gate, error mapping), handle_auth.go,
 // handle_dirs.go, handle_files.go, handle_misc.go (one per command family),
 // transfer.go (data connections, PASV/EPSV/PORT/EPRT, ABOR), listing.go
 // (LIST/NLST/MLSD formatting), watchdog.go (data timeout, xferlog),
-// recover.go (uploads left behind by a crash).
+// recover.go (uploads left behind by a crash), reasons.go (the refusals
+// both protocols give, as Reason: the share's HTTP side answers with the
+// same table, so one case reads alike on FTP and in a browser).
 //
 // # Upload policy
 //
