@@ -108,10 +108,11 @@ func (db *DB) AddUser(ctx context.Context, u User, password string) error {
 	if password == "" {
 		return invalidf("empty password")
 	}
-	if _, err := db.store.GetUser(ctx, u.Name); err == nil {
-		return fmt.Errorf("user %s: %w", u.Name, ErrExists)
-	} else if !errors.Is(err, ErrNotFound) {
+	u.Name = CanonicalName(u.Name)
+	if taken, err := db.nameTaken(ctx, u.Name); err != nil {
 		return err
+	} else if taken {
+		return fmt.Errorf("user %s: %w", u.Name, ErrExists)
 	}
 	if u.Home == "" {
 		u.Home = db.DefaultHome(u.Name)
@@ -143,6 +144,7 @@ func (db *DB) AddUser(ctx context.Context, u User, password string) error {
 // GetUser returns user name's settings and stored usage.
 func (db *DB) GetUser(ctx context.Context, name string) (User, error) {
 	db.usage.flush(ctx)
+	name = db.resolveName(ctx, name)
 	su, err := db.store.GetUser(ctx, name)
 	if err != nil {
 		return User{}, wrapUser(name, err)
@@ -175,6 +177,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 // changed home is validated and created; files are not moved.
 func (db *DB) UpdateUser(ctx context.Context, u User) error {
 	defer db.wrote()
+	u.Name = db.resolveName(ctx, u.Name)
 	old, err := db.store.GetUser(ctx, u.Name)
 	if err != nil {
 		return wrapUser(u.Name, err)
@@ -202,6 +205,7 @@ func (db *DB) SetPassword(ctx context.Context, name, password string) error {
 	if password == "" {
 		return invalidf("empty password")
 	}
+	name = db.resolveName(ctx, name)
 	hash, err := db.v.Hash(ctx, password)
 	if err != nil {
 		return err
@@ -218,6 +222,7 @@ func (db *DB) SetPassword(ctx context.Context, name, password string) error {
 // command.
 func (db *DB) DeleteUser(ctx context.Context, name string, purge bool) error {
 	defer db.wrote()
+	name = db.resolveName(ctx, name)
 	su, err := db.store.GetUser(ctx, name)
 	if err != nil {
 		return wrapUser(name, err)
@@ -259,6 +264,7 @@ func (db *DB) Rescan(ctx context.Context, name string) (Usage, error) {
 	defer db.wrote()
 	// Deltas written after SetUsage would count their files twice.
 	db.usage.flush(ctx)
+	name = db.resolveName(ctx, name)
 	su, err := db.store.GetUser(ctx, name)
 	if err != nil {
 		return Usage{}, wrapUser(name, err)
@@ -352,6 +358,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, o ImportOptions) (int, er
 		if err := ValidName(u.Name); err != nil {
 			return 0, fmt.Errorf("import: %w", err)
 		}
+		u.Name = CanonicalName(u.Name)
 		if seen[u.Name] {
 			return 0, invalidf("import: user %s listed twice", u.Name)
 		}

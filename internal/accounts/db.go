@@ -253,11 +253,15 @@ func (db *DB) Login(ctx context.Context, name, password string, info LoginInfo) 
 		}
 		return &anonSession{db: db}, nil
 	}
-	st, hash := db.fresh(ctx, name)
+	st, hash := db.fresh(ctx, CanonicalName(name))
+	if st != nil {
+		name = CanonicalName(name)
+	}
 	if st == nil {
 		// Read the row. The version is taken first: a commit racing the
 		// read can only make the row newer than its version says.
 		ver := db.version(ctx)
+		name = db.resolveName(ctx, name)
 		su, err := db.store.GetUser(ctx, name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			if ctx.Err() != nil {
@@ -557,8 +561,12 @@ func (s *anonSession) Close() error {
 	return nil
 }
 
-// ValidName reports whether name may name a user: 1 to 64 of [A-Za-z0-9._-],
-// not starting with '.' or '-', so it is always a safe path element.
+// ValidName reports whether name may name a new user: 1 to 64 of
+// [A-Za-z0-9._-], not starting with '.' or '-', so it is always a safe path
+// element, and not one of the names anonymous logins use ("anonymous",
+// "ftp", in any case): an account of that name could never be reached, or
+// would shadow anonymous access. Names are case-insensitive: see
+// CanonicalName.
 func ValidName(name string) error {
 	if len(name) < 1 || len(name) > 64 {
 		return invalidf("user name %q: must be 1 to 64 characters", name)
@@ -571,7 +579,46 @@ func ValidName(name string) error {
 			return invalidf("user name %q: only letters, digits, '.', '_' and '-' are allowed", name)
 		}
 	}
+	if isAnonymousName(name) {
+		return invalidf("user name %q: reserved for anonymous logins", name)
+	}
 	return nil
+}
+
+// CanonicalName is the form a user name is stored and looked up in: lower
+// case, so ALICE and alice are one account (as with Unix logins and every
+// FTP server that maps to them). Names are ASCII (ValidName).
+func CanonicalName(name string) string { return strings.ToLower(name) }
+
+// resolveName returns the stored name for a name as given: its canonical
+// form, or, for an account created before names were folded (ALICE,
+// stored as typed), the name exactly as given when only that exists.
+func (db *DB) resolveName(ctx context.Context, name string) string {
+	c := CanonicalName(name)
+	if c == name {
+		return c
+	}
+	if _, err := db.store.GetUser(ctx, c); errors.Is(err, ErrNotFound) {
+		if _, err := db.store.GetUser(ctx, name); err == nil {
+			return name
+		}
+	}
+	return c
+}
+
+// nameTaken reports whether a user whose name differs from name only in
+// case exists (accounts created before names were folded).
+func (db *DB) nameTaken(ctx context.Context, name string) (bool, error) {
+	sus, err := db.store.ListUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, su := range sus {
+		if strings.EqualFold(su.Name, name) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // within reports whether p is dir or below it (both clean and absolute).

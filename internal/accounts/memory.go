@@ -107,7 +107,12 @@ func (m *Memory) SetPassword(name, password string) error {
 func (m *Memory) Login(ctx context.Context, name, password string, info LoginInfo) (Session, error) {
 	m.mu.RLock()
 	anon := m.users[AnonymousUser]
-	e := m.users[name]
+	// Names are case-insensitive (CanonicalName); a user set up with
+	// capitals is still found by its exact name.
+	e := m.users[CanonicalName(name)]
+	if e == nil {
+		e = m.users[name]
+	}
 	m.mu.RUnlock()
 	if anon != nil && isAnonymousName(name) {
 		e = anon

@@ -343,7 +343,7 @@ func newUserAddCmd(env *Env, open userOpenDB) *cobra.Command {
 			if err != nil {
 				return userError(err)
 			}
-			fmt.Fprintf(env.Stdout, "added user %s (home %s)\n", name, got.Home)
+			fmt.Fprintf(env.Stdout, "added user %s (home %s)\n", got.Name, got.Home)
 			return nil
 		},
 	}

@@ -275,3 +275,24 @@ func TestUserSetReachesRunningServer(t *testing.T) {
 		t.Fatalf("Reserve under the new quota = %d, %v", g, err)
 	}
 }
+
+// Issue 9: `user add ALICE` beside alice made a second account, and users
+// named anonymous or ftp could be created. Names fold to lower case, the
+// anonymous names are a usage error.
+func TestUserAddFoldsCaseAndRefusesReservedNames(t *testing.T) {
+	env := map[string]string{"WHARF_DATA": filepath.Join(t.TempDir(), "data")}
+	if code, out, errs := wharfUser(t, env, "pw\n", "add", "ALICE", "--password-stdin"); code != 0 || !strings.Contains(out, "added user alice") {
+		t.Fatalf("add ALICE: exit %d, %q %q", code, out, errs)
+	}
+	if code, _, errs := wharfUser(t, env, "pw\n", "add", "alice", "--password-stdin"); code == 0 || !strings.Contains(errs, "exists") {
+		t.Fatalf("add alice after ALICE: exit %d, stderr %q; want refused", code, errs)
+	}
+	for _, name := range []string{"anonymous", "FTP"} {
+		if code, _, errs := wharfUser(t, env, "pw\n", "add", name, "--password-stdin"); code != 2 || !strings.Contains(errs, "reserved") {
+			t.Errorf("add %s: exit %d, stderr %q; want 2 and a one-line reason", name, code, errs)
+		}
+	}
+	if code, out, _ := wharfUser(t, env, "", "show", "Alice"); code != 0 || !strings.Contains(out, "alice") {
+		t.Fatalf("show Alice: exit %d, %q", code, out)
+	}
+}
