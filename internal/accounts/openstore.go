@@ -51,3 +51,20 @@ func ParseDB(url string) (kind, arg string, err error) {
 	}
 	return "", "", invalidf("database %q: want sqlite:PATH or a postgres:// URL", url)
 }
+
+// Where names db's database for messages: the SQLite file, or the
+// PostgreSQL connection string without its password.
+func (db *DB) Where() string {
+	kind, arg, err := ParseDB(db.opts.DB)
+	switch {
+	case db.pg != nil && err == nil && kind == "postgres":
+		return redactConn(arg)
+	case db.pg != nil:
+		return "postgres"
+	case err == nil && kind == "sqlite" && !filepath.IsAbs(arg):
+		return filepath.Join(db.dir, arg)
+	case err == nil && kind == "sqlite":
+		return arg
+	}
+	return db.opts.DB
+}

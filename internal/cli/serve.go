@@ -336,7 +336,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	if iln != nil {
 		attrs = append(attrs, "implicit_ftps", iln.Addr().String())
 	}
-	attrs = append(attrs, "users", len(users), "data", db.Dir(), "accounts", filepath.Join(db.Dir(), "wharf.db"),
+	attrs = append(attrs, "users", len(users), "data", db.Dir(), "accounts", db.Where(),
 		"homes", db.DefaultHome(""), "storage", hs.where, "anonymous", o.anonymous, "tls", cfg.TLS != nil, "passive_ports", o.passivePorts)
 	if len(users) == 0 && !o.anonymous {
 		logger.Warn("no users: every login is refused until 'wharf user add NAME --data " + db.Dir() + "'")

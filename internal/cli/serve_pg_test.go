@@ -34,6 +34,10 @@ func TestServeAndUserOnPostgres(t *testing.T) {
 	if !strings.Contains(logsA.String(), "node=alpha") {
 		t.Errorf("log lacks node=alpha:\n%s", logsA)
 	}
+	// The start line names the database it serves, not a SQLite file.
+	if !strings.Contains(logsA.String(), `accounts="`+url+`"`) {
+		t.Errorf("start line does not name the database %s:\n%s", url, logsA)
+	}
 	// The sqlite default still works beside it, and a bad --db is a usage error.
 	if code, out, _ := e.run("", "user", "list", "--db", url, "--data", admin); code != 0 || !strings.Contains(out, "carol") {
 		t.Errorf("user list --db: %d %q", code, out)
