@@ -649,16 +649,29 @@ func newUserExportCmd(env *Env, open userOpenDB) *cobra.Command {
 			if len(args) == 0 {
 				return userError(db.Export(cmd.Context(), env.Stdout))
 			}
-			// The file holds password hashes: only its owner may read it.
-			f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			// The file holds password hashes: only its owner may read it
+			// (CreateTemp makes it 0600). It is written beside FILE and
+			// renamed over it once complete, so an export that fails (a
+			// full disk) leaves an earlier one whole.
+			f, err := os.CreateTemp(filepath.Dir(args[0]), "."+filepath.Base(args[0])+".tmp-*")
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
+			tmp := f.Name()
+			drop := func() { f.Close(); os.Remove(tmp) }
 			if err := db.Export(cmd.Context(), f); err != nil {
-				f.Close()
+				drop()
 				return userError(err)
 			}
-			if err := f.Close(); err != nil {
+			err = f.Sync()
+			if err == nil {
+				err = f.Close()
+			}
+			if err == nil {
+				err = os.Rename(tmp, args[0])
+			}
+			if err != nil {
+				drop()
 				return fmt.Errorf("export: %w", err)
 			}
 			return nil
