@@ -415,6 +415,12 @@ func run(ctx context.Context, c *Conn, jobs []job, o TransferOptions, fn fileFun
 				if prev != conn && prev != c {
 					prev.Close()
 				}
+				if errs[i] != nil && o.Reconnect && conn.Err() == nil && ctx.Err() == nil && transferCut(errs[i]) {
+					// A session dropped in mid-file (a kick, a restart)
+					// often answers 426 on its way out: the EOF behind it
+					// is not read yet. Ask, so a dead connection shows.
+					conn.Noop(ctx)
+				}
 				for errs[i] != nil && !gaveUp && o.Reconnect && conn.Err() != nil && ctx.Err() == nil {
 					if err := reopen(ctx, conn, o); err != nil {
 						gaveUp = true
@@ -465,6 +471,13 @@ feed:
 	close(next)
 	wg.Wait()
 	return results, errors.Join(errs...)
+}
+
+// transferCut reports a transfer ended by a transient 4xx reply (426
+// connection closed, 421, 425, 451): the kind a dropping session sends.
+func transferCut(err error) bool {
+	var fe *Error
+	return errors.As(err, &fe) && fe.Code >= 400 && fe.Code < 500
 }
 
 // reopen reconnects conn for a batch, telling o.OnReconnect.
