@@ -73,8 +73,11 @@ func serveOnStorage(t *testing.T, backend string) *storageServer {
 			t.Fatalf("user add %s: %d %s", u[0], code, errs)
 		}
 	}
-	args := append([]string{"--data", s.data, "--listen", "127.0.0.1:0", "--passive-ports", testenv.PortRange(t, 30),
-		"--tls-self-signed", "--data-timeout", "10s"}, st...)
+	args := append([]string{"--data", s.data, "--listen", "127.0.0.1:0", // passive ports: any free one
+
+		"--tls-self-signed", "--data-timeout", "10s",
+		// 20 sessions log in at once from one address.
+		"--max-prelogin-per-ip", "64"}, st...)
 	s.addr, s.logs = startServe(t, environ, args...)
 	return s
 }

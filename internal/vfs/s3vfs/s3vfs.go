@@ -357,6 +357,23 @@ func (f *FS) statFile(ctx context.Context, op, name string) (*fileInfo, string, 
 }
 
 func (f *FS) OpenRead(ctx context.Context, name string, off int64) (vfs.Reader, error) {
+	for try := 0; ; try++ {
+		r, err := f.openRead(ctx, name, off)
+		// The object was replaced between the look and the GET (its
+		// ETag no longer matches): open the new one, as a reader of a
+		// local file opened a moment later would. Only a name replaced
+		// again and again still fails, as a conflict.
+		if errors.Is(err, errReplaced) && try < 3 {
+			continue
+		}
+		return r, err
+	}
+}
+
+// errReplaced marks a GET whose If-Match found another object.
+var errReplaced = errors.New("s3vfs: object replaced while it was opened")
+
+func (f *FS) openRead(ctx context.Context, name string, off int64) (vfs.Reader, error) {
 	fi, key, err := f.statFile(ctx, "open", name)
 	if err != nil {
 		return nil, err
@@ -379,7 +396,12 @@ func (f *FS) OpenRead(ctx context.Context, name string, off int64) (vfs.Reader, 
 	}
 	out, err := f.b.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, mapErr(err)
+		err = mapErr(err)
+		if fi.etag != "" && errors.Is(err, vfs.ErrExist) {
+			// 412: the precondition, If-Match, failed.
+			return nil, vfs.WithKind(vfs.ErrTransient, fmt.Errorf("%w: %w", errReplaced, err))
+		}
+		return nil, err
 	}
 	r.body = out.Body
 	return r, nil
