@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -29,6 +30,10 @@ type Options struct {
 	// ("incoming") where anonymous users may upload and make folders but
 	// not list, download, overwrite or delete: a drop box.
 	AnonymousIncoming string
+	// AnonymousQuotaBytes and AnonymousQuotaFiles bound what all
+	// anonymous visitors together may leave in AnonymousIncoming (0: the
+	// defaults, negative: unlimited); what it holds at start counts.
+	AnonymousQuotaBytes, AnonymousQuotaFiles int64
 
 	// Homes, when set, is where the users' homes are stored instead of
 	// the local disk (an object store's prefixes): homes are still named
@@ -169,6 +174,14 @@ func Open(ctx context.Context, dataDir string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// Default anonymous drop-box quota: an open upload folder with no limit let
+// anyone fill the disk. A drop box takes documents, not backups; an
+// operator who wants more says so.
+const (
+	defaultAnonQuotaBytes = 1 << 30
+	defaultAnonQuotaFiles = 1000
+)
+
 // anonymousUser builds the anonymous account of Options for the data
 // directory dataDir (absolute).
 func anonymousUser(dataDir string, opts Options) (*memUser, error) {
@@ -194,11 +207,54 @@ func anonymousUser(dataDir string, opts Options) (*memUser, error) {
 			return nil, fmt.Errorf("anonymous incoming folder: %w", err)
 		}
 		u.PathPerms = []PathPerm{{Dir: path.Clean("/" + filepath.ToSlash(rel)), Perms: PresetUploadOnly}}
+		u.QuotaBytes = anonLimit(opts.AnonymousQuotaBytes, defaultAnonQuotaBytes)
+		u.QuotaFiles = anonLimit(opts.AnonymousQuotaFiles, defaultAnonQuotaFiles)
 	}
 	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
 		return nil, invalidf("anonymous home %s: not a directory", u.Home)
 	}
-	return &memUser{acct: &account{}, user: u}, nil
+	a := &account{}
+	if opts.AnonymousIncoming != "" {
+		// Usage lives in memory only: start from what the drop box holds,
+		// so a restart does not hand out the quota again.
+		b, f, err := walkUsage(filepath.Join(home, filepath.Clean(opts.AnonymousIncoming)))
+		if err != nil {
+			return nil, fmt.Errorf("anonymous incoming folder: %w", err)
+		}
+		a.usedBytes, a.usedFiles = b, f
+		a.setLimits(u.QuotaBytes, u.QuotaFiles)
+	}
+	return &memUser{acct: a, user: u}, nil
+}
+
+// anonLimit is an anonymous quota option: 0 takes def, negative none.
+func anonLimit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// walkUsage sums the regular files below dir (links not followed).
+func walkUsage(dir string) (bytes, files int64, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			bytes += fi.Size()
+			files++
+		}
+		return nil
+	})
+	return bytes, files, err
 }
 
 // Dir returns the absolute data directory.

@@ -166,3 +166,55 @@ func TestFTPAnonymousDropBox(t *testing.T) {
 		t.Fatalf("anonymous delete: %v, want 550", err)
 	}
 }
+
+// Issue 9: anonymous uploads had no byte limit. The drop box has a byte and
+// a file quota, on by default, shared by all anonymous visitors, counting
+// what it held at start.
+func TestFTPAnonymousDropBoxHasAQuotaByDefault(t *testing.T) {
+	ctx := context.Background()
+	pub := t.TempDir()
+	os.MkdirAll(filepath.Join(pub, "incoming"), 0o755)
+	// A previous run's uploads count: a restart does not hand the quota out again.
+	os.WriteFile(filepath.Join(pub, "incoming", "old.bin"), make([]byte, 1000), 0o644)
+	def, err := accounts.Open(ctx, t.TempDir(), accounts.Options{Argon2: cheap, Anonymous: true,
+		AnonymousHome: pub, AnonymousIncoming: "incoming"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := def.Login(ctx, "anonymous", "x", accounts.LoginInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := s.User(); u.QuotaBytes <= 0 || u.QuotaFiles <= 0 {
+		t.Errorf("default anonymous quota: %d bytes, %d files; want both on", u.QuotaBytes, u.QuotaFiles)
+	}
+	s.Close()
+	def.Close()
+
+	db, err := accounts.Open(ctx, t.TempDir(), accounts.Options{Argon2: cheap, Anonymous: true,
+		AnonymousHome: pub, AnonymousIncoming: "incoming", AnonymousQuotaBytes: 5000, AnonymousQuotaFiles: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv := serveDB(t, db)
+	a, b := dial(t, srv.Addr), dial(t, srv.Addr)
+	for _, c := range []*jftp.ServerConn{a, b} {
+		if err := c.Login("anonymous", "guest@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Stor("/incoming/one.bin", bytes.NewReader(make([]byte, 3000))); err != nil {
+		t.Fatalf("an upload within the quota: %v", err)
+	}
+	// 1000 + 3000 stored: another visitor's 2000 bytes pass 5000.
+	if err := b.Stor("/incoming/two.bin", bytes.NewReader(make([]byte, 2000))); replyCode(err) != 552 {
+		t.Fatalf("an upload past the anonymous byte quota: %v, want 552", err)
+	}
+	if err := b.Stor("/incoming/small.bin", bytes.NewReader(make([]byte, 10))); err != nil {
+		t.Fatalf("a small upload within both quotas: %v", err)
+	}
+	if err := a.Stor("/incoming/fourth.bin", bytes.NewReader([]byte("x"))); replyCode(err) != 552 {
+		t.Fatalf("a fourth file past the anonymous file quota of 3: %v, want 552", err)
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/tlsconf"
+	"github.com/wharfftp/wharf/internal/units"
 )
 
 type serveOpts struct {
@@ -54,6 +56,8 @@ type serveOpts struct {
 	anonymous       bool
 	anonHome        string
 	anonIncoming    string
+	anonQuota       string
+	anonMaxFiles    int64
 	logLevel        string
 	logFormat       string
 	xferlog         string
@@ -128,6 +132,8 @@ when that exists.`,
 	f.BoolVar(&o.anonymous, "anonymous", false, "allow anonymous read-only logins (users anonymous and ftp)")
 	f.StringVar(&o.anonHome, "anonymous-home", "", "folder anonymous users see (default DATA/anonymous)")
 	f.StringVar(&o.anonIncoming, "anonymous-incoming", "", "sub-folder where anonymous users may upload (drop box)")
+	f.StringVar(&o.anonQuota, "anonymous-quota", "1GiB", "bytes all anonymous uploads together may take in the drop box (0: unlimited)")
+	f.Int64Var(&o.anonMaxFiles, "anonymous-max-files", 1000, "files all anonymous uploads together may leave in the drop box (0: unlimited)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.xferlog, "xferlog", "", "also write transfers in xferlog format to this file")
@@ -216,6 +222,14 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		}
 	}
 	aopts := accounts.Options{DB: o.db, Anonymous: o.anonymous, AnonymousIncoming: o.anonIncoming, Homes: hs.homes}
+	if o.anonIncoming != "" {
+		q, err := units.ParseSize(o.anonQuota)
+		if err != nil || o.anonMaxFiles < 0 {
+			return usageError(fmt.Errorf("--anonymous-quota %q / --anonymous-max-files %d: a size and a count, 0 for unlimited", o.anonQuota, o.anonMaxFiles))
+		}
+		// 0 on the command line is "unlimited"; to the accounts, negative.
+		aopts.AnonymousQuotaBytes, aopts.AnonymousQuotaFiles = cmp.Or(q, -1), cmp.Or(o.anonMaxFiles, -1)
+	}
 	if o.anonymous {
 		aopts.AnonymousHome = o.anonHome
 		if aopts.AnonymousHome == "" {
