@@ -118,7 +118,7 @@ when that exists.`,
 	f.IntVar(&o.maxPerIP, "max-sessions-per-ip", 50, "maximum sessions from one address (0: unlimited)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close a session idle this long, before or after login")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 30*time.Second, "close a connection that has not logged in this long after connecting")
-	f.IntVar(&o.maxPreLoginIP, "max-prelogin-per-ip", 16, "maximum connections from one address not logged in yet (-1: unlimited)")
+	f.IntVar(&o.maxPreLoginIP, "max-prelogin-per-ip", 32, "maximum connections from one address not logged in yet (-1: unlimited)")
 	f.IntVar(&o.maxPassiveUser, "max-passive-per-user", 16, "maximum passive ports one account holds unused (-1: unlimited)")
 	f.DurationVar(&o.dataTimeout, "data-timeout", time.Minute, "abort a transfer whose data connection stalls this long")
 	f.DurationVar(&o.loginDelay, "login-fail-delay", time.Second, "delay after a failed login, doubling with each further failure")

@@ -18,9 +18,11 @@ const (
 	// defaultLoginTimeout: a person typing a password at a command-line
 	// client needs seconds, a client program milliseconds.
 	defaultLoginTimeout = 30 * time.Second
-	// defaultMaxPreLoginPerIP: lftp and FileZilla open up to 10
-	// connections at once, each logging in within a round trip.
-	defaultMaxPreLoginPerIP = 16
+	// defaultMaxPreLoginPerIP: wharf's own client opens up to 32
+	// connections at once (-P), lftp and FileZilla up to 10; logins of one
+	// address are checked one at a time, so all of them wait pre-login
+	// for a moment.
+	defaultMaxPreLoginPerIP = 32
 	// preLoginReserveDen: a quarter of MaxSessions is kept for logged-in
 	// users; connections not logged in yet may hold the rest.
 	preLoginReserveDen = 4

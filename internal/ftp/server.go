@@ -75,7 +75,7 @@ type Config struct {
 
 	// LoginTimeout is how long a connection may take from its greeting to
 	// a successful login (default 30s); MaxPreLoginPerIP caps the
-	// connections of one address not logged in yet (default 16, negative:
+	// connections of one address not logged in yet (default 32, negative:
 	// unlimited). See prelogin.go for the share of MaxSessions they get.
 	LoginTimeout     time.Duration
 	MaxPreLoginPerIP int
