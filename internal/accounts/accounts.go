@@ -197,6 +197,15 @@ type NameLocker interface {
 	// LockNames holds keys (names unique to one file of the shared
 	// storage) against every other process's LockNames until unlock is
 	// called. Keys are taken in a fixed order, so callers cannot
-	// deadlock.
+	// deadlock. It fails with ErrWrittenInPlace, holding nothing, while
+	// another process holds one of the keys with HoldInPlace.
 	LockNames(ctx context.Context, keys ...string) (unlock func(), err error)
+	// HoldInPlace holds key for a write in place until release is
+	// called: other processes' LockNames of it fail meanwhile. It fails
+	// with ErrWrittenInPlace while another process holds it so.
+	HoldInPlace(ctx context.Context, key string) (release func(), err error)
 }
+
+// ErrWrittenInPlace refuses a change to a file another process (another
+// node) is writing in place.
+var ErrWrittenInPlace = errors.New("file written in place by another process")

@@ -522,5 +522,45 @@ func (a *clusterAccount) LockNames(ctx context.Context, keys ...string) (func(),
 			return nil, fmt.Errorf("%w: name lock: %v", ErrUnavailable, err)
 		}
 	}
+	// A writer in place elsewhere holds its key exclusively for the whole
+	// write; a shared hold here (released with the rest) sees it.
+	for _, k := range keys {
+		var free bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))", "wharf-inplace:"+k).Scan(&free); err != nil {
+			unlock()
+			return nil, fmt.Errorf("%w: name lock: %v", ErrUnavailable, err)
+		}
+		if !free {
+			unlock()
+			return nil, ErrWrittenInPlace
+		}
+	}
 	return unlock, nil
+}
+
+// HoldInPlace implements NameLocker: an exclusive advisory lock on a
+// connection held for the write's whole run.
+func (a *clusterAccount) HoldInPlace(ctx context.Context, key string) (func(), error) {
+	conn, err := retry(ctx, func(ctx context.Context) (*pgxpool.Conn, error) { return a.pg.locks.Acquire(ctx) }, transient)
+	if err != nil {
+		return nil, fmt.Errorf("%w: in-place lock: %v", ErrUnavailable, err)
+	}
+	release := func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(c, "SELECT pg_advisory_unlock_all()"); err != nil {
+			conn.Conn().Close(c)
+		}
+		conn.Release()
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", "wharf-inplace:"+key).Scan(&ok); err != nil {
+		release()
+		return nil, fmt.Errorf("%w: in-place lock: %v", ErrUnavailable, err)
+	}
+	if !ok {
+		release()
+		return nil, ErrWrittenInPlace
+	}
+	return release, nil
 }

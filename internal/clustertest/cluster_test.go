@@ -38,6 +38,7 @@ func TestClusterThroughHAProxy(t *testing.T) {
 	t.Run("QuotaRaceOverBothNodes", func(t *testing.T) { testQuotaRace(t, c) })
 	t.Run("ReplacementsRaceOverBothNodes", func(t *testing.T) { testReplaceRace(t, c) })
 	t.Run("RateSharedAcrossNodes", func(t *testing.T) { testRateShared(t, c) })
+	t.Run("InPlaceWriteHoldsTheNameOnEveryNode", func(t *testing.T) { testInPlaceAcrossNodes(t, c) })
 }
 
 func testLoginsSpread(t *testing.T, c *cluster) {
@@ -559,5 +560,64 @@ func testPasswdAndDelete(t *testing.T, c *cluster) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		r.conn.Close()
+	}
+}
+
+// A write in place (APPE) on one node holds the name on the other: STOR,
+// DELE and RNFR/RNTO of it there are refused with 450 until it ends, then
+// work.
+func testInPlaceAcrossNodes(t *testing.T, c *cluster) {
+	home := c.addUser("inpl", "--rate-up", "1MiB/s")
+	var mu sync.Mutex
+	var writer string
+	sc := dialFTP(t, c, "inpl", func(n string) { mu.Lock(); writer = n; mu.Unlock() })
+	if err := sc.Stor("f.bin", bytes.NewReader(randomData(t, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sc.Append("f.bin", bytes.NewReader(randomData(t, 2<<20))) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if fi, err := os.Stat(filepath.Join(home, "f.bin")); err == nil && fi.Size() > 1000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the append did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	wnode := writer
+	mu.Unlock()
+	var other *raw
+	for other == nil {
+		r, err := c.rawFrom("127.0.0.16", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.node == wnode {
+			r.Close()
+			continue
+		}
+		other = r
+	}
+	defer other.Close()
+	other.login(t, "inpl", "pw")
+	other.cmd("TYPE I")
+	for _, step := range [][]string{{"DELE f.bin"}, {"RNFR f.bin", "RNTO g.bin"}, {"PASV", "STOR f.bin"}} {
+		var code int
+		var msg string
+		for _, cmd := range step {
+			code, msg, _ = other.cmd("%s", cmd)
+		}
+		if code != 450 {
+			t.Fatalf("%v on %s while %s appends: %d %s, want 450", step, other.node, wnode, code, msg)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if code, msg, _ := other.cmd("DELE f.bin"); code != 250 {
+		t.Fatalf("DELE after the append ended: %d %s", code, msg)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/vfs"
@@ -195,7 +196,11 @@ func clusterLock(ctx context.Context, q accounts.Quota, keys ...string) (func(),
 	if !ok {
 		return func() {}, nil
 	}
-	return nl.LockNames(ctx, keys...)
+	unlock, err := nl.LockNames(ctx, keys...)
+	if errors.Is(err, accounts.ErrWrittenInPlace) {
+		return nil, ErrFileBusy // another node writes it in place
+	}
+	return unlock, err
 }
 
 // ErrNotRecorded marks a change made on disk whose usage could not be
@@ -323,6 +328,11 @@ func BeginUpload(ctx context.Context, fsys vfs.Storage, q accounts.Quota, name s
 	if u.st.inPlace {
 		return fail(ErrFileBusy)
 	}
+	unlockC, err := clusterLock(ctx, q, u.key)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlockC()
 	cur, err := lstat(ctx, fsys, name)
 	if err != nil {
 		return fail(err)
@@ -601,6 +611,7 @@ type InPlace struct {
 
 	off, size int64      // set by Create: where the new bytes go (the end), the file's size before
 	h         vfs.Upload // nil before Create
+	release   func()     // ends the hold beyond the process (accounts.NameLocker); nil: none
 }
 
 // BeginInPlace takes name for a write in place; ErrFileBusy while anything
@@ -613,6 +624,21 @@ func BeginInPlace(fsys vfs.Storage, q accounts.Quota, name string) (*InPlace, er
 	if w.st.inPlace || w.st.uploads > 0 {
 		ledger.put(w.key)
 		return nil, ErrFileBusy
+	}
+	if nl, ok := q.(accounts.NameLocker); ok {
+		// Other nodes' uploads, DELE and RNTO of the name are refused
+		// while this write runs (their commit-rule locks see it).
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		release, err := nl.HoldInPlace(ctx, w.key)
+		cancel()
+		if err != nil {
+			ledger.put(w.key)
+			if errors.Is(err, accounts.ErrWrittenInPlace) {
+				return nil, ErrFileBusy
+			}
+			return nil, err
+		}
+		w.release = release
 	}
 	w.st.inPlace = true
 	return w, nil
@@ -661,6 +687,9 @@ func (w *InPlace) End() {
 		w.st.mu.Lock()
 		w.st.inPlace = false
 		w.st.mu.Unlock()
+		if w.release != nil {
+			w.release()
+		}
 		ledger.put(w.key)
 	})
 }
