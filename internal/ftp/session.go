@@ -387,8 +387,14 @@ func (ss *session) mayRunWhileClosing(row command, known bool) bool {
 	return known && (ss.xfer != nil || row.closes && ss.inCloseGraceLocked())
 }
 
-// forceClose is Shutdown's last resort.
+// forceClose is Shutdown's last resort and an admin's kick. The control
+// connection is closed first: cancelling first let the session answer
+// the transfer's 426 and then go on reading and running the client's next
+// commands while this waited for the write lock behind those replies.
 func (ss *session) forceClose() {
+	ss.wmu.Lock()
+	ss.conn.Close()
+	ss.wmu.Unlock()
 	ss.cancel()
 	ss.mu.Lock()
 	x := ss.xfer
@@ -396,9 +402,6 @@ func (ss *session) forceClose() {
 	if x != nil {
 		x.abort()
 	}
-	ss.wmu.Lock()
-	ss.conn.Close()
-	ss.wmu.Unlock()
 }
 
 // reply sends one (possibly multi-line) reply.
