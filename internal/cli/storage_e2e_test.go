@@ -73,9 +73,8 @@ func serveOnStorage(t *testing.T, backend string) *storageServer {
 			t.Fatalf("user add %s: %d %s", u[0], code, errs)
 		}
 	}
-	args := append([]string{"--data", s.data, "--listen", "127.0.0.1:0", // passive ports: any free one
-
-		"--tls-self-signed", "--data-timeout", "10s",
+	// Passive ports: any free one.
+	args := append([]string{"--data", s.data, "--listen", "127.0.0.1:0", "--tls-self-signed", "--data-timeout", "10s",
 		// 20 sessions log in at once from one address.
 		"--max-prelogin-per-ip", "64"}, st...)
 	s.addr, s.logs = startServe(t, environ, args...)
@@ -483,11 +482,11 @@ func storageAtomicReaders(t *testing.T, s *storageServer) {
 		t.Fatal(err)
 	}
 	oldSum, nextSum := sha256.Sum256(old), sha256.Sum256(next)
+	// Logged in here: a t.Fatal in the goroutine would leave the loop
+	// below waiting for done forever.
+	w := s.login(t, "alice")
 	done := make(chan error, 1)
-	go func() {
-		w := s.login(t, "alice")
-		done <- w.Stor("atomic.bin", &slowReader{b: next, step: 32 << 10})
-	}()
+	go func() { done <- w.Stor("atomic.bin", &slowReader{b: next, step: 32 << 10}) }()
 	r := s.login(t, "alice")
 	reads := 0
 	for {
