@@ -76,3 +76,12 @@ func (db *DB) removeHome(ctx context.Context, home string) error {
 	}
 	return nil
 }
+
+// StoredAt says where home is stored when Options.Homes can say (the
+// URL of an object store's prefix, another folder), else home itself.
+func (db *DB) StoredAt(home string) string {
+	if l, ok := db.opts.Homes.(interface{ StoredAt(string) string }); ok {
+		return l.StoredAt(home)
+	}
+	return home
+}

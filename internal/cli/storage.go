@@ -106,7 +106,7 @@ func openHomeStorage(ctx context.Context, o storageOpts, dataDir string) (*homeS
 		if err != nil {
 			return nil, usageError(fmt.Errorf("--storage: %w", err))
 		}
-		sh := s3Homes{b: b, data: dataDir}
+		sh := s3Homes{b: b, data: dataDir, url: "s3://" + u.Host + "/" + prefix}
 		return &homeStorage{
 			open: func(us accounts.User) (vfs.Storage, error) {
 				if us.Name == accounts.AnonymousUser {
@@ -134,6 +134,9 @@ func (l localHomes) path(home string) string {
 	}
 	return filepath.Join(l.dir, rel)
 }
+
+// StoredAt is the folder holding the home, for user show.
+func (l localHomes) StoredAt(home string) string { return l.path(home) }
 
 func (l localHomes) Make(_ context.Context, home string) error {
 	return os.MkdirAll(l.path(home), 0o750)
@@ -168,6 +171,12 @@ func (l localHomes) Remove(_ context.Context, home string) error {
 type s3Homes struct {
 	b    *s3vfs.Bucket
 	data string
+	url  string // s3://BUCKET/PREFIX
+}
+
+// StoredAt is the home's prefix as an S3 URL, for user show.
+func (s s3Homes) StoredAt(home string) string {
+	return strings.TrimSuffix(s.url, "/") + "/" + accounts.HomeName(s.data, home) + "/"
 }
 
 // Make has nothing to do: a home exists as soon as its user does (it is a

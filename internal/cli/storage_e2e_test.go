@@ -585,6 +585,14 @@ func storageQuota(t *testing.T, s *storageServer) {
 	if before != after || !strings.Contains(after, fmt.Sprint(storageBobQuota)) && !strings.Contains(after, "1MiB of 1MiB") {
 		t.Errorf("usage tracked by the server differs from a rescan of the storage:\nbefore %s\nafter %s", before, after)
 	}
+	// user show says where the home is stored: a home is a prefix.
+	wantAt := map[string]string{"file:DIR": "stored: " + filepath.Join(s.homes, "bob") + "\n"}
+	if s.s3 != nil {
+		wantAt["s3"] = "stored: " + s.s3.URL("pfx") + "/bob/\n"
+	}
+	if w := wantAt[s.backend]; w != "" && !strings.Contains(after, w) {
+		t.Errorf("user show lacks %q:\n%s", w, after)
+	}
 	// Room freed by DELE is room again.
 	if err := c.Delete("b.bin"); err != nil {
 		t.Fatal(err)

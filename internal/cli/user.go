@@ -567,6 +567,9 @@ func newUserShowCmd(env *Env, open userOpenDB) *cobra.Command {
 			w := env.Stdout
 			fmt.Fprintf(w, "name: %s\n", u.Name)
 			fmt.Fprintf(w, "home: %s\n", u.Home)
+			if at := db.StoredAt(u.Home); at != u.Home {
+				fmt.Fprintf(w, "stored: %s\n", at)
+			}
 			fmt.Fprintf(w, "state: %s\n", state)
 			fmt.Fprintf(w, "permissions: %s\n", u.Perms)
 			fmt.Fprintf(w, "used: %s of %s\n", units.FormatSize(u.UsedBytes), userLimit(u.QuotaBytes, units.FormatSize))
