@@ -32,6 +32,10 @@ func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool, failDelay t
 		HideDotNames: !s.hidden,
 		PassivePorts: s.passive,
 		PublicHost:   s.public,
+		// Within the descriptor limit (limits.go); one address may not
+		// take more than a parallel client needs.
+		MaxSessions:      s.maxFTP,
+		MaxSessionsPerIP: maxConnsPerAddr,
 	})
 }
 

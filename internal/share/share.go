@@ -120,10 +120,13 @@ type Share struct {
 	guard    *guard // failed logins and bans of both protocols
 
 	ftpLn, httpLn net.Listener
-	ftpSrv        ftpServer
-	httpSrv       *http.Server
-	httpFS        vfs.Storage
-	handlers      sync.WaitGroup // HTTP handlers running
+	// maxFTP and maxHTTP are the connections each protocol admits, from
+	// the descriptor limit (connBudget).
+	maxFTP, maxHTTP int
+	ftpSrv          ftpServer
+	httpSrv         *http.Server
+	httpFS          vfs.Storage
+	handlers        sync.WaitGroup // HTTP handlers running
 }
 
 // Perms returns the permissions Options grant, as documented in the
@@ -205,6 +208,10 @@ func New(o Options) (_ *Share, err error) {
 	if s.httpLn, err = listen(o.Listen, o.HTTPPort, DefaultHTTPPort, o.FixedHTTPPort); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
+	// Both protocols within the descriptor limit, each address within
+	// its share of them (limits.go).
+	s.maxFTP, s.maxHTTP = connBudget(raiseFileLimit())
+	s.httpLn = newCapListener(s.httpLn, maxConnsPerAddr, s.maxHTTP)
 
 	if o.TLS {
 		tlsDir := o.TLSDir
