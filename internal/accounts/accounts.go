@@ -204,6 +204,14 @@ type NameLocker interface {
 	// called: other processes' LockNames of it fail meanwhile. It fails
 	// with ErrWrittenInPlace while another process holds it so.
 	HoldInPlace(ctx context.Context, key string) (release func(), err error)
+	// Credit is Quota.Allowance for the replacement of the file key, held
+	// across processes: it reports false (no allowance given) while
+	// another writer anywhere holds that file's room; bytes 0 ends the
+	// writer's credit.
+	Credit(ctx context.Context, key string, bytes int64) (bool, error)
+	// Revoke ends any writer's credit on the file key; the caller is
+	// taking the file away and holds its LockNames.
+	Revoke(ctx context.Context, key string) error
 }
 
 // ErrWrittenInPlace refuses a change to a file another process (another

@@ -60,6 +60,9 @@ type clusterWriter struct {
 	held  int64  // bytes reserved, as the row says after the last settle
 	seq   int64  // reserves and settles sent
 	allow int64  // see Quota.Allowance
+	// credited says allow came from Credit: the database holds it (and
+	// may have revoked it since), so Reserve does not send it.
+	credited bool
 }
 
 // clusterAccount is a user's quota account on a cluster's database. Its
@@ -165,13 +168,17 @@ func (a *clusterAccount) Reserve(ctx context.Context, want int64) (int64, error)
 		cw := a.writer(w)
 		cw.seq++
 		id, seq, allow, held, label := cw.id, cw.seq, cw.allow, cw.held, cw.label
+		send := allow
+		if cw.credited {
+			send = 0
+		}
 		if label != "" {
 			// The row is this upload's for its whole life: renewed
 			// from the first reserve on, answered or not.
 			a.pg.renew(id)
 		}
 		a.mu.Unlock()
-		granted, f, err := a.pg.reserve(ctx, a.name, id, seq, want, allow, label)
+		granted, f, err := a.pg.reserve(ctx, a.name, id, seq, want, send, label)
 		a.mu.Lock()
 		if err != nil {
 			a.forget(w, cw)
@@ -563,4 +570,51 @@ func (a *clusterAccount) HoldInPlace(ctx context.Context, key string) (func(), e
 		return nil, ErrWrittenInPlace
 	}
 	return release, nil
+}
+
+// Credit implements NameLocker (wharf_credit).
+func (a *clusterAccount) Credit(ctx context.Context, key string, bytes int64) (bool, error) {
+	w := writerFrom(ctx)
+	if w == nil {
+		return false, errors.New("quota: credit without a writer (accounts.WithWriter)")
+	}
+	if bytes < 0 {
+		return false, errNegativeReserve
+	}
+	a.mu.Lock()
+	cw := a.writer(w)
+	id, label := cw.id, cw.label
+	a.pg.renew(id)
+	a.mu.Unlock()
+	var ok bool
+	_, err := retry(context.WithoutCancel(ctx), func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, a.pg.pool.QueryRow(ctx, "SELECT wharf_credit($1, $2, $3, $4, $5, $6, $7)",
+			a.name, a.pg.id, id, label, key, bytes, nowMS()+a.pg.leaseFor.Milliseconds()).Scan(&ok)
+	}, transient)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil || !ok {
+		ok = false
+		bytes = 0
+	}
+	// The local figure only tells a refused writer whether to wait; the
+	// database decides with its own.
+	cw.allow, cw.credited = bytes, bytes > 0
+	a.forget(w, cw)
+	if err != nil {
+		return false, fmt.Errorf("%w: credit: %v", ErrUnavailable, err)
+	}
+	return ok, nil
+}
+
+// Revoke implements NameLocker (wharf_revoke).
+func (a *clusterAccount) Revoke(ctx context.Context, key string) error {
+	_, err := retry(context.WithoutCancel(ctx), func(ctx context.Context) (struct{}, error) {
+		_, err := a.pg.pool.Exec(ctx, "SELECT wharf_revoke($1, $2)", a.name, key)
+		return struct{}{}, err
+	}, transient)
+	if err != nil {
+		return fmt.Errorf("%w: revoke credit: %v", ErrUnavailable, err)
+	}
+	return nil
 }

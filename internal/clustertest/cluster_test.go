@@ -39,6 +39,7 @@ func TestClusterThroughHAProxy(t *testing.T) {
 	t.Run("ReplacementsRaceOverBothNodes", func(t *testing.T) { testReplaceRace(t, c) })
 	t.Run("RateSharedAcrossNodes", func(t *testing.T) { testRateShared(t, c) })
 	t.Run("InPlaceWriteHoldsTheNameOnEveryNode", func(t *testing.T) { testInPlaceAcrossNodes(t, c) })
+	t.Run("ReplacedFileRoomIsOneUploadsAcrossNodes", func(t *testing.T) { testCreditAcrossNodes(t, c) })
 }
 
 func testLoginsSpread(t *testing.T, c *cluster) {
@@ -619,5 +620,68 @@ func testInPlaceAcrossNodes(t *testing.T, c *cluster) {
 	}
 	if code, msg, _ := other.cmd("DELE f.bin"); code != 250 {
 		t.Fatalf("DELE after the append ended: %d %s", code, msg)
+	}
+}
+
+// An upload replacing a file may use that file's room; when another node
+// deletes the file meanwhile, the upload loses that room at once
+// (the database ends its credit before the file's room is counted free),
+// so it cannot go on to fill the freed room on top: the user's files
+// never pass the quota. With credits held per node, the first upload went
+// on and the user ended about one file's size over the quota.
+func testCreditAcrossNodes(t *testing.T, c *cluster) {
+	const quota, orig = 3 << 20, 1 << 20
+	home := c.addUser("cred", "--quota", strconv.Itoa(quota), "--rate-up", "1MiB/s")
+	var mu sync.Mutex
+	nodes := map[int]string{}
+	seen := func(i int) func(string) {
+		return func(n string) { mu.Lock(); nodes[i] = n; mu.Unlock() }
+	}
+	sa := dialFTP(t, c, "cred", seen(0))
+	sb := dialFTP(t, c, "cred", seen(1))
+	// The node of sb is known from its first transfer (x.bin below).
+	// Usage 10 KB under the quota: a filler and the file to replace.
+	if err := sa.Stor("filler.bin", bytes.NewReader(randomData(t, quota-orig-10_000))); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Stor("x.bin", bytes.NewReader(randomData(t, orig))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sa.Stor("x.bin", bytes.NewReader(randomData(t, 2<<20))) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The replacement's temporary file is the only hidden one.
+		if ents, _ := os.ReadDir(home); len(ents) == 3 {
+			if fi, err := ents[0].Info(); err == nil && strings.HasPrefix(ents[0].Name(), ".") && fi.Size() > 200_000 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the big replacement did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The other node takes the file away: its room is free now, and the
+	// big replacement may no longer use it.
+	if err := sb.Delete("x.bin"); err != nil {
+		t.Fatalf("DELE on the other node: %v", err)
+	}
+	err := <-done
+	mu.Lock()
+	if nodes[0] == nodes[1] {
+		t.Fatalf("both sessions on %s", nodes[0])
+	}
+	mu.Unlock()
+	stored, derr := duHome(home)
+	used, _, _, rerr := c.row(context.Background(), c.pgConn(), "cred")
+	if derr != nil || rerr != nil {
+		t.Fatal(derr, rerr)
+	}
+	if stored > quota || used != stored {
+		t.Fatalf("stored %d, usage %d, quota %d (the big replacement ended with %v)", stored, used, quota, err)
+	}
+	if err == nil {
+		t.Fatal("the big replacement completed past the quota")
 	}
 }

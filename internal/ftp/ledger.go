@@ -203,6 +203,17 @@ func clusterLock(ctx context.Context, q accounts.Quota, keys ...string) (func(),
 	return unlock, err
 }
 
+// clusterRevoke ends, beyond the process, any upload's use of the room of
+// the file at key, before the caller (holding key's clusterLock) counts
+// that file as gone; a process of its own needs nothing (nameState.taken
+// revokes its credits).
+func clusterRevoke(ctx context.Context, q accounts.Quota, key string) error {
+	if nl, ok := q.(accounts.NameLocker); ok {
+		return nl.Revoke(ctx, key)
+	}
+	return nil
+}
+
 // ErrNotRecorded marks a change made on disk whose usage could not be
 // recorded: the change stands; the caller logs it and repairs the usage
 // (RepairUsage).
@@ -305,7 +316,11 @@ func (u *Upload) dropAllowance() {
 	if u.wctx != nil {
 		// Dropping an allowance fails only without a writer mark, and
 		// wctx has one (Credit).
-		u.q.Allowance(u.wctx, 0)
+		if nl, ok := u.q.(accounts.NameLocker); ok {
+			nl.Credit(u.wctx, u.key, 0)
+		} else {
+			u.q.Allowance(u.wctx, 0)
+		}
 		u.wctx = nil
 	}
 }
@@ -467,7 +482,14 @@ func (u *Upload) Credit(ctx context.Context) error {
 	if err != nil || cur == nil || !cur.Mode().IsRegular() {
 		return err
 	}
-	if err := u.q.Allowance(ctx, cur.Size()); err != nil {
+	if nl, ok := u.q.(accounts.NameLocker); ok {
+		// Other nodes' uploads may replace the same file: the database
+		// gives its room to one of them at a time.
+		got, err := nl.Credit(ctx, u.key, cur.Size())
+		if err != nil || !got {
+			return err // no credit: checked as a new file would be
+		}
+	} else if err := u.q.Allowance(ctx, cur.Size()); err != nil {
 		return err
 	}
 	u.wctx = ctx
@@ -551,6 +573,11 @@ func (u *Upload) Commit(ctx context.Context, n int64) (replaced bool, err error)
 		var files int64
 		if cur != nil && u.slot {
 			files = -1 // the replaced file's place is the upload's
+		}
+		if cur != nil && cur.Mode().IsRegular() {
+			if err := clusterRevoke(ctx, u.q, u.key); err != nil {
+				return cur != nil, errors.Join(ErrNotRecorded, err)
+			}
 		}
 		freed := u.st.taken(cur, u)
 		if err = record(ctx, u.q, -freed, files); err != nil {
@@ -721,6 +748,9 @@ func RemoveFile(ctx context.Context, fsys vfs.Storage, q accounts.Quota, name st
 	if cur.Mode().IsRegular() {
 		files = -1
 	}
+	if err := clusterRevoke(ctx, q, nameKey(fsys, name)); err != nil {
+		return cur, errors.Join(ErrNotRecorded, err)
+	}
 	return cur, record(ctx, q, -st.taken(cur, nil), files)
 }
 
@@ -771,7 +801,17 @@ func RenameFile(ctx context.Context, fsys vfs.Storage, q accounts.Quota, from, t
 	}
 	var bytes, files int64
 	if cur != nil && cur.Mode().IsRegular() {
+		if err := clusterRevoke(ctx, q, nameKey(fsys, to)); err != nil {
+			return errors.Join(ErrNotRecorded, err)
+		}
 		bytes, files = -tst.taken(cur, nil), -1
+	}
+	if moved.Mode().IsRegular() {
+		// An upload elsewhere replacing the moved file loses its room:
+		// the file lives on under another name, still counted.
+		if err := clusterRevoke(ctx, q, nameKey(fsys, from)); err != nil {
+			return errors.Join(ErrNotRecorded, err)
+		}
 	}
 	if c := fst.credit; c != nil && sameFile(c.orig, moved) {
 		// The original an upload was to replace lives on under another
