@@ -47,9 +47,17 @@ func (ss *session) cmdPASS(arg string) error {
 	ip := ss.remote.Addr().Unmap()
 	// One check at a time per address, the failure delay included:
 	// guesses from many sessions of one address queue behind each other.
-	leave, err := ss.srv.enterLogin(ss.ctx, ip)
+	// The wait counts against the login timeout: a session queued behind
+	// an address's guesses must not outlive it.
+	wctx, cancel := context.WithDeadline(ss.ctx, ss.loginBy)
+	leave, err := ss.srv.enterLogin(wctx, ip)
+	cancel()
 	if err != nil {
 		ss.quitting = true
+		if ss.ctx.Err() == nil {
+			ss.log.Info("login timeout while waiting for the address's turn")
+			return replyErr(ftpproto.CodeUnavailable, "Login timeout: closing control connection.")
+		}
 		return nil
 	}
 	defer leave()

@@ -118,3 +118,26 @@ func TestSilentConnectionsCannotFillMaxSessions(t *testing.T) {
 	}
 	in.must("NOOP", 200)
 }
+
+// A session waiting for its address's turn to check a password (behind
+// another session's failure delay) is still bound by the login timeout.
+func TestLoginQueueWaitEndsAtTheLoginTimeout(t *testing.T) {
+	srv, _ := start(t, ftptest.Options{Configure: func(c *ftp.Config) {
+		c.LoginTimeout = 500 * time.Millisecond
+		c.LoginFailDelay = 5 * time.Second
+		c.BanAfter = -1
+	}})
+	guesser := dialRaw(t, srv.Addr)
+	queued := dialRaw(t, srv.Addr)
+	guesser.must("USER alice", 331)
+	queued.must("USER alice", 331)
+	guesser.tp.PrintfLine("PASS wrong") // holds the address's turn for 5 s
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if code, msg := queued.send("PASS secret"); code != 421 || !strings.Contains(msg, "Login timeout") {
+		t.Fatalf("queued PASS: %d %q, want 421 login timeout", code, msg)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the queued session waited %v, past its login timeout", d)
+	}
+}
