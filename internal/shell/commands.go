@@ -24,6 +24,7 @@ func commands() []*command {
 		{name: "lls", usage: "[PATH]", help: "list a local folder", max: 1, remote: []bool{L}, run: cmdLls},
 		{name: "lpwd", help: "show the local folder", run: cmdLpwd},
 		{name: "get", usage: "[-c] [-f] [-r] REMOTE [LOCAL]", help: "download (-c resume, -f replace, -r folders), verified by checksum", min: 1, max: 2, flags: "cfr", remote: []bool{R, L}, run: cmdGet},
+		{name: "pget", usage: pgetUsage, help: "download one file over N connections at once (lftp's pget; -n N ranges, default 5; -c resumes only the missing ones)", raw: true, remote: []bool{R, L}, run: cmdPget},
 		{name: "put", usage: "[-c] [-f] [-r] LOCAL [REMOTE]", help: "upload (-c resume, -f replace, -r folders), verified by checksum", min: 1, max: 2, flags: "cfr", remote: []bool{L, R}, run: cmdPut},
 		{name: "mget", usage: "[-c] [-f] [-r] PATTERN...", help: "download everything matching remote globs", min: 1, max: -1, flags: "cfr", remote: []bool{R}, run: cmdMget},
 		{name: "mput", usage: "[-c] [-f] [-r] PATTERN...", help: "upload everything matching local globs", min: 1, max: -1, flags: "cfr", remote: []bool{L}, run: cmdMput},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
@@ -518,6 +519,62 @@ func TestShellMirrorBothWaysAndBadArguments(t *testing.T) {
 		errb.Reset()
 		if err := s.Exec(ctx, bad); err == nil || !strings.HasPrefix(errb.String(), "error: ") {
 			t.Errorf("%q: %v, printed %q", bad, err, errb.String())
+		}
+	}
+}
+
+// pget in the shell is `wharf get -n`: N ranges over N connections, the
+// file identical, and the same refusals as the command line.
+func TestShellPgetUsesNConnectionsAndBadArguments(t *testing.T) {
+	var mu sync.Mutex
+	retr := 0
+	s, u, local, out := newShellFor(t, accounts.User{Name: "pg", Perms: accounts.PresetFull}, 2, func(ev ftp.Event) {
+		if ev.Kind == ftp.TransferDone && !ev.Upload && !ev.Listing {
+			mu.Lock()
+			retr++
+			mu.Unlock()
+		}
+	})
+	want := make([]byte, 6<<20+777)
+	rand.New(rand.NewSource(7)).Read(want)
+	if err := os.WriteFile(filepath.Join(u.Home, "big.bin"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Exec(ctx, "pget -n 3 big.bin"); err != nil {
+		t.Fatal(err, out.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(local, "big.bin"))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("pget: %d bytes, identical %v", len(got), bytes.Equal(got, want))
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := retr
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server saw %d downloads, want 3 ranges", n)
+		}
+	}
+	// The file is there now: another file of that name is refused, -f
+	// replaces it.
+	os.WriteFile(filepath.Join(local, "big.bin"), []byte("other"), 0o644)
+	if err := s.Exec(ctx, "pget big.bin"); err == nil {
+		t.Error("pget replaced an existing different file without -f")
+	}
+	if err := s.Exec(ctx, "pget -f -n 2 big.bin copy.bin"); err != nil {
+		t.Fatal(err, out.String())
+	}
+	if got, _ := os.ReadFile(filepath.Join(local, "copy.bin")); !bytes.Equal(got, want) {
+		t.Error("pget to a new local name: not identical")
+	}
+	for _, bad := range []string{"pget", "pget -n 0 big.bin", "pget -n 33 big.bin", "pget --bogus big.bin", "pget a b c", "pget nothere.bin"} {
+		out.Reset()
+		if err := s.Exec(ctx, bad); err == nil || !strings.HasPrefix(out.String(), "error: ") {
+			t.Errorf("%q: %v, printed %q", bad, err, out.String())
 		}
 	}
 }
