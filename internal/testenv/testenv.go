@@ -9,11 +9,13 @@
 package testenv
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -70,13 +72,17 @@ func FreePort(t testing.TB) int {
 }
 
 // FreePorts returns the first of n consecutive TCP ports that are free on
-// 127.0.0.1 (for a passive-port range): the kernel picks the first, its
-// neighbours are checked by binding them.
+// 127.0.0.1 (for a passive-port range). They are picked below 32768, out
+// of the kernel's ephemeral range: there, the outgoing connections of
+// every test running at once take ports all the time, so a range found
+// free is soon taken (and under load no run of 20 free ports is found at
+// all). Ranges handed out in this process are not handed out again.
 func FreePorts(t testing.TB, n int) int {
 	t.Helper()
-	for range 50 {
-		base := FreePort(t)
-		if base+n-1 > 65535 {
+	const lo, hi = 20000, 32768
+	for range 500 {
+		base := lo + rand.IntN(hi-lo-n)
+		if !reserve(base, n) {
 			continue
 		}
 		var held []net.Listener
@@ -96,8 +102,28 @@ func FreePorts(t testing.TB, n int) int {
 			return base
 		}
 	}
-	t.Fatalf("no %d consecutive free ports on 127.0.0.1", n)
+	t.Fatalf("no %d consecutive free ports on 127.0.0.1 below 32768", n)
 	return 0
+}
+
+var (
+	reservedMu sync.Mutex
+	reserved   = map[int]bool{}
+)
+
+// reserve marks ports base..base+n-1 as handed out, unless one already is.
+func reserve(base, n int) bool {
+	reservedMu.Lock()
+	defer reservedMu.Unlock()
+	for p := base; p < base+n; p++ {
+		if reserved[p] {
+			return false
+		}
+	}
+	for p := base; p < base+n; p++ {
+		reserved[p] = true
+	}
+	return true
 }
 
 // PortRange is FreePorts written as a "LO-HI" range, as --passive-ports
