@@ -304,18 +304,21 @@ func TestPerUserSessionLimitFromAccounts(t *testing.T) {
 }
 
 func TestIdleTimeoutClosesButNotDuringATransfer(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) { c.IdleTimeout = 300 * time.Millisecond }})
-	srv.Users.Set(rateLimitedUser("slow", 400<<10), "pw")
+	// One second: the test's own commands, slowed by a loaded CI machine,
+	// must not be mistaken for idleness (300 ms was, under a load of 23).
+	srv := ftptest.Start(t, ftptest.Options{Configure: func(c *ftp.Config) { c.IdleTimeout = time.Second }})
+	u := srv.Users.Set(rateLimitedUser("slow", 400<<10), "pw")
 	r := dialRaw(t, srv.Addr)
 	if code, _ := r.read(); code != 421 {
 		t.Fatalf("idle session got %d, want 421", code)
 	}
-	// A download that takes ~1.5 s at 400 KiB/s, five idle timeouts long.
-	c := login(t, srv.Addr, "slow", "pw")
-	data := randomBytes(t, 600<<10)
-	if err := c.Stor("f", bytes.NewReader(data)); err != nil {
+	// A download that takes ~5 s at 400 KiB/s, five idle timeouts long;
+	// the file is put in place directly, so no upload runs first.
+	data := randomBytes(t, 2<<20)
+	if err := os.WriteFile(filepath.Join(u.Home, "f"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	c := login(t, srv.Addr, "slow", "pw")
 	resp, err := c.Retr("f")
 	if err != nil {
 		t.Fatal(err)
