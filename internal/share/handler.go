@@ -68,6 +68,11 @@ type handler struct {
 	page   *page
 	delay  time.Duration // wait before answering a wrong password
 	guard  *guard
+	// gate, when set, runs each Basic-auth password check under another
+	// protocol's rules (the share's FTP engine, ftp.Server.GuardLogin):
+	// its per-address turn, its growing delay and its failure count, so
+	// one address gets one queue of guesses over both protocols.
+	gate func(ctx context.Context, ip netip.Addr, user string, check func(context.Context) error, failed func(error) bool) error
 	// hideDot: dot names are hidden and refused (HandlerOptions.HideDotNames).
 	hideDot bool
 
@@ -236,10 +241,36 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 			return nil, accounts.User{}, false
 		}
 	}
-	sess, err := h.auth.Login(r.Context(), name, pass, accounts.LoginInfo{
-		Remote: remote.Addr(),
-		TLS:    r.TLS != nil,
-	})
+	info := accounts.LoginInfo{Remote: remote.Addr(), TLS: r.TLS != nil}
+	var (
+		sess     accounts.Session
+		checkErr error
+		checked  bool
+	)
+	check := func(ctx context.Context) error {
+		checked = true
+		sess, checkErr = h.auth.Login(ctx, name, pass, info)
+		return checkErr
+	}
+	var err error
+	gated := hasCreds && h.gate != nil
+	if gated {
+		err = h.gate(r.Context(), remote.Addr(), name, check, func(err error) bool {
+			return !errors.Is(err, errBanned) && !errors.Is(err, accounts.ErrUnavailable) && r.Context().Err() == nil
+		})
+		if errors.Is(err, ftp.ErrBanned) {
+			// Banned by the engine's count, before this check or by it.
+			if checked && checkErr != nil {
+				h.log.Info("http login refused", "user", name, "remote", remote.String(), "err", checkErr)
+				h.emit(Event{Kind: EventLoginFailed, Remote: remote, User: name, Err: checkErr})
+			}
+			h.guard.ban(remote.Addr(), time.Now())
+			h.refuseBanned(w)
+			return nil, accounts.User{}, false
+		}
+	} else {
+		err = check(r.Context())
+	}
 	if errors.Is(err, errBanned) {
 		// Banned by the other protocol since the check above.
 		h.refuseBanned(w)
@@ -256,7 +287,8 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, remote netip.Add
 			if h.guard.failed(remote.Addr(), time.Now()) {
 				h.log.Warn("http address banned after failed logins", "remote", remote.Addr().String())
 			}
-			if h.delay > 0 {
+			if h.delay > 0 && !gated {
+				// (A gated check waited out the gate's delay already.)
 				n := max(h.guard.failureCount(remote.Addr()), 1)
 				t := time.NewTimer(min(h.delay<<min(n-1, 10), maxLoginFailDelay))
 				select {

@@ -153,3 +153,70 @@ func TestGuardQueueIsBoundedAndReleasesEveryPlace(t *testing.T) {
 		t.Fatalf("after every request left: %d turns, %d in flight", n, in)
 	}
 }
+
+// overlapAuth holds every wrong-password check open until another check
+// arrives or hold passes, and records the most checks that ran at once.
+type overlapAuth struct {
+	accounts.Authenticator
+	hold time.Duration
+
+	mu      sync.Mutex
+	in, max int
+	checks  int
+	arrived chan struct{} // closed and replaced at each check's start
+}
+
+func (a *overlapAuth) Login(ctx context.Context, name, password string, info accounts.LoginInfo) (accounts.Session, error) {
+	if password != "wrong" {
+		return a.Authenticator.Login(ctx, name, password, info)
+	}
+	a.mu.Lock()
+	a.in++
+	a.checks++
+	a.max = max(a.max, a.in)
+	close(a.arrived)
+	a.arrived = make(chan struct{})
+	wait := a.arrived
+	a.mu.Unlock()
+	// Room for a check of the other protocol to start beside this one,
+	// if it can: another arrival ends the wait at once.
+	t := time.NewTimer(a.hold)
+	select {
+	case <-wait:
+	case <-t.C:
+	}
+	t.Stop()
+	a.mu.Lock()
+	a.in--
+	a.mu.Unlock()
+	return a.Authenticator.Login(ctx, name, password, info)
+}
+
+// Issue 9 (the share's two doors): the FTP side checked an address's
+// passwords in the engine's queue and the HTTP side in its own, so an
+// address guessing over both had two checks running at once and twice
+// the guess rate of either. Both now take the engine's one turn per
+// address (ftp.Server.GuardLogin), its delay and its failure count.
+func TestShareChecksAnAddressesPasswordsOneAtATimeOverBothProtocols(t *testing.T) {
+	watch := &overlapAuth{hold: 200 * time.Millisecond, arrived: make(chan struct{})}
+	s := startShare(t, Options{Dir: t.TempDir(), User: "alice", Password: "right", loginFailDelay: time.Millisecond,
+		wrapAuth: func(a accounts.Authenticator) accounts.Authenticator {
+			watch.Authenticator = a
+			return watch
+		}})
+	// 4 guesses per protocol, below the ban (defaultBanAfter).
+	failLogins(t, s, "alice", 8, 4)
+	watch.mu.Lock()
+	most, checks := watch.max, watch.checks
+	watch.mu.Unlock()
+	t.Logf("%d wrong passwords checked, at most %d at once", checks, most)
+	if checks != 8 {
+		t.Errorf("%d wrong passwords checked, want 8", checks)
+	}
+	if most != 1 {
+		t.Errorf("%d password checks of one address ran at once over FTP and HTTP; want 1 (one queue)", most)
+	}
+	if code := httpCode(t, s, "alice", "right"); code != http.StatusOK {
+		t.Errorf("right password after the guesses = %d, want 200", code)
+	}
+}

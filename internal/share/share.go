@@ -97,6 +97,9 @@ type Options struct {
 	// protocols (0: one second); tests set it to wait milliseconds, not
 	// the doubling seconds of a real share.
 	loginFailDelay time.Duration
+	// wrapAuth, when set, wraps the share's accounts (tests watch the
+	// password checks of both protocols through it).
+	wrapAuth func(accounts.Authenticator) accounts.Authenticator
 }
 
 // Share is a folder being shared over FTP and HTTP. New opens the
@@ -200,7 +203,11 @@ func New(o Options) (_ *Share, err error) {
 	// One ban list for both protocols: ten wrong passwords over either
 	// one, or both together, lock the address out of both.
 	s.guard = newGuard(defaultBanAfter, defaultBanFor)
-	auth := guardedAuth{Authenticator: accounts.NewMemory(mu), g: s.guard}
+	var base accounts.Authenticator = accounts.NewMemory(mu)
+	if o.wrapAuth != nil {
+		base = o.wrapAuth(base)
+	}
+	auth := guardedAuth{Authenticator: base, g: s.guard}
 
 	if s.ftpLn, err = listen(o.Listen, o.FTPPort, DefaultFTPPort, o.FixedFTPPort); err != nil {
 		return nil, fmt.Errorf("ftp: %w", err)
@@ -248,6 +255,10 @@ func New(o Options) (_ *Share, err error) {
 		HideDotNames:   !o.Hidden,
 		LoginFailDelay: o.loginFailDelay,
 	}, s.guard)
+	// One password-check queue per address for both protocols: the
+	// engine's. Two queues let an address guess over FTP while its HTTP
+	// guess waited out its delay, twice the rate of either alone.
+	h.gate = s.ftpSrv.GuardLogin
 	s.httpSrv = &http.Server{
 		// http.Server.Close does not wait for handlers; counting them lets
 		// Run keep the folder open until cut uploads have cleaned up.
@@ -316,6 +327,9 @@ func (s *Share) Fingerprint() string { return s.finger }
 type ftpServer interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
+	// GuardLogin is ftp.Server.GuardLogin: the HTTP side's password checks
+	// take the same per-address turn and delay as FTP's PASS.
+	GuardLogin(ctx context.Context, ip netip.Addr, user string, check func(context.Context) error, failed func(error) bool) error
 }
 
 // FTPPort and HTTPPort return the ports actually bound.
