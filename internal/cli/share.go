@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharfftp/wharf/internal/share"
+	"github.com/wharfftp/wharf/internal/units"
 )
 
 type shareOpts struct {
@@ -29,6 +31,8 @@ type shareOpts struct {
 	hidden    bool
 	passive   string
 	publicIP  string
+	quota     string
+	maxFiles  int64
 }
 
 func newShareCmd(env *Env) *cobra.Command {
@@ -46,6 +50,10 @@ never replaced or removed unless --overwrite or --delete is given (each
 implies --write). --user NAME[:PASSWORD] requires a login on both FTP and
 the web page; without a password one is generated and printed. --tls serves
 FTPS and HTTPS with a self-signed certificate whose fingerprint is printed.
+
+Uploads are bounded: all visitors together may add --quota (1GiB) and
+--max-files (1000) to the folder while it is shared (0 lifts a limit);
+past them an upload is refused (FTP 552, HTTP 507).
 
 Names starting with a dot (.git, .env, .ssh) are hidden and refused on both
 protocols, so sharing a project folder does not publish its repository or
@@ -86,6 +94,8 @@ Press Ctrl-C to stop; a summary of what was sent and received is printed.`,
 	f.BoolVar(&o.noQR, "no-qr", false, "do not print the QR code")
 	f.StringVar(&o.passive, "passive-ports", "", "FTP data port range LOW-HIGH, to open in a firewall (default: any free port)")
 	f.StringVar(&o.publicIP, "public-ip", "", "address announced in PASV replies and printed first, for a share reached through NAT")
+	f.StringVar(&o.quota, "quota", "1GiB", "with --write: bytes all visitors' uploads together may add to the folder (0: unlimited)")
+	f.Int64Var(&o.maxFiles, "max-files", share.DefaultQuotaFiles, "with --write: files all visitors' uploads together may add to the folder (0: unlimited)")
 	f.BoolVar(&o.hidden, "hidden", false, "also share names starting with a dot (.git, .env), hidden and refused by default")
 	return cmd
 }
@@ -104,6 +114,10 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 	lo, hi, err := parsePortRange(o.passive)
 	if err != nil {
 		return usageError(err)
+	}
+	quota, err := units.ParseSize(o.quota)
+	if err != nil || quota < 0 || o.maxFiles < 0 {
+		return usageError(fmt.Errorf("--quota %q / --max-files %d: a size and a count, 0 for unlimited", o.quota, o.maxFiles))
 	}
 	var out lockedWriter
 	out.w = env.Stdout
@@ -124,6 +138,9 @@ func runShare(ctx context.Context, env *Env, dir string, o shareOpts, fixedFTP, 
 		Hidden:        o.hidden,
 		PassivePorts:  [2]int{lo, hi},
 		PublicHost:    o.publicIP,
+		// 0 on the command line is "unlimited"; to the share, negative.
+		QuotaBytes: cmp.Or(quota, -1),
+		QuotaFiles: cmp.Or(o.maxFiles, -1),
 		// Only errors, shaped like the event lines: the engines' warnings
 		// (a failed login, a ban) are already events on stdout.
 		Logger: share.TerminalLogger(env.Stderr),

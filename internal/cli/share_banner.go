@@ -135,6 +135,9 @@ func printShare(w io.Writer, s *share.Share, qr qrStyle) {
 	if s.User() != "" {
 		fmt.Fprintf(&b, "  User      %s\n  Password  %s\n", s.User(), s.Password())
 	}
+	if s.Perms().Has(share.Perms(share.Options{Write: true})) {
+		fmt.Fprintf(&b, "  Uploads   %s\n", quotaLine(s.Quota()))
+	}
 	if s.TLS() {
 		fp := s.Fingerprint()
 		hex := tlsconf.FingerprintHex(fp)
@@ -186,4 +189,17 @@ func splitListen(s string) (host string, port int, hasPort bool, err error) {
 		return "", 0, false, fmt.Errorf("--listen %q: want HOST or HOST:PORT", s)
 	}
 	return s, 0, false, nil
+}
+
+// quotaLine says how much visitors may upload to a writable share.
+func quotaLine(bytes, files int64) string {
+	switch {
+	case bytes > 0 && files > 0:
+		return fmt.Sprintf("up to %s and %d files in all (--quota, --max-files)", share.HumanBytes(bytes), files)
+	case bytes > 0:
+		return fmt.Sprintf("up to %s in all, any number of files (--quota)", share.HumanBytes(bytes))
+	case files > 0:
+		return fmt.Sprintf("up to %d files in all, any size (--max-files)", files)
+	}
+	return "unlimited (--quota 0 --max-files 0)"
 }

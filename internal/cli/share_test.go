@@ -417,3 +417,46 @@ func TestShareTLSBannerPrintsTheFingerprintInHexAndBase64(t *testing.T) {
 		}
 	}
 }
+
+// Issue 9: share --write had no quota. It has --quota and --max-files (the
+// names of user add's limits, the defaults of serve's anonymous drop box),
+// on by default, said in the banner, 0 lifting a limit; the web side
+// refuses an upload past them (the share package tests both protocols).
+func TestShareWriteQuotaFlagsAndBanner(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		line string
+	}{
+		{[]string{"--write"}, "  Uploads   up to 1.0 GiB and 1000 files in all (--quota, --max-files)\n"},
+		{[]string{"--delete", "--quota", "2KiB", "--max-files", "0"}, "  Uploads   up to 2.0 KiB in all, any number of files (--quota)\n"},
+		{[]string{"--write", "--quota", "0", "--max-files", "0"}, "  Uploads   unlimited (--quota 0 --max-files 0)\n"},
+		{nil, ""},
+	} {
+		out, stop := startShareCmd(t, append([]string{dir, "--listen", "127.0.0.1", "--ftp-port", "0", "--http-port", "0", "--no-qr"}, c.args...)...)
+		text := out.String()
+		if c.line == "" && strings.Contains(text, "Uploads") || c.line != "" && !strings.Contains(text, c.line) {
+			t.Errorf("share %v: want the line %q:\n%s", c.args, c.line, text)
+		}
+		if c.args != nil && c.args[0] == "--delete" {
+			port := regexp.MustCompile(`http://127\.0\.0\.1:(\d+)/`).FindStringSubmatch(text)
+			req, _ := http.NewRequest("PUT", "http://127.0.0.1:"+port[1]+"/big.bin", bytes.NewReader(make([]byte, 3000)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusInsufficientStorage {
+				t.Errorf("a 3000-byte upload to a share with --quota 2KiB = %d, want 507", resp.StatusCode)
+			}
+		}
+		stop()
+	}
+	e := newClientEnv(t)
+	for _, args := range [][]string{{"--quota", "lots"}, {"--quota", "-1"}, {"--max-files", "-2"}} {
+		a := append([]string{"share", dir, "--listen", "127.0.0.1", "--write"}, args...)
+		if code, _, errs := e.run("", a...); code != ExitUsage || !strings.Contains(errs, "--quota") {
+			t.Errorf("wharf %v: exit %d, %q; want a usage error naming --quota", a, code, errs)
+		}
+	}
+}

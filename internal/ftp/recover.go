@@ -96,13 +96,14 @@ func parseTempName(name string) (target string, kind byte, ok bool) {
 // recovery remembers which homes this Server has settled.
 type recovery struct {
 	started time.Time // immutable: when the Server was made
+	noCount bool      // immutable: Config.UsageIsNotTheHome
 
 	mu   sync.Mutex
 	done map[string]chan struct{} // guarded by mu; by home path, closed once settled
 }
 
-func newRecovery() *recovery {
-	return &recovery{started: time.Now(), done: make(map[string]chan struct{})}
+func newRecovery(noCount bool) *recovery {
+	return &recovery{started: time.Now(), noCount: noCount, done: make(map[string]chan struct{})}
 }
 
 // stale reports whether the temporary file fi is left over from a crash:
@@ -145,7 +146,7 @@ func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.Storage, 
 	}
 	w := &walk{}
 	err := r.recoverDir(ctx, fsys, ".", u, q, log, w)
-	if err == nil && !w.busy && q != nil {
+	if err == nil && !w.busy && q != nil && !r.noCount {
 		var bytes, files int64
 		bytes, files, err = countHome(ctx, fsys, ".")
 		if err == nil && !w.busy {

@@ -91,6 +91,12 @@ type Config struct {
 	// .ssh/...) from listings and refuses it, or a path through it, as a
 	// client path: what wharf share does unless --hidden.
 	HideDotNames bool
+	// UsageIsNotTheHome: a user's usage counts something else than what
+	// its home holds (wharf share counts what visitors add to a folder
+	// that held files before), so the first login's recovery walk settles
+	// stale uploads but does not replace the usage with a count of the
+	// home.
+	UsageIsNotTheHome bool
 
 	// Events is the optional observer (metrics, hooks, admin): called
 	// synchronously from the session and transfer goroutines, so it must
@@ -298,7 +304,7 @@ func NewServer(cfg Config) (*Server, error) {
 		preLoginIP: make(map[netip.Addr]int),
 		commands:   commandTable(),
 		public:     public,
-		recovery:   newRecovery(),
+		recovery:   newRecovery(cfg.UsageIsNotTheHome),
 	}
 	if cfg.SharedBans != nil {
 		// A ban lifted on any node ends this node's count of the

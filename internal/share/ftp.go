@@ -30,8 +30,11 @@ func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool, failDelay t
 		// Hidden names are refused by the engine itself, on every
 		// command's path, not only left out of listings.
 		HideDotNames: !s.hidden,
-		PassivePorts: s.passive,
-		PublicHost:   s.public,
+		// The account's usage is what visitors added (Options.QuotaBytes),
+		// not what the folder holds.
+		UsageIsNotTheHome: true,
+		PassivePorts:      s.passive,
+		PublicHost:        s.public,
 		// Within the descriptor limit (limits.go); one address may not
 		// take more than a parallel client needs.
 		MaxSessions:      s.maxFTP,

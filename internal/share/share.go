@@ -81,6 +81,15 @@ type Options struct {
 	PassivePorts [2]int
 	PublicHost   string
 
+	// QuotaBytes and QuotaFiles bound what visitors together may add to
+	// the folder during the share when it takes uploads (0: the defaults,
+	// DefaultQuotaBytes and DefaultQuotaFiles; negative: unlimited), as
+	// serve's anonymous drop box is bounded. Usage starts at zero: what
+	// the folder held before the share is not counted, and replacing or
+	// deleting it (Overwrite, Delete) gives back no more than visitors
+	// added.
+	QuotaBytes, QuotaFiles int64
+
 	// Hidden shows names starting with a dot (.git, .env) and lets
 	// visitors reach and create them; by default both protocols hide and
 	// refuse them, so sharing a project folder does not publish its
@@ -102,6 +111,14 @@ type Options struct {
 	wrapAuth func(accounts.Authenticator) accounts.Authenticator
 }
 
+// Default quota of a share that takes uploads: an open upload folder with no
+// limit let any visitor fill the disk. The same figures as serve's
+// anonymous drop box (--anonymous-quota, --anonymous-max-files).
+const (
+	DefaultQuotaBytes = 1 << 30
+	DefaultQuotaFiles = 1000
+)
+
 // Share is a folder being shared over FTP and HTTP. New opens the
 // listeners, so the addresses are known before Run serves them.
 type Share struct {
@@ -121,6 +138,9 @@ type Share struct {
 	events   func(Event)
 	tally    tally
 	guard    *guard // failed logins and bans of both protocols
+	// quotaBytes and quotaFiles bound what visitors may add (0: no limit,
+	// or no uploads).
+	quotaBytes, quotaFiles int64
 
 	ftpLn, httpLn net.Listener
 	// maxFTP and maxHTTP are the connections each protocol admits, from
@@ -131,6 +151,21 @@ type Share struct {
 	httpFS          vfs.Storage
 	handlers        sync.WaitGroup // HTTP handlers running
 }
+
+// quotaLimit is a quota option: 0 takes def, negative none (0).
+func quotaLimit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// Quota returns the bytes and files visitors may add together (0: no
+// limit); both 0 for a share that takes no uploads.
+func (s *Share) Quota() (bytes, files int64) { return s.quotaBytes, s.quotaFiles }
 
 // Perms returns the permissions Options grant, as documented in the
 // package doc.
@@ -192,6 +227,11 @@ func New(o Options) (_ *Share, err error) {
 	}()
 
 	u := accounts.User{Name: accounts.AnonymousUser, Home: dir, Perms: s.perms}
+	if s.perms.Has(accounts.PermUpload) {
+		u.QuotaBytes = quotaLimit(o.QuotaBytes, DefaultQuotaBytes)
+		u.QuotaFiles = quotaLimit(o.QuotaFiles, DefaultQuotaFiles)
+		s.quotaBytes, s.quotaFiles = u.QuotaBytes, u.QuotaFiles
+	}
 	mu := accounts.MemoryUser{User: u}
 	if o.User != "" {
 		s.password = o.Password
