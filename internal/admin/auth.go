@@ -39,7 +39,7 @@ func (h *Handler) authed(f http.HandlerFunc) http.HandlerFunc {
 			// Tokens are checked as passwords are: a banned address may
 			// not try them, and a wrong one counts like a wrong password.
 			var name string
-			err := h.o.Engine.GuardLogin(r.Context(), ip, "(token)", func(ctx context.Context) error {
+			err := h.o.Engine.GuardLogin(r.Context(), ip, "(token)", "admin", func(ctx context.Context) error {
 				var err error
 				name, err = h.o.DB.AdminByToken(ctx, strings.TrimSpace(tok))
 				return err
@@ -157,7 +157,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, "name and password are required")
 		return
 	}
-	err := h.o.Engine.GuardLogin(r.Context(), ip, req.Name, func(ctx context.Context) error {
+	err := h.o.Engine.GuardLogin(r.Context(), ip, req.Name, "admin", func(ctx context.Context) error {
 		return h.o.DB.AdminLogin(ctx, req.Name, req.Password)
 	}, isBadCredentials)
 	if err != nil {

@@ -220,8 +220,10 @@ var ErrBanned = errors.New("too many failed logins from this address")
 // address at a time, across FTP and the other door; an error for which
 // failed reports true counted on the ban list (the cluster's too) and
 // followed by the growing delay. It returns check's error, ErrBanned when
-// ip is or becomes banned, or ctx's error if it ends while waiting.
-func (s *Server) GuardLogin(ctx context.Context, ip netip.Addr, user string, check func(context.Context) error, failed func(error) bool) error {
+// ip is or becomes banned, or ctx's error if it ends while waiting. A
+// failure is an Event (LoginFailed, Via via) as an FTP one is, so hooks
+// and metrics see guesses at every door.
+func (s *Server) GuardLogin(ctx context.Context, ip netip.Addr, user, via string, check func(context.Context) error, failed func(error) bool) error {
 	ip = ip.Unmap()
 	if s.addrBanned(ip) {
 		return ErrBanned
@@ -238,7 +240,7 @@ func (s *Server) GuardLogin(ctx context.Context, ip netip.Addr, user string, che
 	if err == nil || !failed(err) {
 		return err
 	}
-	failures, banned := s.noteFailure(ctx, ip, user)
+	failures, banned := s.noteFailure(ctx, ip, user, via, err)
 	if d := s.cfg.LoginFailDelay; d > 0 {
 		d = min(d<<min(max(failures, 1)-1, 10), maxLoginFailDelay)
 		t := time.NewTimer(d)
@@ -258,16 +260,17 @@ func (s *Server) GuardLogin(ctx context.Context, ip netip.Addr, user string, che
 // door against the same ban list as FTP logins (the cluster's too), and
 // reports whether ip is now banned. It neither waits for the address's
 // turn nor delays: GuardLogin does both.
-func (s *Server) LoginFailed(ip netip.Addr, user string) bool {
+func (s *Server) LoginFailed(ip netip.Addr, user, via string, cause error) bool {
 	ip = ip.Unmap()
-	_, banned := s.noteFailure(context.Background(), ip, user)
+	_, banned := s.noteFailure(context.Background(), ip, user, via, cause)
 	return banned || s.Banned(ip)
 }
 
 // noteFailure counts a failure of another front door as loginRefused
 // counts an FTP one, ends the address's sessions not logged in when it
 // bans, and reports the address's failures and whether it is banned now.
-func (s *Server) noteFailure(ctx context.Context, ip netip.Addr, user string) (int, bool) {
+func (s *Server) noteFailure(ctx context.Context, ip netip.Addr, user, via string, cause error) (int, bool) {
+	s.emit(Event{Kind: LoginFailed, Remote: netip.AddrPortFrom(ip, 0), User: user, Via: via, Err: cause})
 	failures, banned := s.loginFailed(ip)
 	if sb := s.cfg.SharedBans; sb != nil && s.cfg.BanAfter >= 0 {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -281,7 +284,7 @@ func (s *Server) noteFailure(ctx context.Context, ip netip.Addr, user string) (i
 	if banned {
 		s.closePreLogin(ip)
 		s.log.Warn("address banned after repeated failed logins", "remote", ip.String(), "ban_for", s.cfg.BanFor)
-		s.emit(Event{Kind: Banned, Remote: netip.AddrPortFrom(ip, 0), User: user})
+		s.emit(Event{Kind: Banned, Remote: netip.AddrPortFrom(ip, 0), User: user, Via: via})
 	}
 	return failures, banned
 }

@@ -2,6 +2,7 @@ package ftp_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -158,7 +159,7 @@ func TestBansListLiftAndSharedFailures(t *testing.T) {
 	r.must("PASS wrong", 530)
 	// The second failure comes from another front door (the admin page).
 	ip := netip.MustParseAddr("127.0.0.1")
-	if !srv.Engine.LoginFailed(ip, "admin") {
+	if !srv.Engine.LoginFailed(ip, "admin", "admin", errors.New("wrong password")) {
 		t.Fatal("second failure did not ban")
 	}
 	bans := srv.Engine.Bans()

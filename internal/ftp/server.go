@@ -154,6 +154,9 @@ type Event struct {
 	TLS      bool   // the control connection is encrypted
 	RealPath string // transfers and deletes: where the file is stored (Home joined with Path for local homes)
 	Dir      bool   // Deleted: a folder (RMD)
+	// Via names the front door of a LoginFailed or Banned event that was
+	// not an FTP login ("admin": the admin page or API); "" for FTP.
+	Via string
 }
 
 // Defaults for zero Config fields, each with the reason for its size.

@@ -75,6 +75,7 @@ type Event struct {
 	Session  uint64    `json:"session,omitempty"`
 	User     string    `json:"user"`
 	Remote   string    `json:"remote"`
+	Via      string    `json:"via,omitempty"` // login-failed, banned: "admin" when not through FTP
 	TLS      bool      `json:"tls"`
 	Path     string    `json:"path,omitempty"`      // as the client sees it
 	RealPath string    `json:"real_path,omitempty"` // where it is stored
@@ -178,7 +179,10 @@ func (h *Hooks) Observe(e ftp.Event) {
 // wants.
 func (h *Hooks) convert(e ftp.Event) (Event, bool) {
 	ev := Event{Time: e.Time, Node: h.o.Node, Session: e.Session, User: e.User, Remote: e.Remote.String(), TLS: e.TLS,
-		Path: e.Path, RealPath: e.RealPath, Size: e.Bytes, Result: "ok"}
+		Path: e.Path, RealPath: e.RealPath, Size: e.Bytes, Result: "ok", Via: e.Via}
+	if e.Remote.Port() == 0 && e.Remote.Addr().IsValid() {
+		ev.Remote = e.Remote.Addr().String() // another door's login: the address is all there is
+	}
 	if e.Err != nil {
 		ev.Result, ev.Error = "failed", e.Err.Error()
 	}
@@ -306,6 +310,7 @@ func env(ev Event) []string {
 		"WHARF_REMOTE=" + ev.Remote,
 		"WHARF_NODE=" + ev.Node,
 		"WHARF_RESULT=" + ev.Result,
+		"WHARF_VIA=" + ev.Via,
 	}
 }
 

@@ -46,7 +46,7 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{reg: reg}
 	m.sessions = prometheus.NewCounter(prometheus.CounterOpts{Name: "wharf_sessions_total", Help: "FTP control connections accepted."})
-	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_logins_total", Help: "FTP logins by result (ok, failed)."}, []string{"result"})
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_logins_total", Help: "Logins by result (ok, failed); failed counts the admin page's too."}, []string{"result"})
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_commands_total",
 		Help: "FTP commands by verb (UNKNOWN for any outside the command table) and class of their final reply (2xx, 4xx, 5xx)."}, []string{"verb", "class"})
 	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_transfer_bytes_total",
