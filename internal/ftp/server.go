@@ -155,7 +155,8 @@ type Event struct {
 	RealPath string // transfers and deletes: where the file is stored (Home joined with Path for local homes)
 	Dir      bool   // Deleted: a folder (RMD)
 	// Via names the front door of a LoginFailed or Banned event that was
-	// not an FTP login ("admin": the admin page or API); "" for FTP.
+	// not an FTP login ("admin": the admin page or API; "http": share's
+	// web page); "" for FTP.
 	Via string
 }
 

@@ -75,7 +75,7 @@ type Event struct {
 	Session  uint64    `json:"session,omitempty"`
 	User     string    `json:"user"`
 	Remote   string    `json:"remote"`
-	Via      string    `json:"via,omitempty"` // login-failed, banned: "admin" when not through FTP
+	Via      string    `json:"via,omitempty"` // login-failed, banned: "admin" (or "http") when not through FTP
 	TLS      bool      `json:"tls"`
 	Path     string    `json:"path,omitempty"`      // as the client sees it
 	RealPath string    `json:"real_path,omitempty"` // where it is stored

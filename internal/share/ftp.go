@@ -50,6 +50,9 @@ func (s *Share) ftpEvent(fe ftp.Event) {
 	case ftp.Login:
 		e.Kind = EventLogin
 	case ftp.LoginFailed:
+		if fe.Via != "" {
+			return // the web page's own failure, through the engine's turn: it reports and counts it itself
+		}
 		e.Kind = EventLoginFailed
 		// Counted in the share's ban list too, so FTP failures ban the
 		// address from the web page as well (the engine's own list is

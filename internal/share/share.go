@@ -298,7 +298,9 @@ func New(o Options) (_ *Share, err error) {
 	// One password-check queue per address for both protocols: the
 	// engine's. Two queues let an address guess over FTP while its HTTP
 	// guess waited out its delay, twice the rate of either alone.
-	h.gate = s.ftpSrv.GuardLogin
+	h.gate = func(ctx context.Context, ip netip.Addr, user string, check func(context.Context) error, failed func(error) bool) error {
+		return s.ftpSrv.GuardLogin(ctx, ip, user, "http", check, failed)
+	}
 	s.httpSrv = &http.Server{
 		// http.Server.Close does not wait for handlers; counting them lets
 		// Run keep the folder open until cut uploads have cleaned up.
@@ -369,7 +371,7 @@ type ftpServer interface {
 	Shutdown(context.Context) error
 	// GuardLogin is ftp.Server.GuardLogin: the HTTP side's password checks
 	// take the same per-address turn and delay as FTP's PASS.
-	GuardLogin(ctx context.Context, ip netip.Addr, user string, check func(context.Context) error, failed func(error) bool) error
+	GuardLogin(ctx context.Context, ip netip.Addr, user, via string, check func(context.Context) error, failed func(error) bool) error
 }
 
 // FTPPort and HTTPPort return the ports actually bound.
