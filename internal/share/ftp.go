@@ -38,7 +38,8 @@ func (s *Share) newFTP(auth accounts.Authenticator, requireTLS bool, failDelay t
 		// Within the descriptor limit (limits.go); one address may not
 		// take more than a parallel client needs.
 		MaxSessions:      s.maxFTP,
-		MaxSessionsPerIP: maxConnsPerAddr,
+		MaxSessionsPerIP: perAddrCap(s.maxFTP),
+		MaxPreLoginPerIP: perAddrCap(s.maxFTP),
 	})
 }
 

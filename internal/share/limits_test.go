@@ -1,6 +1,7 @@
 package share
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -111,5 +112,63 @@ func TestConnBudgetFitsTheDescriptorLimit(t *testing.T) {
 	}
 	if raiseFileLimit() == 0 {
 		t.Error("raiseFileLimit could not read the descriptor limit")
+	}
+}
+
+// At the HTTP total, silent connections make room for a newcomer (the
+// oldest goes); when every place serves a request, the newcomer reads a
+// 503 in words, not a reset.
+func TestHTTPTotalEvictsSilentConnectionsAndRefusesInWords(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	capl := newCapListener(ln, 2, 2, true)
+	release := make(chan struct{})
+	var inHandler sync.WaitGroup
+	srv := &http.Server{ConnState: capl.ConnState, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			inHandler.Done()
+			<-release
+		}
+		io.WriteString(w, "served")
+	})}
+	go srv.Serve(capl)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	get := func(from, path string) (int, string, error) {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("http://" + addr + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	// Two silent connections fill the total.
+	dialFrom(t, "127.0.0.3", addr)
+	dialFrom(t, "127.0.0.4", addr)
+	if code, body, err := get("127.0.0.5", "/"); err != nil || code != 200 || body != "served" {
+		t.Fatalf("a newcomer with the total held by silent connections: %d %q %v", code, body, err)
+	}
+	// Two requests being served hold both places.
+	inHandler.Add(2)
+	var wg sync.WaitGroup
+	for _, from := range []string{"127.0.0.6", "127.0.0.7"} {
+		wg.Go(func() {
+			if code, _, err := get(from, "/slow"); err != nil || code != 200 {
+				t.Errorf("a slow request: %d %v", code, err)
+			}
+		})
+	}
+	inHandler.Wait()
+	code, body, err := get("127.0.0.8", "/")
+	close(release)
+	wg.Wait()
+	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "too many connections") {
+		t.Errorf("a newcomer with every place busy: %d %q %v; want 503 in words", code, body, err)
 	}
 }

@@ -258,7 +258,8 @@ func New(o Options) (_ *Share, err error) {
 	// Both protocols within the descriptor limit, each address within
 	// its share of them (limits.go).
 	s.maxFTP, s.maxHTTP = connBudget(raiseFileLimit())
-	s.httpLn = newCapListener(s.httpLn, maxConnsPerAddr, s.maxHTTP)
+	capl := newCapListener(s.httpLn, perAddrCap(s.maxHTTP), s.maxHTTP, !o.TLS)
+	s.httpLn = capl
 
 	if o.TLS {
 		tlsDir := o.TLSDir
@@ -309,6 +310,7 @@ func New(o Options) (_ *Share, err error) {
 			defer s.handlers.Done()
 			h.ServeHTTP(w, r)
 		}),
+		ConnState:         capl.ConnState,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
