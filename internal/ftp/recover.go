@@ -154,14 +154,18 @@ func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.Storage, 
 		}
 	}
 	r.mu.Lock()
+	ch := r.done[home]
 	if err != nil {
 		log.Warn("recover stale uploads", "home", home, "err", err)
 		if ctx.Err() != nil {
 			// The session ended mid-walk: the next login does it again.
+			// (The channel is still closed below, for the logins waiting
+			// on it; closing r.done[home] after the delete closed nil, a
+			// panic with mu held that hung every later login.)
 			delete(r.done, home)
 		}
 	}
-	close(r.done[home])
+	close(ch)
 	r.mu.Unlock()
 }
 
