@@ -1,7 +1,11 @@
 package vfs
 
 import (
+	"io/fs"
 	"os"
+	"path"
+	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,4 +62,46 @@ func (l *Local) createBeneath(name string, perm os.FileMode) (*os.File, error) {
 // ok is false when the caller must use os.Root instead.
 func (l *Local) dirBeneath(name string) (fd int, ok bool) {
 	return l.beneath(name, unix.O_PATH|unix.O_DIRECTORY, 0)
+}
+
+// lstatBeneath is root.Lstat(name) for a name in a subfolder, where
+// os.Root opens each folder on the way (openat, fstatat, close for
+// "dir/file"): one openat2(O_PATH|O_NOFOLLOW) instead, which is all a name
+// that does not exist costs (an upload's three looks at its new name: the
+// STOR, BeginUpload and the commit). An existing name costs the openat2,
+// Go's fcntl probe, an fstat and a close: one call more than os.Root, for
+// an *os.File's FileInfo (os.SameFile must keep working on it). ok is false
+// when the caller must ask os.Root: a name at the top (one fstatat there),
+// an odd name, any error but ENOENT.
+func (l *Local) lstatBeneath(name string) (fi fs.FileInfo, err error, ok bool) {
+	if !strings.Contains(name, "/") || path.Clean(name) != name || path.IsAbs(name) {
+		return nil, nil, false
+	}
+	rfd, err := dirFD(l.dir)
+	if err != nil {
+		return nil, nil, false
+	}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: beneathResolve}
+	var fd int
+	for {
+		fd, err = unix.Openat2(rfd, name, &how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == unix.ENOENT:
+		// Beneath the root and missing: what os.Root answers too (a link
+		// on the way that leaves the root is EXDEV, asked again there).
+		return nil, &fs.PathError{Op: "lstatat", Path: name, Err: syscall.ENOENT}, true
+	case err != nil:
+		return nil, nil, false
+	}
+	f := os.NewFile(uintptr(fd), path.Base(name))
+	fi, err = f.Stat()
+	f.Close()
+	if err != nil {
+		return nil, nil, false
+	}
+	return fi, nil, true
 }

@@ -61,6 +61,9 @@ func (l *Local) Stat(_ context.Context, name string) (fs.FileInfo, error) {
 }
 
 func (l *Local) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
+	if fi, err, ok := l.lstatBeneath(name); ok {
+		return fi, err
+	}
 	fi, err := l.root.Lstat(name)
 	return fi, localErr(err)
 }

@@ -170,3 +170,45 @@ func TestRenameNoReplaceNeverReplaces(t *testing.T) {
 		t.Fatal("renamed through a symlink leaving the root")
 	}
 }
+
+// TestLstatInSubfolderAgreesWithRoot: Local.Lstat's openat2 path for names
+// in subfolders answers as os.Root does, links that leave the root
+// included.
+func TestLstatInSubfolderAgreesWithRoot(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "d", "e"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "d", "f"), []byte("abc"), 0o644))
+	must(os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o644))
+	must(os.Symlink("f", filepath.Join(dir, "d", "link")))
+	must(os.Symlink(outside, filepath.Join(dir, "d", "out")))
+	must(os.Symlink("e", filepath.Join(dir, "d", "in")))
+	must(os.Symlink("../../..", filepath.Join(dir, "d", "up")))
+	l, err := vfs.OpenLocal(dir)
+	must(err)
+	defer l.Close()
+	r, err := os.OpenRoot(dir)
+	must(err)
+	defer r.Close()
+	for _, name := range []string{"d/f", "d/missing", "d/e", "d/link", "d/out", "d/out/secret", "d/in/x",
+		"d/up/etc", "d/f/x", "nodir/x", "d/e/../f", "d//f", "d"} {
+		fi, err := l.Lstat(context.Background(), name)
+		want, werr := r.Lstat(name)
+		if (err == nil) != (werr == nil) || errors.Is(err, fs.ErrNotExist) != errors.Is(werr, fs.ErrNotExist) {
+			t.Errorf("Lstat(%q): %v; os.Root: %v", name, err, werr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if fi.Name() != want.Name() || fi.Mode() != want.Mode() || fi.Size() != want.Size() || !os.SameFile(fi, want) {
+			t.Errorf("Lstat(%q) = %s %v %d; os.Root: %s %v %d", name, fi.Name(), fi.Mode(), fi.Size(), want.Name(), want.Mode(), want.Size())
+		}
+	}
+}
