@@ -102,7 +102,7 @@ when that exists.`,
 	f.StringVar(&o.data, "data", "./wharf-data", "data directory holding users, homes and server state (env WHARF_DATA); it must exist")
 	f.BoolVar(&o.init, "init", false, "create the data directory when it does not exist ('wharf user add' creates it too)")
 	f.StringVar(&o.db, "db", "", "user database: sqlite:PATH (default DATA/wharf.db) or a postgres:// URL shared by several nodes")
-	f.StringVar(&o.node, "node", "", "this node's name in logs and STAT (default the host name)")
+	f.StringVar(&o.node, "node", "", "this node's name in logs, STAT and, on S3, its upload records (default the host name; one name a node)")
 	f.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "read a PROXY protocol v1/v2 header (from a load balancer) on control and passive data connections")
 	f.StringSliceVar(&o.proxyFrom, "proxy-from", nil, "with --proxy-protocol: the balancers' addresses, CIDR[,CIDR...]; connections from elsewhere are refused")
 	f.StringVar(&o.listen, "listen", ":2121", "address for plain and explicit-TLS FTP, HOST:PORT or HOST (port 2121)")
@@ -206,6 +206,7 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 	if err != nil {
 		return err
 	}
+	o.storage.node = node
 	hs, err := openHomeStorage(ctx, o.storage, dataAbs)
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ type storageOpts struct {
 	endpoint  string
 	region    string
 	pathStyle bool
+	// node is serve's --node: on S3 a node's start-up sweep aborts only
+	// the multipart uploads a process of its name left.
+	node string
 }
 
 func (o *storageOpts) flags(f *pflag.FlagSet) {
@@ -102,7 +105,7 @@ func openHomeStorage(ctx context.Context, o storageOpts, dataDir string) (*homeS
 		if err != nil {
 			return nil, err
 		}
-		b, err := s3vfs.New(client, u.Host, prefix, s3vfs.Options{})
+		b, err := s3vfs.New(client, u.Host, prefix, s3vfs.Options{Node: o.node})
 		if err != nil {
 			return nil, usageError(fmt.Errorf("--storage: %w", err))
 		}

@@ -180,3 +180,59 @@ func TestServeS3KilledMidUploadLeavesNoMultipartUploadAndCountsWhatIsStored(t *t
 		t.Fatalf("SITE QUOTA after the upload again:\n%s", q)
 	}
 }
+
+// Regression: a server starting on a bucket prefix another server (a
+// cluster's other node) was uploading to aborted that server's multipart
+// uploads in its start-up sweep: the upload in flight failed at its end
+// and the file was lost. Each node's sweep now aborts only what a process
+// of its own --node name left.
+func TestServeS3NodeStartingBesideAnotherLeavesItsUploadsInFlight(t *testing.T) {
+	e := s3test.Start(t)
+	for _, kv := range e.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	st := []string{"--storage", e.URL("pfx"), "--s3-endpoint", e.Endpoint}
+	env := newClientEnv(t)
+	node := func(name string) *storageServer {
+		s := &storageServer{backend: "s3", data: filepath.Join(t.TempDir(), "data"), s3: e, st: st}
+		if code, _, errs := env.run("alicepw\n", append([]string{"user", "add", "alice", "--data", s.data, "--password-stdin"}, st...)...); code != 0 {
+			t.Fatalf("user add: %d %s", code, errs)
+		}
+		s.addr, s.logs, _ = killableServe(t, e.Env(), append([]string{"--data", s.data, "--listen", "127.0.0.1:0", "--node", name}, st...)...)
+		return s
+	}
+	n1 := node("n1")
+	r := n1.dialCtl(t, "alice")
+	dc := r.data()
+	r.must("STOR long.bin", 150)
+	data := randBytes(12 << 20)
+	if _, err := dc.Write(data[:9<<20]); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, err := e.Client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(e.Bucket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Uploads) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never became a multipart upload")
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // past the engine's second-granular upload times
+	n2 := node("n2")
+	if strings.Contains(n2.logs.String(), "aborted uploads") {
+		t.Errorf("n2's start-up sweep aborted uploads:\n%s", n2.logs)
+	}
+	if _, err := dc.Write(data[9<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	dc.Close()
+	r.expect(226)
+	if !bytes.Equal(n1.stored(t, "alice", "long.bin"), data) {
+		t.Fatal("the upload n1 finished after n2 started is not stored whole")
+	}
+}

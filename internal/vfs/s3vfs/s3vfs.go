@@ -22,6 +22,7 @@ package s3vfs
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,9 @@ type Bucket struct {
 	prefix string // "" or "p/q/": ends with a slash
 	pool   *partPool
 	bufs   sync.Pool // *[]byte of cap firstPartSize: the buffers pool accounts for
+	// records is the key prefix of the records of open multipart uploads
+	// (PREFIX/.wharf/uploads/), node this server's name below it.
+	records, node string
 }
 
 func (b *Bucket) getBuf() []byte {
@@ -99,7 +103,19 @@ type Options struct {
 	// Bucket hold together (0: DefaultPartMemory). An upload waits for
 	// room rather than exceed it.
 	PartMemory int64
+	// Node names this server among those sharing the bucket (wharf
+	// serve's --node; one name a node). Its multipart uploads are
+	// recorded under it, and its start-up Sweep aborts only what a
+	// process of the same name recorded, never another node's uploads in
+	// flight.
+	Node string
 }
+
+// StaleUploadAge is the age past which Sweep aborts any multipart upload
+// under the prefix, whoever started it: one no node recorded (another
+// tool's, or one whose record failed), or one of a node that never came
+// back.
+const StaleUploadAge = 7 * 24 * time.Hour
 
 // DefaultPartMemory holds 32 parts of the first size: 16 uploads at full
 // speed (one part filling, one in flight each).
@@ -118,7 +134,12 @@ func New(client *s3.Client, bucket, prefix string, o Options) (*Bucket, error) {
 	if o.PartMemory <= 0 {
 		o.PartMemory = DefaultPartMemory
 	}
-	return &Bucket{client: client, bucket: bucket, prefix: prefix, pool: newPartPool(o.PartMemory)}, nil
+	node := o.Node
+	if node == "" {
+		node = "-"
+	}
+	return &Bucket{client: client, bucket: bucket, prefix: prefix, pool: newPartPool(o.PartMemory),
+		records: prefix + ".wharf/uploads/", node: url.PathEscape(node)}, nil
 }
 
 // Home returns the Storage of one home (a path below the prefix, such as
@@ -131,23 +152,53 @@ func (b *Bucket) Home(home string) (*FS, error) {
 	return &FS{b: b, home: home, root: b.prefix + home + "/"}, nil
 }
 
-// Sweep aborts the multipart uploads under the prefix that were started
-// before since: a server that died mid-upload leaves them, and the bucket
-// would keep (and bill) their parts forever. Run it once at start, with
-// the start time, before serving. Two processes serving the same prefix
-// must not start while the other is uploading.
+// Sweep settles the multipart uploads a server that died mid-upload
+// left under the prefix: nothing would ever complete or abort them, and
+// the bucket would keep (and bill) their parts forever. Run it once at
+// start, with the start time, before serving. It aborts the uploads
+// started before since that a process of this node recorded (see
+// Options.Node: its predecessor, since a node runs one process), and any
+// upload older than StaleUploadAge; another node's uploads in flight are
+// left alone.
 func (b *Bucket) Sweep(ctx context.Context, since time.Time) (aborted int, err error) {
+	// The records, by upload ID: whose, and under which key.
+	type record struct{ node, key string }
+	recs := map[string]record{}
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.records)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, mapErr(err)
+		}
+		for _, o := range out.Contents {
+			k := aws.ToString(o.Key)
+			node, enc, ok := strings.Cut(strings.TrimPrefix(k, b.records), "/")
+			id, err := base64.RawURLEncoding.DecodeString(enc)
+			if !ok || err != nil {
+				continue
+			}
+			recs[string(id)] = record{node, k}
+		}
+	}
 	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket}
 	if b.prefix != "" {
 		in.Prefix = aws.String(b.prefix)
 	}
+	stale := since.Add(-StaleUploadAge)
 	for {
 		out, err := b.client.ListMultipartUploads(ctx, in)
 		if err != nil {
 			return aborted, mapErr(err)
 		}
 		for _, u := range out.Uploads {
+			id := aws.ToString(u.UploadId)
+			rec, recorded := recs[id]
+			delete(recs, id)
 			if u.Initiated != nil && !u.Initiated.Before(since) {
+				continue
+			}
+			mine := recorded && rec.node == b.node
+			if !mine && (u.Initiated == nil || !u.Initiated.Before(stale)) {
 				continue
 			}
 			if _, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
@@ -155,12 +206,50 @@ func (b *Bucket) Sweep(ctx context.Context, since time.Time) (aborted int, err e
 				return aborted, mapErr(err)
 			}
 			aborted++
+			if recorded {
+				b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(rec.key)})
+			}
 		}
 		if !aws.ToBool(out.IsTruncated) {
-			return aborted, nil
+			break
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
+	// This node's records of uploads that are gone (completed or aborted
+	// just before the crash dropped the record).
+	for _, rec := range recs {
+		if rec.node == b.node {
+			b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(rec.key)})
+		}
+	}
+	return aborted, nil
+}
+
+// recordKey is the key of the record of an open multipart upload: the
+// node's name and the upload ID, so a listing alone says whose it is.
+func (b *Bucket) recordKey(uploadID *string) string {
+	return b.records + b.node + "/" + base64.RawURLEncoding.EncodeToString([]byte(aws.ToString(uploadID)))
+}
+
+// createMultipart starts a multipart upload and records it under this
+// node's name (see Sweep); an upload that cannot be recorded is aborted.
+func (b *Bucket) createMultipart(ctx context.Context, in *s3.CreateMultipartUploadInput) (*string, error) {
+	out, err := b.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if _, err := b.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &b.bucket, Key: aws.String(b.recordKey(out.UploadId)),
+		Body: strings.NewReader(""), ContentLength: aws.Int64(0)}); err != nil {
+		b.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: in.Key, UploadId: out.UploadId})
+		return nil, mapErr(err)
+	}
+	return out.UploadId, nil
+}
+
+// endMultipart drops the record of a multipart upload completed or
+// aborted; a record left behind is cleared by the node's next Sweep.
+func (b *Bucket) endMultipart(ctx context.Context, uploadID *string) {
+	b.client.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.recordKey(uploadID))})
 }
 
 // Usage sums the bytes and files under a home (wharf user rescan): one
@@ -664,20 +753,21 @@ func (f *FS) copyObject(ctx context.Context, okey, nkey string, fi *fileInfo, me
 			cin.Metadata = m
 		}
 	}
-	mu, err := f.b.client.CreateMultipartUpload(ctx, cin)
+	id, err := f.b.createMultipart(ctx, cin)
 	if err != nil {
-		return "", mapErr(err)
+		return "", err
 	}
-	parts, err := f.copyParts(ctx, okey, fi.etag, nkey, mu.UploadId, 0, fi.size, 1)
+	defer f.b.endMultipart(ctx, id)
+	parts, err := f.copyParts(ctx, okey, fi.etag, nkey, id, 0, fi.size, 1)
 	if err == nil {
 		var out *s3.CompleteMultipartUploadOutput
 		out, err = f.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &f.b.bucket, Key: &nkey,
-			UploadId: mu.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+			UploadId: id, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
 		if err == nil {
 			return aws.ToString(out.ETag), nil
 		}
 	}
-	f.b.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &f.b.bucket, Key: &nkey, UploadId: mu.UploadId})
+	f.b.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &f.b.bucket, Key: &nkey, UploadId: id})
 	return "", mapErr(err)
 }
 

@@ -210,11 +210,11 @@ func (u *upload) begin(ctx context.Context) error {
 	if u.uploadID != nil {
 		return nil
 	}
-	out, err := u.f.b.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &u.f.b.bucket, Key: &u.key})
+	id, err := u.f.b.createMultipart(ctx, &s3.CreateMultipartUploadInput{Bucket: &u.f.b.bucket, Key: &u.key})
 	if err != nil {
-		return mapErr(err)
+		return err
 	}
-	u.uploadID = out.UploadId
+	u.uploadID = id
 	return nil
 }
 
@@ -395,6 +395,7 @@ func (u *upload) commit(ctx context.Context, replace bool) (vfs.Committed, error
 		if err != nil {
 			return vfs.Committed{}, mapErr(err)
 		}
+		u.f.b.endMultipart(ctx, u.uploadID)
 		etag = aws.ToString(out.ETag)
 		if etag == "" {
 			if fi, _, err := u.f.head(ctx, u.key, u.name); err == nil {
@@ -439,5 +440,8 @@ func (u *upload) Abandon(ctx context.Context) error {
 		return nil
 	}
 	_, err := u.f.b.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &u.f.b.bucket, Key: &u.key, UploadId: u.uploadID})
+	if err == nil || errors.Is(mapErr(err), vfs.ErrNotExist) {
+		u.f.b.endMultipart(ctx, u.uploadID)
+	}
 	return mapErr(err)
 }
