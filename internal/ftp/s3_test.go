@@ -122,6 +122,12 @@ func TestS3HashAnswersFromTheStoredSumAndResumesContinueIt(t *testing.T) {
 	noGets("HASH after RNTO")
 	// MFMT copies the object onto itself with new metadata: still known.
 	r.must("MFMT 20200102030405 moved.bin", 213)
+	if msg := r.must("MDTM moved.bin", 213); msg != "20200102030405" {
+		t.Errorf("MDTM after MFMT = %q, want the time kept in the object's metadata", msg)
+	}
+	if msg := r.must("SIZE moved.bin", 213); msg != fmt.Sprint(len(data)) {
+		t.Errorf("SIZE = %q, want %d", msg, len(data))
+	}
 	hash("moved.bin", data)
 	noGets("HASH after MFMT")
 
@@ -239,12 +245,28 @@ func TestS3ListingStreamsPagesAndABigFolderRenameIsRefused(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("MLSD listed %d names, want %d", len(seen), n)
 	}
-	dc = dataConn(t, r)
-	r.must("NLST big", 150)
-	b, _ := io.ReadAll(dc)
-	r.expect(226)
-	if got := strings.Count(string(b), "\r\n"); got != n {
-		t.Fatalf("NLST: %d lines, want %d", got, n)
+	for _, cmd := range []string{"NLST big", "LIST big"} {
+		dc = dataConn(t, r)
+		r.must(cmd, 150)
+		b, _ := io.ReadAll(dc)
+		r.expect(226)
+		if got := strings.Count(string(b), "\r\n"); got != n {
+			t.Fatalf("%s: %d lines, want %d", cmd, got, n)
+		}
+	}
+	// STAT of a folder lists it on the control connection.
+	if msg := r.must("STAT big", 212); strings.Count(msg, ".dat") != n {
+		t.Fatalf("STAT big: %d entries, want %d", strings.Count(msg, ".dat"), n)
+	}
+	if msg := r.must("MLST big/"+name(7), 250); !strings.Contains(msg, "size=1;") || !strings.Contains(msg, "type=file;") {
+		t.Fatalf("MLST of a file another tool put: %q", msg)
+	}
+	// No free space to report on a bucket: AVBL is the quota's room.
+	srv.Users.Set(accounts.User{Name: "bob", Perms: accounts.PresetFull, QuotaBytes: 5000}, "pw")
+	rb := dialRaw(t, srv.Addr)
+	rb.login("bob", "pw")
+	if msg := rb.must("AVBL", 213); msg != "5000" {
+		t.Fatalf("AVBL of a user with a 5000-byte quota on S3: %q", msg)
 	}
 
 	r.must("RNFR big", 350)
