@@ -33,7 +33,7 @@ import (
 // ftplib.
 
 // storageServer is a `wharf serve` on one storage, with users alice (no
-// quota) and bob (1 MiB).
+// quota), bob (1 MiB) and carol (2 MiB).
 type storageServer struct {
 	backend string
 	addr    string
@@ -69,7 +69,7 @@ func serveOnStorage(t *testing.T, backend string) *storageServer {
 	}
 	s.st = st
 	e := newClientEnv(t)
-	for _, u := range [][]string{{"alice"}, {"bob", "--quota", "1MiB"}} {
+	for _, u := range [][]string{{"alice"}, {"bob", "--quota", "1MiB"}, {"carol", "--quota", "2MiB"}} {
 		args := append(append([]string{"user", "add", u[0], "--data", s.data, "--password-stdin"}, u[1:]...), st...)
 		if code, _, errs := e.run(u[0]+"pw\n", args...); code != 0 {
 			t.Fatalf("user add %s: %d %s", u[0], code, errs)
@@ -232,6 +232,7 @@ func TestServeOnEveryStorage(t *testing.T) {
 			t.Run("atomic-upload-readers", func(t *testing.T) { storageAtomicReaders(t, s) })
 			t.Run("20-concurrent-sessions", func(t *testing.T) { storageConcurrent(t, s) })
 			t.Run("quota-at-the-limit", func(t *testing.T) { storageQuota(t, s) })
+			t.Run("quota-with-concurrent-uploads", func(t *testing.T) { storageQuotaConcurrent(t, s) })
 		})
 	}
 }
@@ -933,5 +934,56 @@ func storageBrokenUploads(t *testing.T, s *storageServer) {
 		if msg, want := r.must("HASH "+name, 213), fmt.Sprintf("SHA-256 0-%d %s %s", len(data)-1, sum(data), name); msg != want {
 			t.Fatalf("%s: HASH %q, want %q", how, msg, want)
 		}
+	}
+}
+
+// Ten sessions of carol (2 MiB) upload 300,000 bytes each at once: the
+// bucket, like the disk, never holds more than the quota, every upload
+// answered 226 is stored whole, the others are refused with 552, and the
+// usage the server tracks is what the storage holds.
+func storageQuotaConcurrent(t *testing.T, s *storageServer) {
+	const quota = 2 << 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var stored []string
+	for i := range 10 {
+		wg.Go(func() {
+			c, err := dialStall(s.addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Quit()
+			if err := c.Login("carol", "carolpw"); err != nil {
+				t.Error(err)
+				return
+			}
+			name := fmt.Sprintf("q-%02d.bin", i)
+			switch err := c.Stor(name, bytes.NewReader(randBytes(300_000))); {
+			case err == nil:
+				mu.Lock()
+				stored = append(stored, name)
+				mu.Unlock()
+			case !strings.Contains(err.Error(), "552"):
+				t.Errorf("%s: %v, want 226 or 552", name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(stored) == 0 || len(stored) > quota/300_000 {
+		t.Fatalf("%d uploads of 300,000 bytes stored under a quota of %d", len(stored), quota)
+	}
+	for _, name := range stored {
+		if n := len(s.stored(t, "carol", name)); n != 300_000 {
+			t.Errorf("%s answered 226 but %d bytes are stored", name, n)
+		}
+	}
+	total := s.storedBytes(t, "carol")
+	if total > quota {
+		t.Fatalf("the storage holds %d bytes for carol, past her quota of %d", total, quota)
+	}
+	r := s.dialCtl(t, "carol")
+	if q := r.must("SITE QUOTA", 200); !strings.Contains(q, fmt.Sprintf("(%d bytes)", total)) {
+		t.Fatalf("SITE QUOTA:\n%s\nwant the %d bytes the storage holds", q, total)
 	}
 }
