@@ -2,7 +2,6 @@ package ftp
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net/netip"
 	"strings"
@@ -209,7 +208,7 @@ func (ss *session) cmdAUTH(arg string) error {
 		return nil
 	}
 	ctrl, data := tlsconf.ForControl(ss.srv.cfg.TLS)
-	tc := tls.Server(ss.conn, ctrl)
+	tc := ss.serverTLS(ctrl)
 	if err := handshake(ss.ctx, tc); err != nil {
 		ss.log.Info("TLS handshake failed", "err", err)
 		ss.quitting = true

@@ -145,7 +145,7 @@ func BenchmarkList10kDB(b *testing.B) {
 // BenchmarkLoginWarmDB is the harness's logins workload after its first
 // login: connect, 220, USER, PASS, QUIT, 221, 50 at a time, same password.
 func BenchmarkLoginWarmDB(b *testing.B) {
-	addr, _ := dbServer(b, func(c *ftp.Config) { c.MaxSessionsPerIP = 0 })
+	addr, _ := dbServer(b, func(c *ftp.Config) { c.MaxSessionsPerIP, c.MaxPreLoginPerIP = 0, -1 })
 	dbSession(b, addr).c.Close() // pays the one argon2id verification
 	const conc = 50
 	jobs := make(chan struct{})
@@ -188,7 +188,7 @@ func BenchmarkLoginTLSDB(b *testing.B) {
 				b.Fatal(err)
 			}
 			addr, _ := dbServer(b, func(c *ftp.Config) {
-				c.MaxSessionsPerIP = 0
+				c.MaxSessionsPerIP, c.MaxPreLoginPerIP = 0, -1
 				c.TLS = conf
 				c.TLSRequired = true
 			})

@@ -82,6 +82,7 @@ type session struct {
 	wmu  sync.Mutex // guards writes on conn
 	conn net.Conn   // current control connection; replaced by AUTH TLS
 	r    *ftpproto.Reader
+	ctls *ctrlTLS // conn as the reader's source when it is TLS over TCP (tlsidle.go)
 
 	mu    sync.Mutex // guards state, xfer, xferEnded and live
 	state connState
@@ -164,7 +165,13 @@ func (ss *session) setConn(c net.Conn) {
 	if ss.r != nil {
 		ss.r.Release()
 	}
-	ss.r = ftpproto.NewReader(c, ss.srv.cfg.MaxLineLen)
+	var src io.Reader = c
+	if ss.ctls != nil && ss.ctls.tc == c {
+		src = ss.ctls
+	} else {
+		ss.ctls = nil
+	}
+	ss.r = ftpproto.NewReader(src, ss.srv.cfg.MaxLineLen)
 }
 
 // replyWriters pools the buffers replies are formatted in: a session holds
@@ -205,7 +212,7 @@ func (ss *session) serve() {
 	setOOBInline(ss.conn)
 	if ss.implicit {
 		ctrlTLS, dataTLS := tlsconf.ForControl(ss.srv.cfg.TLS)
-		tc := tls.Server(ss.conn, ctrlTLS)
+		tc := ss.serverTLS(ctrlTLS)
 		if err := handshake(ss.ctx, tc); err != nil {
 			ss.log.Info("implicit TLS handshake failed", "err", err)
 			return
@@ -262,7 +269,7 @@ func (ss *session) readLine() ([]byte, error) {
 		// Nothing pipelined: wait for the next command without holding a
 		// read buffer.
 		ss.r.Release()
-		if err := waitReadable(ss.conn); err != nil {
+		if err := waitReadable(ss.idleSocket()); err != nil {
 			ss.setState(stateActive)
 			return nil, err
 		}
@@ -272,12 +279,23 @@ func (ss *session) readLine() ([]byte, error) {
 	return line, err
 }
 
-// waitReadable blocks until a plain TCP connection has data (or its
-// deadline passes, or it is closed) without a buffer to read into. Other
-// connections (TLS, which buffers inside crypto/tls anyway) return at once.
-func waitReadable(c net.Conn) error {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
+// idleSocket is the TCP socket the next command arrives on when nothing
+// of it can be buffered above the socket: the plain control connection, or
+// the one under TLS when crypto/tls holds none of its bytes (tlsidle.go).
+// Else nil.
+func (ss *session) idleSocket() *net.TCPConn {
+	if ss.ctls != nil {
+		return ss.ctls.idle()
+	}
+	tc, _ := ss.conn.(*net.TCPConn)
+	return tc
+}
+
+// waitReadable blocks until a TCP connection has data (or its deadline
+// passes, or it is closed) without a buffer to read into. With no socket
+// (nil: data may be buffered above it, or not TCP) it returns at once.
+func waitReadable(tc *net.TCPConn) error {
+	if tc == nil {
 		return nil
 	}
 	rc, err := tc.SyscallConn()
@@ -497,6 +515,9 @@ func (ss *session) controlClosed() bool {
 	ss.wmu.Unlock()
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
+		if rc, ok := c.(*recordConn); ok {
+			c = rc.TCPConn
+		}
 	}
 	tcp, ok := c.(*net.TCPConn)
 	if !ok {
