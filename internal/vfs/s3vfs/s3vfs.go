@@ -21,8 +21,12 @@
 package s3vfs
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -152,8 +156,9 @@ func (b *Bucket) Home(home string) (*FS, error) {
 	return &FS{b: b, home: home, root: b.prefix + home + "/"}, nil
 }
 
-// Sweep settles the multipart uploads a server that died mid-upload
-// left under the prefix: nothing would ever complete or abort them, and
+// Sweep finishes the folder renames a process of this node journalled
+// and did not end (see moveFolder), and settles the multipart uploads a
+// server that died mid-upload left under the prefix: nothing would ever complete or abort them, and
 // the bucket would keep (and bill) their parts forever. Run it once at
 // start, with the start time, before serving. It aborts the uploads
 // started before since that a process of this node recorded (see
@@ -161,6 +166,9 @@ func (b *Bucket) Home(home string) (*FS, error) {
 // upload older than StaleUploadAge; another node's uploads in flight are
 // left alone.
 func (b *Bucket) Sweep(ctx context.Context, since time.Time) (aborted int, err error) {
+	if err := b.finishRenames(ctx); err != nil {
+		return 0, err
+	}
 	// The records, by upload ID: whose, and under which key.
 	type record struct{ node, key string }
 	recs := map[string]record{}
@@ -798,18 +806,15 @@ func (f *FS) copyParts(ctx context.Context, okey, etag, nkey string, uploadID *s
 
 // moveFolder moves every object below okey (a folder key, with its
 // slash) to nkey: copies all, then deletes all, so a failure part way
-// leaves every file at least at its old name.
+// leaves every file at least at its old name; the move is journalled
+// first, and this node's next Sweep finishes one that was cut.
 func (f *FS) moveFolder(ctx context.Context, name, okey, nkey string) error {
 	if dir, err := f.isDir(ctx, nkey); err != nil {
 		return err
 	} else if dir {
 		return &fs.PathError{Op: "rename", Path: name, Err: fs.ErrExist}
 	}
-	type obj struct {
-		key  string
-		info fileInfo
-	}
-	var objs []obj
+	var objs []folderObj
 	var total int64
 	p := s3.NewListObjectsV2Paginator(f.b.client, &s3.ListObjectsV2Input{Bucket: &f.b.bucket, Prefix: &okey})
 	for p.HasMorePages() {
@@ -818,7 +823,7 @@ func (f *FS) moveFolder(ctx context.Context, name, okey, nkey string) error {
 			return mapErr(err)
 		}
 		for _, o := range out.Contents {
-			objs = append(objs, obj{aws.ToString(o.Key), fileInfo{size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)}})
+			objs = append(objs, folderObj{aws.ToString(o.Key), fileInfo{size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)}})
 			total += aws.ToInt64(o.Size)
 		}
 		if len(objs) > MaxFolderRenameObjects || total > MaxFolderRenameBytes {
@@ -826,6 +831,30 @@ func (f *FS) moveFolder(ctx context.Context, name, okey, nkey string) error {
 				Err: fmt.Errorf("folders of more than %d files or %d bytes are not renamed on object storage", MaxFolderRenameObjects, MaxFolderRenameBytes)})
 		}
 	}
+	// Journalled: a rename cut part way (the server killed, the store
+	// failing) is finished by this node's next Sweep, never left half
+	// done.
+	jkey, err := f.b.putJournal(ctx, okey, nkey)
+	if err != nil {
+		return err
+	}
+	if err := f.moveObjects(ctx, okey, nkey, objs); err != nil {
+		return err
+	}
+	f.b.client.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &f.b.bucket, Key: &jkey})
+	return nil
+}
+
+// folderObj is an object below a folder being moved.
+type folderObj struct {
+	key  string
+	info fileInfo
+}
+
+// moveObjects copies objs (the keys below okey) to nkey, then deletes
+// them: a failure part way leaves every file at least at its old name,
+// and running it again on what is left under okey finishes the move.
+func (f *FS) moveObjects(ctx context.Context, okey, nkey string, objs []folderObj) error {
 	// The new folder's marker first, so it exists under the new name
 	// even if all its files go (a folder known only by its files).
 	if err := f.putMarker(ctx, nkey); err != nil {
@@ -856,6 +885,67 @@ func (f *FS) moveFolder(ctx context.Context, name, okey, nkey string) error {
 			return err
 		}
 		f.dropSum(ctx, objs[i].key)
+	}
+	return nil
+}
+
+// renameJournal is the record of a folder rename in progress, under
+// PREFIX/.wharf/renames/NODE/.
+type renameJournal struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+func (b *Bucket) journals() string { return b.prefix + ".wharf/renames/" + b.node + "/" }
+
+func (b *Bucket) putJournal(ctx context.Context, okey, nkey string) (string, error) {
+	h := sha256.Sum256([]byte(okey))
+	key := b.journals() + hex.EncodeToString(h[:16])
+	body, _ := json.Marshal(renameJournal{From: okey, To: nkey})
+	_, err := b.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
+	return key, mapErr(err)
+}
+
+// finishRenames completes the folder renames a process of this node
+// journalled and did not finish.
+func (b *Bucket) finishRenames(ctx context.Context) error {
+	f := &FS{b: b}
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.journals())})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return mapErr(err)
+		}
+		for _, o := range out.Contents {
+			g, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: o.Key})
+			if err != nil {
+				return mapErr(err)
+			}
+			var j renameJournal
+			err = json.NewDecoder(io.LimitReader(g.Body, 8<<10)).Decode(&j)
+			g.Body.Close()
+			if err == nil && strings.HasPrefix(j.From, b.prefix) && strings.HasPrefix(j.To, b.prefix) && strings.HasSuffix(j.From, "/") && strings.HasSuffix(j.To, "/") {
+				var objs []folderObj
+				lp := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(j.From)})
+				for lp.HasMorePages() {
+					lo, err := lp.NextPage(ctx)
+					if err != nil {
+						return mapErr(err)
+					}
+					for _, c := range lo.Contents {
+						objs = append(objs, folderObj{aws.ToString(c.Key), fileInfo{size: aws.ToInt64(c.Size), etag: aws.ToString(c.ETag)}})
+					}
+				}
+				if len(objs) > 0 {
+					if err := f.moveObjects(ctx, j.From, j.To, objs); err != nil {
+						return err
+					}
+				}
+			}
+			if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: o.Key}); err != nil {
+				return mapErr(err)
+			}
+		}
 	}
 	return nil
 }
