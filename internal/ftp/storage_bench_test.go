@@ -1,7 +1,11 @@
 package ftp_test
 
 import (
+	"bytes"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -28,9 +32,19 @@ import (
 const storageBenchSize = 64 << 20
 
 func storageBenchSession(b *testing.B, backend string) *raw {
+	r, _ := storageBenchHome(b, backend)
+	return r
+}
+
+// storageBenchHome is storageBenchSession that also returns the folder
+// on disk behind the user's home: the home itself, or the folder of
+// versitygw's posix backend that holds the home's objects.
+func storageBenchHome(b *testing.B, backend string) (*raw, string) {
 	var open func(u accounts.User) (vfs.Storage, error)
+	var objects string
 	if backend == "s3" {
 		e := s3test.Start(b)
+		objects = filepath.Join(e.Dir, e.Bucket, "bench", "alice")
 		bk, err := s3vfs.New(e.NewClient(b), e.Bucket, "bench", s3vfs.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -42,12 +56,15 @@ func storageBenchSession(b *testing.B, backend string) *raw {
 			c.OpenStorage = open
 		}
 	}})
-	srv.Users.Set(accounts.User{Name: "alice", Perms: accounts.PresetFull}, "secret")
+	u := srv.Users.Set(accounts.User{Name: "alice", Perms: accounts.PresetFull}, "secret")
+	if objects == "" {
+		objects = u.Home
+	}
 	r := dialRaw(b, srv.Addr)
 	r.c.SetDeadline(time.Time{})
 	r.login("alice", "secret")
 	r.must("TYPE I", 200)
-	return r
+	return r, objects
 }
 
 // heapPeak samples the heap in use until stop, and reports the highest
@@ -124,6 +141,44 @@ func BenchmarkStorageRETR(b *testing.B) {
 				}
 				r.expect(226)
 				dc.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkStorageList is MLSD of a folder of 10,000 empty files on both
+// storages. The objects are written as files into versitygw's posix
+// folder (what its posix backend serves), not PUT one by one.
+func BenchmarkStorageList(b *testing.B) {
+	for _, backend := range []string{"file", "s3"} {
+		b.Run(backend, func(b *testing.B) {
+			r, home := storageBenchHome(b, backend)
+			dir := filepath.Join(home, "dir10k")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			for i := range 10000 {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file%05d.txt", i)), nil, 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			buf := make([]byte, 256<<10)
+			for b.Loop() {
+				dc := dataConn(b, r)
+				r.must("MLSD dir10k", 150)
+				lines := 0
+				for {
+					n, err := dc.Read(buf)
+					lines += bytes.Count(buf[:n], []byte{'\n'})
+					if err != nil {
+						break
+					}
+				}
+				dc.Close()
+				r.expect(226)
+				if lines != 10000 {
+					b.Fatalf("%d lines", lines)
+				}
 			}
 		})
 	}
