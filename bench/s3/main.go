@@ -3,7 +3,7 @@
 // `serve ftp` over the same bucket, all driven by one client
 // (jlaffaye/ftp, passive EPSV, binary) on loopback.
 //
-//	go run ./bench/s3 -rclone /path/to/rclone [-rounds 3] [-rclone-flags '--vfs-cache-mode writes']
+//	go run ./bench/s3 -rclone /path/to/rclone [-rounds 3] [-list-only] [-rclone-flags '--vfs-cache-mode writes']
 //
 // It starts versitygw (posix backend, a fresh folder) on 127.0.0.1,
 // creates 10,000 empty objects in the bucket through the S3 API (and the
@@ -72,6 +72,7 @@ var (
 	manyConc    = flag.Int("conc", 10, "sessions at once in the many-files rows")
 	memN        = flag.Int("mem-n", 8, "uploads at once for the second memory row")
 	memSize     = flag.Int64("mem-size", 256, "MiB of each of those uploads")
+	listOnly    = flag.Bool("list-only", false, "measure the listing rows only")
 )
 
 // target is one server under test.
@@ -259,6 +260,9 @@ func (res results) table(targets []target) {
 	}
 	fmt.Println("---|")
 	for _, r := range rows() {
+		if len(res[r.key]) == 0 {
+			continue
+		}
 		fmt.Printf("| %s | %s |", r.label, r.unit)
 		for _, t := range targets {
 			v := res[r.key][t.name]
@@ -287,53 +291,56 @@ func measure(t target, enginePID int, res results) error {
 			return err
 		}
 		defer c.Quit()
-		base := resetPeak(pid)
-		cpu0, ecpu0 := cpuSeconds(pid), cpuSeconds(enginePID)
-		d, err := stor(c, "big.bin", big)
-		if err != nil {
-			return err
-		}
-		res.add("stor-big", t.name, float64(big)/mib/d.Seconds())
-		res.add("mem-1", t.name, float64(peakRSS(pid)-base)/mib)
-		res.add("cpu-stor-big", t.name, (cpuSeconds(pid)-cpu0)/(float64(big)/(1<<30)))
-		res.add("engine-cpu-stor-big", t.name, (cpuSeconds(enginePID)-ecpu0)/(float64(big)/(1<<30)))
-
-		cpu0 = cpuSeconds(pid)
-		if d, err = retr(c, "big.bin", big); err != nil {
-			return err
-		}
-		res.add("retr-big", t.name, float64(big)/mib/d.Seconds())
-		res.add("cpu-retr-big", t.name, (cpuSeconds(pid)-cpu0)/(float64(big)/(1<<30)))
-		if err := c.Delete("big.bin"); err != nil {
-			return err
-		}
-
-		size := *manySize * mib
-		names := make([]string, *manyFiles)
-		for i := range names {
-			names[i] = fmt.Sprintf("m%03d.bin", i)
-		}
-		total := float64(size) * float64(len(names)) / mib
-		d, err = parallel(port, *manyConc, names, func(c *ftp.ServerConn, name string) error {
-			_, err := stor(c, name, size)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		res.add("stor-many", t.name, total/d.Seconds())
-		d, err = parallel(port, *manyConc, names, func(c *ftp.ServerConn, name string) error {
-			_, err := retr(c, name, size)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		res.add("retr-many", t.name, total/d.Seconds())
-		for _, n := range names {
-			if err := c.Delete(n); err != nil {
+		if !*listOnly {
+			base := resetPeak(pid)
+			cpu0, ecpu0 := cpuSeconds(pid), cpuSeconds(enginePID)
+			d, err := stor(c, "big.bin", big)
+			if err != nil {
 				return err
 			}
+			res.add("stor-big", t.name, float64(big)/mib/d.Seconds())
+			res.add("mem-1", t.name, float64(peakRSS(pid)-base)/mib)
+			res.add("cpu-stor-big", t.name, (cpuSeconds(pid)-cpu0)/(float64(big)/(1<<30)))
+			res.add("engine-cpu-stor-big", t.name, (cpuSeconds(enginePID)-ecpu0)/(float64(big)/(1<<30)))
+
+			cpu0 = cpuSeconds(pid)
+			if d, err = retr(c, "big.bin", big); err != nil {
+				return err
+			}
+			res.add("retr-big", t.name, float64(big)/mib/d.Seconds())
+			res.add("cpu-retr-big", t.name, (cpuSeconds(pid)-cpu0)/(float64(big)/(1<<30)))
+			if err := c.Delete("big.bin"); err != nil {
+				return err
+			}
+
+			size := *manySize * mib
+			names := make([]string, *manyFiles)
+			for i := range names {
+				names[i] = fmt.Sprintf("m%03d.bin", i)
+			}
+			total := float64(size) * float64(len(names)) / mib
+			d, err = parallel(port, *manyConc, names, func(c *ftp.ServerConn, name string) error {
+				_, err := stor(c, name, size)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			res.add("stor-many", t.name, total/d.Seconds())
+			d, err = parallel(port, *manyConc, names, func(c *ftp.ServerConn, name string) error {
+				_, err := retr(c, name, size)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			res.add("retr-many", t.name, total/d.Seconds())
+			for _, n := range names {
+				if err := c.Delete(n); err != nil {
+					return err
+				}
+			}
+
 		}
 
 		var times []float64
@@ -364,6 +371,9 @@ func measure(t target, enginePID int, res results) error {
 		return err
 	}
 
+	if *listOnly {
+		return nil
+	}
 	return withServer(t, func(port, pid int) error {
 		size := *memSize * mib
 		conns := make([]*ftp.ServerConn, *memN)
