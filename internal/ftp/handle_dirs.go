@@ -103,7 +103,7 @@ func (ss *session) cmdLIST(arg string) error { return ss.list(arg, formatLS, "LI
 func (ss *session) cmdNLST(arg string) error { return ss.list(arg, formatName, "NLST") }
 
 func (ss *session) cmdMLSD(arg string) error {
-	_, _, fi, err := ss.listTarget(arg)
+	abs, name, fi, err := ss.listTarget(arg)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,8 @@ func (ss *session) cmdMLSD(arg string) error {
 		// RFC 3659 section 7.2.1: MLSD of a file is an error.
 		return ReasonNotFolder.reply()
 	}
-	return ss.list(arg, formatMLSx, "MLSD")
+	// The folder is stat'ed once (on S3 a stat is up to three requests).
+	return ss.listAt(abs, name, fi, nil, "", formatMLSx, "MLSD")
 }
 
 // list runs a directory listing over the data connection.
@@ -138,6 +139,11 @@ func (ss *session) list(arg string, format listFormat, verb string) error {
 	if err != nil {
 		return err
 	}
+	return ss.listAt(abs, name, fi, match, prefix, format, verb)
+}
+
+// listAt runs the listing of a resolved target (fi is what name is).
+func (ss *session) listAt(abs, name string, fi fs.FileInfo, match *glob, prefix string, format listFormat, verb string) error {
 	l := &lister{format: format, now: time.Now(), user: ss.user(), dirAbs: abs, facts: ss.facts(), match: match, prefix: prefix, hideDot: ss.srv.cfg.HideDotNames, partials: &ss.srv.partials}
 	fsys := ss.fs
 	return ss.startTransfer(verb+" "+abs, abs, false, func(ctx context.Context, dc net.Conn, x *transfer) (int64, error) {

@@ -527,36 +527,93 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (f *FS) List(ctx context.Context, name string) (vfs.Lister, error) {
-	fi, err := f.stat(ctx, name)
+	key, err := f.key(name)
 	if err != nil {
 		return nil, err
 	}
-	if !fi.dir {
-		return nil, vfs.WithKind(vfs.ErrNotDir, &fs.PathError{Op: "list", Path: name, Err: errors.New("not a folder")})
-	}
-	key, _ := f.key(name)
 	if name != "." {
 		key += "/"
 	}
-	return &lister{f: f, ctx: ctx, in: &s3.ListObjectsV2Input{Bucket: &f.b.bucket, Prefix: aws.String(key), Delimiter: aws.String("/")}, dirKey: key}, nil
+	ctx, cancel := context.WithCancel(ctx)
+	l := &lister{f: f, ctx: ctx, cancel: cancel, in: &s3.ListObjectsV2Input{Bucket: &f.b.bucket, Prefix: aws.String(key), Delimiter: aws.String("/")}, dirKey: key}
+	// A first page with anything under key is a folder's (its marker or
+	// what it holds): only an empty one needs a stat to tell an empty
+	// home, a file and nothing apart.
+	l.fetch()
+	p := <-l.next
+	l.next = nil
+	if p.err != nil {
+		cancel()
+		return nil, mapErr(p.err)
+	}
+	if len(p.out.Contents) == 0 && len(p.out.CommonPrefixes) == 0 {
+		fi, err := f.stat(ctx, name)
+		if err == nil && !fi.dir {
+			err = vfs.WithKind(vfs.ErrNotDir, &fs.PathError{Op: "list", Path: name, Err: errors.New("not a folder")})
+		}
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	l.first = &p
+	return l, nil
 }
 
 // lister pages through ListObjectsV2, one page (up to 1,000 keys) held at
-// a time, so a listing streams to the client as the pages come.
+// a time, so a listing streams to the client as the pages come. The next
+// page is asked for as soon as a page arrives, so the store prepares it
+// while the caller sends this one: a listing takes the store's time, not
+// the store's plus the client's.
 type lister struct {
 	f      *FS
 	ctx    context.Context
+	cancel context.CancelFunc
 	in     *s3.ListObjectsV2Input
 	dirKey string
 	buf    []fs.FileInfo
-	done   bool // no page left to fetch
+	done   bool      // no page left to fetch
+	next   chan page // the page on its way, nil if none
+	first  *page     // the page List fetched, not yet taken
+}
+
+type page struct {
+	out *s3.ListObjectsV2Output
+	err error
+}
+
+// fetch asks for the page l.in names, without waiting for it.
+func (l *lister) fetch() {
+	in := *l.in
+	ch := make(chan page, 1)
+	l.next = ch
+	go func() {
+		out, err := l.f.b.client.ListObjectsV2(l.ctx, &in)
+		ch <- page{out, err}
+	}()
 }
 
 func (l *lister) Next(n int) ([]fs.FileInfo, error) {
 	for len(l.buf) == 0 && !l.done {
-		out, err := l.f.b.client.ListObjectsV2(l.ctx, l.in)
-		if err != nil {
-			return nil, mapErr(err)
+		var p page
+		if l.first != nil {
+			p, l.first = *l.first, nil
+		} else {
+			if l.next == nil {
+				l.fetch()
+			}
+			p = <-l.next
+			l.next = nil
+		}
+		if p.err != nil {
+			return nil, mapErr(p.err)
+		}
+		out := p.out
+		if aws.ToBool(out.IsTruncated) && out.NextContinuationToken != nil {
+			l.in.ContinuationToken = out.NextContinuationToken
+			l.fetch()
+		} else {
+			l.done = true
 		}
 		for _, p := range out.CommonPrefixes {
 			n := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(p.Prefix), l.dirKey), "/")
@@ -573,11 +630,6 @@ func (l *lister) Next(n int) ([]fs.FileInfo, error) {
 			}
 			l.buf = append(l.buf, &fileInfo{name: n, size: aws.ToInt64(o.Size), mtime: aws.ToTime(o.LastModified), etag: aws.ToString(o.ETag)})
 		}
-		if aws.ToBool(out.IsTruncated) && out.NextContinuationToken != nil {
-			l.in.ContinuationToken = out.NextContinuationToken
-		} else {
-			l.done = true
-		}
 	}
 	k := min(n, len(l.buf))
 	if n <= 0 {
@@ -591,7 +643,16 @@ func (l *lister) Next(n int) ([]fs.FileInfo, error) {
 	return out, nil
 }
 
-func (l *lister) Close() error { l.buf, l.done = nil, true; return nil }
+// Close drops the page on its way, if any.
+func (l *lister) Close() error {
+	l.cancel()
+	if l.next != nil {
+		<-l.next
+		l.next = nil
+	}
+	l.buf, l.done = nil, true
+	return nil
+}
 
 func (f *FS) Mkdir(ctx context.Context, name string, _ fs.FileMode) error {
 	key, err := f.key(name)
