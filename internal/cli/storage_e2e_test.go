@@ -939,8 +939,9 @@ func storageBrokenUploads(t *testing.T, s *storageServer) {
 
 // Ten sessions of carol (2 MiB) upload 300,000 bytes each at once: the
 // bucket, like the disk, never holds more than the quota, every upload
-// answered 226 is stored whole, the others are refused with 552, and the
-// usage the server tracks is what the storage holds.
+// answered 226 is stored whole, the others are refused with 552 (keeping
+// what arrived), and the usage the server tracks is what the storage
+// holds.
 func storageQuotaConcurrent(t *testing.T, s *storageServer) {
 	const quota = 2 << 20
 	var wg sync.WaitGroup
@@ -970,7 +971,10 @@ func storageQuotaConcurrent(t *testing.T, s *storageServer) {
 		})
 	}
 	wg.Wait()
-	if len(stored) == 0 || len(stored) > quota/300_000 {
+	// (All ten may be refused: each is charged as its bytes arrive, so
+	// ten partial uploads can fill the quota before any ends; what they
+	// sent is kept, as for one upload at the limit.)
+	if len(stored) > quota/300_000 {
 		t.Fatalf("%d uploads of 300,000 bytes stored under a quota of %d", len(stored), quota)
 	}
 	for _, name := range stored {
