@@ -27,7 +27,7 @@ import (
 // HAProxy is most of the cost. Subtests run one after the other, each with
 // users of its own, so round-robin order is theirs alone.
 func TestClusterThroughHAProxy(t *testing.T) {
-	c := startCluster(t, 2, "--ban-after", "3", "--ban-time", "1m")
+	c := startCluster(t, 2, onSharedFolder, "--ban-after", "3", "--ban-time", "1m")
 	t.Run("LoginsLandOnEveryNode", func(t *testing.T) { testLoginsSpread(t, c) })
 	t.Run("PassiveAndExtendedPassive", func(t *testing.T) { testTransfers(t, c) })
 	t.Run("CurlAndLftpOverTLSWithSessionReuse", func(t *testing.T) { testTLSClients(t, c) })
@@ -103,7 +103,7 @@ func testTransfers(t *testing.T, c *cluster) {
 			if err := sc.Stor(name, bytes.NewReader(data)); err != nil {
 				t.Fatalf("%s STOR: %v", mode.name, err)
 			}
-			got, err := os.ReadFile(filepath.Join(home, name))
+			got, err := c.readStored(home, name)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("%s: stored file differs (%v)", mode.name, err)
 			}
@@ -361,7 +361,7 @@ func testQuotaRace(t *testing.T, c *cluster) {
 			default:
 			}
 			used, reserved, _, err := c.row(ctx, conn, "race")
-			stored, derr := duHome(home)
+			stored, derr := c.stored(home)
 			if err == nil && derr == nil {
 				polls.Add(1)
 				if used > quota || used+reserved > quota || stored > quota {
@@ -404,7 +404,7 @@ func testQuotaRace(t *testing.T, c *cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := duHome(home)
+	stored, err := c.stored(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func testReplaceRace(t *testing.T, c *cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := duHome(home)
+	stored, err := c.stored(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -673,7 +673,7 @@ func testCreditAcrossNodes(t *testing.T, c *cluster) {
 		t.Fatalf("both sessions on %s", nodes[0])
 	}
 	mu.Unlock()
-	stored, derr := duHome(home)
+	stored, derr := c.stored(home)
 	used, _, _, rerr := c.row(context.Background(), c.pgConn(), "cred")
 	if derr != nil || rerr != nil {
 		t.Fatal(derr, rerr)

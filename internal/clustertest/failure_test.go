@@ -18,7 +18,7 @@ import (
 // The cluster's failures: the database restarted under load, a node
 // killed mid-upload.
 func TestClusterFailures(t *testing.T) {
-	c := startCluster(t, 2)
+	c := startCluster(t, 2, onSharedFolder)
 	t.Run("PostgreSQLRestartUnderLoad", func(t *testing.T) { testPGRestart(t, c) })
 	// Last: it leaves one node dead.
 	t.Run("NodeKilledMidUpload", func(t *testing.T) { testNodeKilled(t, c) })

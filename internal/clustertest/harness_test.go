@@ -20,11 +20,16 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/wharfftp/wharf/internal/accounts"
 	"github.com/wharfftp/wharf/internal/pgtest"
 	"github.com/wharfftp/wharf/internal/testenv"
 	"github.com/wharfftp/wharf/internal/tlsconf"
+	"github.com/wharfftp/wharf/internal/vfs/s3vfs/s3test"
 )
 
 // binDir holds the wharf binary, built by the first test that needs it.
@@ -89,7 +94,21 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// cluster is PostgreSQL, n wharf nodes sharing a data folder, and HAProxy.
+// storage is where a cluster's nodes keep the homes.
+type storage int
+
+const (
+	// onSharedFolder: one folder every node reaches (the homes' paths).
+	onSharedFolder storage = iota
+	// onS3: one bucket (versitygw) every node reaches, under s3Prefix.
+	onS3
+)
+
+// s3Prefix is the key prefix of the homes of a cluster on S3.
+const s3Prefix = "cluster"
+
+// cluster is PostgreSQL, n wharf nodes sharing the homes (a folder or a
+// bucket), and HAProxy.
 type cluster struct {
 	t           *testing.T
 	bin         string
@@ -105,6 +124,9 @@ type cluster struct {
 	haproxy     *exec.Cmd
 	haLog       *syncBuf
 	haConfig    string
+	s3          *s3test.Engine // nil on a shared folder
+	env         []string       // for every wharf process: the S3 credentials
+	storageArgs []string       // --storage and its settings, for every wharf process
 }
 
 // freeRange returns the first of n consecutive ports below 32768 (out of
@@ -137,15 +159,22 @@ func freeRange(t *testing.T, n int, hosts ...string) int {
 	return 0
 }
 
-// startCluster starts PostgreSQL, n nodes and HAProxy for the test.
-func startCluster(t *testing.T, n int, extra ...string) *cluster {
+// startCluster starts PostgreSQL, n nodes on st and HAProxy for the
+// test; extra are more flags of every node.
+func startCluster(t *testing.T, n int, st storage, extra ...string) *cluster {
 	t.Helper()
 	haproxy := testenv.Tool(t, "haproxy")
+	c := &cluster{t: t, Bind: balancerHost}
+	if st == onS3 {
+		c.s3 = s3test.Start(t)
+		c.env = c.s3.Env()
+		c.storageArgs = []string{"--storage", c.s3.URL(s3Prefix), "--s3-endpoint", c.s3.Endpoint}
+	}
 	bin, err := wharfBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, bin: bin, Bind: balancerHost}
+	c.bin = bin
 	c.pg = pgtest.Start(t)
 	c.db = c.pg.NewDB(t)
 	root := t.TempDir()
@@ -179,7 +208,7 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 			"--proxy-protocol", "--proxy-from", "127.0.0.0/8",
 			"--tls-cert", c.cert, "--tls-key", c.key,
 			"--banner", "wharf node " + nd.Name,
-			"--login-fail-delay", "1ms", "--shutdown-grace", "1s"}, extra...)
+			"--login-fail-delay", "1ms", "--shutdown-grace", "1s"}, append(c.storageArgs, extra...)...)
 		c.Nodes = append(c.Nodes, nd)
 	}
 	for _, nd := range c.Nodes {
@@ -202,7 +231,12 @@ func (c *cluster) wharf(args ...string) string {
 func (c *cluster) wharfIn(stdin string, args ...string) string {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
-	cmd.Env = append(os.Environ(), "WHARF_DB="+c.db, "WHARF_DATA="+c.data)
+	cmd.Env = append(append(os.Environ(), "WHARF_DB="+c.db, "WHARF_DATA="+c.data), c.env...)
+	if c.s3 != nil {
+		// The user commands read the storage from the environment
+		// (user list and passwd take no --storage).
+		cmd.Env = append(cmd.Env, "WHARF_STORAGE="+c.s3.URL(s3Prefix), "WHARF_S3_ENDPOINT="+c.s3.Endpoint)
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -223,6 +257,7 @@ func (c *cluster) addUser(name string, flags ...string) string {
 func (c *cluster) start(nd *node) {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, nd.args...)
+	cmd.Env = append(os.Environ(), c.env...)
 	cmd.Stdout, cmd.Stderr = nd.logs, nd.logs
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -464,4 +499,65 @@ func readAll(r io.Reader) *syncBuf {
 		}
 	}()
 	return b
+}
+
+// homeKey is the key prefix of home in the bucket (PREFIX/HOME/), as the
+// nodes and `wharf user show` name it.
+func (c *cluster) homeKey(home string) string {
+	return s3Prefix + "/" + accounts.HomeName(c.data, home) + "/"
+}
+
+// stored sums what the storage holds for home: the regular files below
+// the folder (temporary upload files too: they are stored bytes), or the
+// objects under the home's prefix listed with the S3 API (folder markers
+// left out; a multipart upload in flight is no object).
+func (c *cluster) stored(home string) (int64, error) {
+	if c.s3 == nil {
+		return duHome(home)
+	}
+	var n int64
+	p := s3.NewListObjectsV2Paginator(c.s3.Client, &s3.ListObjectsV2Input{Bucket: aws.String(c.s3.Bucket), Prefix: aws.String(c.homeKey(home))})
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			return 0, err
+		}
+		for _, o := range out.Contents {
+			if !strings.HasSuffix(aws.ToString(o.Key), "/") {
+				n += aws.ToInt64(o.Size)
+			}
+		}
+	}
+	return n, nil
+}
+
+// readStored reads the file name of home from the storage itself.
+func (c *cluster) readStored(home, name string) ([]byte, error) {
+	if c.s3 == nil {
+		return os.ReadFile(filepath.Join(home, name))
+	}
+	out, err := c.s3.Client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(c.s3.Bucket), Key: aws.String(c.homeKey(home) + name)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// multipartUploads lists the bucket's multipart uploads under the
+// cluster's prefix.
+func (c *cluster) multipartUploads() ([]s3types.MultipartUpload, error) {
+	var all []s3types.MultipartUpload
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(c.s3.Bucket), Prefix: aws.String(s3Prefix + "/")}
+	for {
+		out, err := c.s3.Client.ListMultipartUploads(context.Background(), in)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, out.Uploads...)
+		if !aws.ToBool(out.IsTruncated) {
+			return all, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
