@@ -247,6 +247,38 @@ func runServe(ctx context.Context, env *Env, o *serveOpts) error {
 		return err
 	}
 	defer db.Close()
+	if hs.clusterSweep != nil && db.TracksUploads() {
+		// The start-up sweep settled this node's predecessor's uploads;
+		// other nodes may die too, and only the database knows which
+		// uploads are still live: their uploads are settled now and
+		// while serving.
+		sctx, stop := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		defer func() { stop(); <-swept }() // before db.Close
+		sweep := func() {
+			a, n, err := hs.clusterSweep(sctx, db)
+			switch {
+			case err != nil && sctx.Err() == nil:
+				logger.Warn("storage: sweep of dead nodes' uploads failed; tried again shortly", "storage", hs.where, "err", err)
+			case a > 0 || n > 0:
+				logger.Info("storage: settled uploads of dead nodes", "storage", hs.where, "aborted", a, "settled", n)
+			}
+		}
+		sweep()
+		go func() {
+			defer close(swept)
+			t := time.NewTicker(clusterSweepEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-t.C:
+					sweep()
+				}
+			}
+		}()
+	}
 
 	cfg = ftp.Config{
 		Events:              cfg.Events,

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wharfftp/wharf/internal/accounts"
+	"github.com/wharfftp/wharf/internal/ftp"
 	"github.com/wharfftp/wharf/internal/vfs"
 	"github.com/wharfftp/wharf/internal/vfs/s3vfs"
 )
@@ -60,6 +62,11 @@ type homeStorage struct {
 	// nothing to do here; a local disk's leftovers are settled per home at
 	// first login).
 	sweep func(ctx context.Context, since time.Time) (int, error)
+	// clusterSweep runs after sweep when the database tracks uploads (a
+	// cluster's PostgreSQL), at start and every clusterSweepEvery: it
+	// settles the uploads of any node that died, by the database's upload
+	// rows (nil: nothing to do).
+	clusterSweep func(ctx context.Context, db *accounts.DB) (aborted, settled int, err error)
 }
 
 // openHomeStorage opens o for the data directory dataDir (absolute).
@@ -118,9 +125,10 @@ func openHomeStorage(ctx context.Context, o storageOpts, dataDir string) (*homeS
 				}
 				return b.Home(accounts.HomeName(dataDir, us.Home))
 			},
-			homes: sh,
-			where: o.url,
-			sweep: b.Sweep,
+			homes:        sh,
+			where:        o.url,
+			sweep:        b.Sweep,
+			clusterSweep: sh.sweepCluster,
 		}, nil
 	}
 	return nil, usageError(fmt.Errorf("--storage %q: want file:DIR or s3://BUCKET[/PREFIX]", o.url))
@@ -192,6 +200,87 @@ func (s s3Homes) Usage(ctx context.Context, home string) (int64, int64, error) {
 
 func (s s3Homes) Remove(ctx context.Context, home string) error {
 	return s.b.RemoveHome(ctx, accounts.HomeName(s.data, home))
+}
+
+// clusterSweepEvery is how often a cluster's node on S3 looks for what
+// dead nodes left (clusterSweep); with the 30 s lease of a node's rows, a
+// dead node's upload is settled within 40 s of its death.
+const clusterSweepEvery = 10 * time.Second
+
+// pendingGrace is how old a multipart upload must be before a cluster's
+// sweep may abort it: a resume starts its multipart upload (the copy of
+// the kept bytes) just before its writer's row exists, and the store's
+// clock may be a little ahead of the node's.
+const pendingGrace = 15 * time.Second
+
+// sweepCluster settles, on a cluster's S3 bucket, the uploads of nodes
+// that died: their rows in the database (usage loses what each had
+// counted, and the file it took for a new name: nothing of a multipart
+// upload never completed is stored) and their multipart uploads (aborted,
+// or the bucket keeps and bills their parts). An upload whose row a live
+// node renews is left alone, whenever it began. Bucket.Sweep at start
+// aborts only what this node's predecessor left and counts nothing; this
+// settles a dead node's uploads without waiting for it to come back under
+// its name, and gives back what they had counted. The multipart uploads
+// are listed before the rows are read: a writer's row exists before its
+// multipart upload begins, so every listed upload whose writer lives has
+// a live row below.
+func (s s3Homes) sweepCluster(ctx context.Context, db *accounts.DB) (aborted, settled int, err error) {
+	pending, err := s.b.Pending(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	now := time.Now()
+	tracked, err := db.TrackedUploads(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	liveKeys := map[string]bool{}
+	var liveDirs []string // key prefixes of live uploads whose label does not name the file
+	for _, u := range tracked {
+		if u.User == accounts.AnonymousUser {
+			continue // a local folder (see openHomeStorage)
+		}
+		home := accounts.HomeName(s.data, u.Home)
+		target, newFile, ok := ftp.UploadTarget(u.Label)
+		if u.Live {
+			if ok {
+				if key, err := s.b.Key(home, target); err == nil {
+					liveKeys[key] = true
+				}
+			} else if key, err := s.b.Key(home, path.Dir(u.Label)); err == nil {
+				liveDirs = append(liveDirs, strings.TrimSuffix(key, "/")+"/")
+			}
+			continue
+		}
+		var files int64
+		if ok && newFile {
+			files = 1
+		}
+		done, err := db.SettleVanished(ctx, u.User, u.Label, files)
+		if err != nil {
+			return aborted, settled, err
+		}
+		if done {
+			settled++
+		}
+	}
+next:
+	for _, p := range pending {
+		if liveKeys[p.Key] || !p.Initiated.IsZero() && now.Sub(p.Initiated) < pendingGrace {
+			continue
+		}
+		for _, d := range liveDirs {
+			if strings.HasPrefix(p.Key, d) {
+				continue next
+			}
+		}
+		if err := s.b.Abort(ctx, p); err != nil {
+			return aborted, settled, err
+		}
+		aborted++
+	}
+	return aborted, settled, nil
 }
 
 // userStorage reads the storage settings of the user commands: a flag,

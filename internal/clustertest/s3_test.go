@@ -8,8 +8,11 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/jlaffaye/ftp"
 )
 
@@ -23,6 +26,9 @@ func TestClusterOnS3(t *testing.T) {
 	t.Run("PassiveAndExtendedPassive", func(t *testing.T) { testTransfers(t, c) })
 	t.Run("RenameAndDeleteSeenOnTheOther", func(t *testing.T) { testS3RenameDelete(t, c) })
 	t.Run("QuotaRaceOverBothNodes", func(t *testing.T) { testQuotaRace(t, c) })
+	t.Run("NodeRestartKeepsTheOthersUploads", func(t *testing.T) { testS3Restart(t, c) })
+	// Last: it leaves one node dead.
+	t.Run("NodeKilledMidUpload", func(t *testing.T) { testS3NodeKilled(t, c) })
 }
 
 // sessionsOnEveryNode logs user in through the balancer until it has one
@@ -161,4 +167,174 @@ func testS3RenameDelete(t *testing.T, c *cluster) {
 		t.Fatalf("listing on the other node after the changes: %v", names)
 	}
 	checkUsage(t, c, "mv", home)
+}
+
+// waitUsed waits until the user's usage reaches n bytes: an upload on S3
+// is no object until it completes, so the database says how far it got.
+func waitUsed(t *testing.T, c *cluster, user string, n int64) {
+	t.Helper()
+	conn := c.pgConn()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		used, _, _, err := c.row(context.Background(), conn, user)
+		if err == nil && used >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: usage %d after 20 s, waiting for %d (%v)", user, used, n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *cluster) nodeNamed(name string) *node {
+	for _, nd := range c.Nodes {
+		if nd.Name == name {
+			return nd
+		}
+	}
+	c.t.Fatalf("no node %q", name)
+	return nil
+}
+
+// restart stops nd (SIGTERM) and starts it again.
+func (c *cluster) restart(nd *node) {
+	c.t.Helper()
+	nd.mu.Lock()
+	cmd, done := nd.cmd, nd.done
+	nd.mu.Unlock()
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-done
+	c.start(nd)
+	c.waitNode(nd)
+}
+
+// A node that starts while another node uploads into the bucket (a
+// restart, a node added) leaves that upload alone, and its first login of
+// the uploading user does not recount the home under it: the upload
+// completes, identical, and usage is the objects' sum.
+func testS3Restart(t *testing.T, c *cluster) {
+	const size = 24 << 20
+	home := c.addUser("rst", "--rate-up", "4MiB/s")
+	var mu sync.Mutex
+	var uploader string
+	sc := dialFTP(t, c, "rst", func(n string) { mu.Lock(); uploader = n; mu.Unlock() })
+	data := randomData(t, size)
+	errc := make(chan error, 1)
+	go func() { errc <- sc.Stor("big.bin", bytes.NewReader(data)) }()
+	// Past the first part: the multipart upload exists.
+	waitUsed(t, c, "rst", 9<<20)
+	mu.Lock()
+	up := uploader
+	mu.Unlock()
+	var other *node
+	for _, nd := range c.Nodes {
+		if nd.Name != up {
+			other = nd
+		}
+	}
+	c.restart(other)
+	// The restarted node's first session of the user, while the upload
+	// runs on the other node.
+	for {
+		r, err := c.rawFrom("127.0.0.31", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.node == other.Name {
+			r.login(t, "rst", "pw")
+			r.Close()
+			break
+		}
+		r.Close()
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("the upload ended before the restarted node's login: %v", err)
+	default:
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("upload on %s while %s restarted: %v", up, other.Name, err)
+	}
+	if got, err := c.readStored(home, "big.bin"); err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("object differs after the restart (%d bytes, %v)", len(got), err)
+	}
+	checkUsage(t, c, "rst", home)
+}
+
+// A node killed (SIGKILL) mid-upload on S3: what it was sending is in a
+// multipart upload, no object, so the client finds nothing with SIZE and
+// uploads again through the other node. Once the dead node's lease has
+// ended, the other node gives back what the dead upload had counted and
+// aborts its multipart upload: usage is the objects' sum and no multipart
+// upload is left.
+func testS3NodeKilled(t *testing.T, c *cluster) {
+	const size = 24 << 20
+	home := c.addUser("kill", "--rate-up", "4MiB/s")
+	// Both nodes have settled the home at a first login: what the dead
+	// upload counted is the sweep's to give back, not a recount's.
+	sessionsOnEveryNode(t, c, "kill")
+	data := randomData(t, size)
+	var victim string
+	var mu sync.Mutex
+	sc := dialFTP(t, c, "kill", func(n string) { mu.Lock(); victim = n; mu.Unlock() })
+	errc := make(chan error, 1)
+	go func() { errc <- sc.Stor("big.bin", bytes.NewReader(data)) }()
+	waitUsed(t, c, "kill", 9<<20)
+	ups, err := c.multipartUploads()
+	if err != nil || len(ups) != 1 {
+		t.Fatalf("multipart uploads during the upload: %d (%v)", len(ups), err)
+	}
+	// The sweep's grace for young uploads needs the store to say when an
+	// upload began (versitygw does).
+	if age := time.Since(aws.ToTime(ups[0].Initiated)); ups[0].Initiated == nil || age < -2*time.Second || age > time.Minute {
+		t.Fatalf("the multipart upload's start: %v (%v ago)", ups[0].Initiated, age)
+	}
+	mu.Lock()
+	dead := c.nodeNamed(victim)
+	mu.Unlock()
+	c.kill(dead)
+	if err := <-errc; err == nil {
+		t.Fatal("the upload through a killed node succeeded")
+	}
+	// The client connects again (the balancer skips the dead node) and
+	// resumes from what SIZE says, or uploads again when there is nothing.
+	sc2 := dialFTP(t, c, "kill", nil)
+	off, err := sc2.FileSize("big.bin")
+	if err != nil {
+		off = 0
+	}
+	t.Logf("SIZE after the kill: %d (%v)", off, err)
+	if err := sc2.StorFrom("big.bin", bytes.NewReader(data[off:]), uint64(off)); err != nil {
+		t.Fatalf("upload again from %d: %v", off, err)
+	}
+	if got, err := c.readStored(home, "big.bin"); err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("object differs after the upload again (%d bytes, %v)", len(got), err)
+	}
+	if got := retr(t, sc2, "big.bin"); sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatal("download differs")
+	}
+	// The dead node's lease ends within 30 s; then usage is exact and its
+	// multipart upload is gone.
+	conn := c.pgConn()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		used, reserved, _, err := c.row(context.Background(), conn, "kill")
+		stored, serr := c.stored(home)
+		ups, uerr := c.multipartUploads()
+		if err == nil && serr == nil && uerr == nil && used == stored && reserved == 0 && len(ups) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var keys []string
+			for _, u := range ups {
+				keys = append(keys, aws.ToString(u.Key))
+			}
+			t.Fatalf("60 s after the kill: usage %d, reserved %d, stored %d, multipart uploads %v (%v %v %v)", used, reserved, stored, keys, err, serr, uerr)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if stored, _ := c.stored(home); stored != size {
+		t.Fatalf("stored %d, want %d", stored, size)
+	}
 }

@@ -124,7 +124,9 @@ func (r *recovery) stale(fi fs.FileInfo) bool {
 // process, and only a count can bring usage back to what is stored. Homes
 // are the users' own (accounts refuses nested or shared homes), so the
 // count is the user's. It is skipped when the walk saw an upload of
-// another live process.
+// another live process, or the Quota knows of one (accounts.LiveUploads:
+// a cluster's node uploading for the user into a storage that shows no
+// partial file).
 func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.Storage, q accounts.Quota, log *slog.Logger) {
 	home := u.Home
 	for {
@@ -146,6 +148,14 @@ func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.Storage, 
 	}
 	w := &walk{}
 	err := r.recoverDir(ctx, fsys, ".", u, q, log, w)
+	if lu, ok := q.(accounts.LiveUploads); ok && err == nil && !w.busy && !r.noCount {
+		// Another node's upload counts its bytes as they arrive, in a
+		// file this walk may not see (an S3 multipart upload is no object
+		// until it completes): a count now would drop them.
+		var live bool
+		live, err = lu.UploadsLive(ctx)
+		w.busy = live
+	}
 	if err == nil && !w.busy && q != nil && !r.noCount {
 		var bytes, files int64
 		bytes, files, err = countHome(ctx, fsys, ".")
@@ -360,4 +370,18 @@ func (ss *session) recoverTarget(arg string) bool {
 		}
 	}
 	return put
+}
+
+// UploadTarget says what the upload labelled label writes (its temporary
+// path relative to the home, the label of accounts.WithUpload): the path
+// of the file, and whether it was a new file, for which the upload took a
+// file of the quota. ok is false when the label does not say (a target
+// name too long to fit in the temporary name).
+func UploadTarget(label string) (target string, newFile, ok bool) {
+	dir, base := path.Split(label)
+	t, kind, ok := parseTempName(base)
+	if !ok {
+		return "", false, false
+	}
+	return path.Join(dir, t), kind == tempKindNew, true
 }

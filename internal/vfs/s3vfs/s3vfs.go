@@ -260,6 +260,76 @@ func (b *Bucket) endMultipart(ctx context.Context, uploadID *string) {
 	b.client.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.recordKey(uploadID))})
 }
 
+// Pending is a multipart upload under a Bucket's prefix.
+type Pending struct {
+	Key       string
+	ID        string
+	Initiated time.Time // the store's clock; zero if it did not say
+	record    string    // the key of its record (see Sweep), if any
+}
+
+// Pending lists the multipart uploads under the prefix, for a sweep that
+// knows by other means which are live (a cluster's database).
+func (b *Bucket) Pending(ctx context.Context) ([]Pending, error) {
+	recs := map[string]string{} // upload ID -> its record's key
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.records)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for _, o := range out.Contents {
+			k := aws.ToString(o.Key)
+			_, enc, ok := strings.Cut(strings.TrimPrefix(k, b.records), "/")
+			if id, err := base64.RawURLEncoding.DecodeString(enc); ok && err == nil {
+				recs[string(id)] = k
+			}
+		}
+	}
+	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket}
+	if b.prefix != "" {
+		in.Prefix = aws.String(b.prefix)
+	}
+	var ps []Pending
+	for {
+		out, err := b.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for _, u := range out.Uploads {
+			id := aws.ToString(u.UploadId)
+			ps = append(ps, Pending{Key: aws.ToString(u.Key), ID: id, Initiated: aws.ToTime(u.Initiated), record: recs[id]})
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return ps, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
+// Abort aborts a multipart upload and drops its record; one already gone
+// is no error.
+func (b *Bucket) Abort(ctx context.Context, p Pending) error {
+	_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &b.bucket, Key: &p.Key, UploadId: &p.ID})
+	if err != nil && !errors.Is(mapErr(err), vfs.ErrNotExist) {
+		return mapErr(err)
+	}
+	if p.record != "" {
+		b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(p.record)})
+	}
+	return nil
+}
+
+// Key returns the object key of name (a path relative to the home) in
+// home, as Home(home) stores it.
+func (b *Bucket) Key(home, name string) (string, error) {
+	h, err := b.Home(home)
+	if err != nil {
+		return "", err
+	}
+	return h.key(name)
+}
+
 // Usage sums the bytes and files under a home (wharf user rescan): one
 // paged listing of the prefix, folder markers not counted.
 func (b *Bucket) Usage(ctx context.Context, home string) (bytes, files int64, err error) {
