@@ -169,59 +169,29 @@ func (b *Bucket) Sweep(ctx context.Context, since time.Time) (aborted int, err e
 	if err := b.finishRenames(ctx); err != nil {
 		return 0, err
 	}
-	// The records, by upload ID: whose, and under which key.
-	type record struct{ node, key string }
-	recs := map[string]record{}
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.records)})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return 0, mapErr(err)
-		}
-		for _, o := range out.Contents {
-			k := aws.ToString(o.Key)
-			node, enc, ok := strings.Cut(strings.TrimPrefix(k, b.records), "/")
-			id, err := base64.RawURLEncoding.DecodeString(enc)
-			if !ok || err != nil {
-				continue
-			}
-			recs[string(id)] = record{node, k}
-		}
+	recs, err := b.listRecords(ctx)
+	if err != nil {
+		return 0, err
 	}
-	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket}
-	if b.prefix != "" {
-		in.Prefix = aws.String(b.prefix)
+	ps, err := b.listPending(ctx, recs)
+	if err != nil {
+		return 0, err
 	}
 	stale := since.Add(-StaleUploadAge)
-	for {
-		out, err := b.client.ListMultipartUploads(ctx, in)
-		if err != nil {
-			return aborted, mapErr(err)
+	for _, p := range ps {
+		rec, recorded := recs[p.ID]
+		delete(recs, p.ID)
+		if !p.Initiated.IsZero() && !p.Initiated.Before(since) {
+			continue
 		}
-		for _, u := range out.Uploads {
-			id := aws.ToString(u.UploadId)
-			rec, recorded := recs[id]
-			delete(recs, id)
-			if u.Initiated != nil && !u.Initiated.Before(since) {
-				continue
-			}
-			mine := recorded && rec.node == b.node
-			if !mine && (u.Initiated == nil || !u.Initiated.Before(stale)) {
-				continue
-			}
-			if _, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-				Bucket: &b.bucket, Key: u.Key, UploadId: u.UploadId}); err != nil && !errors.Is(mapErr(err), vfs.ErrNotExist) {
-				return aborted, mapErr(err)
-			}
-			aborted++
-			if recorded {
-				b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(rec.key)})
-			}
+		mine := recorded && rec.node == b.node
+		if !mine && (p.Initiated.IsZero() || !p.Initiated.Before(stale)) {
+			continue
 		}
-		if !aws.ToBool(out.IsTruncated) {
-			break
+		if err := b.Abort(ctx, p); err != nil {
+			return aborted, err
 		}
-		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+		aborted++
 	}
 	// This node's records of uploads that are gone (completed or aborted
 	// just before the crash dropped the record).
@@ -231,6 +201,54 @@ func (b *Bucket) Sweep(ctx context.Context, since time.Time) (aborted int, err e
 		}
 	}
 	return aborted, nil
+}
+
+// uploadRecord is the record of an open multipart upload (see recordKey):
+// the node that began it, and the record's own key.
+type uploadRecord struct{ node, key string }
+
+// listRecords returns the records of open multipart uploads, by upload ID.
+func (b *Bucket) listRecords(ctx context.Context) (map[string]uploadRecord, error) {
+	recs := map[string]uploadRecord{}
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.records)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for _, o := range out.Contents {
+			k := aws.ToString(o.Key)
+			node, enc, ok := strings.Cut(strings.TrimPrefix(k, b.records), "/")
+			if id, err := base64.RawURLEncoding.DecodeString(enc); ok && err == nil {
+				recs[string(id)] = uploadRecord{node, k}
+			}
+		}
+	}
+	return recs, nil
+}
+
+// listPending lists the multipart uploads under the prefix, each with the
+// key of its record in recs, if any.
+func (b *Bucket) listPending(ctx context.Context, recs map[string]uploadRecord) ([]Pending, error) {
+	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket}
+	if b.prefix != "" {
+		in.Prefix = aws.String(b.prefix)
+	}
+	var ps []Pending
+	for {
+		out, err := b.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for _, u := range out.Uploads {
+			id := aws.ToString(u.UploadId)
+			ps = append(ps, Pending{Key: aws.ToString(u.Key), ID: id, Initiated: aws.ToTime(u.Initiated), record: recs[id].key})
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return ps, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 // recordKey is the key of the record of an open multipart upload: the
@@ -271,40 +289,11 @@ type Pending struct {
 // Pending lists the multipart uploads under the prefix, for a sweep that
 // knows by other means which are live (a cluster's database).
 func (b *Bucket) Pending(ctx context.Context) ([]Pending, error) {
-	recs := map[string]string{} // upload ID -> its record's key
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.records)})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		for _, o := range out.Contents {
-			k := aws.ToString(o.Key)
-			_, enc, ok := strings.Cut(strings.TrimPrefix(k, b.records), "/")
-			if id, err := base64.RawURLEncoding.DecodeString(enc); ok && err == nil {
-				recs[string(id)] = k
-			}
-		}
+	recs, err := b.listRecords(ctx)
+	if err != nil {
+		return nil, err
 	}
-	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket}
-	if b.prefix != "" {
-		in.Prefix = aws.String(b.prefix)
-	}
-	var ps []Pending
-	for {
-		out, err := b.client.ListMultipartUploads(ctx, in)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		for _, u := range out.Uploads {
-			id := aws.ToString(u.UploadId)
-			ps = append(ps, Pending{Key: aws.ToString(u.Key), ID: id, Initiated: aws.ToTime(u.Initiated), record: recs[id]})
-		}
-		if !aws.ToBool(out.IsTruncated) {
-			return ps, nil
-		}
-		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
-	}
+	return b.listPending(ctx, recs)
 }
 
 // Abort aborts a multipart upload and drops its record; one already gone
