@@ -934,22 +934,15 @@ func (f *FS) moveFolder(ctx context.Context, name, okey, nkey string) error {
 	} else if dir {
 		return &fs.PathError{Op: "rename", Path: name, Err: fs.ErrExist}
 	}
-	var objs []folderObj
-	var total int64
-	p := s3.NewListObjectsV2Paginator(f.b.client, &s3.ListObjectsV2Input{Bucket: &f.b.bucket, Prefix: &okey})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return mapErr(err)
-		}
-		for _, o := range out.Contents {
-			objs = append(objs, folderObj{aws.ToString(o.Key), fileInfo{size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)}})
-			total += aws.ToInt64(o.Size)
-		}
-		if len(objs) > MaxFolderRenameObjects || total > MaxFolderRenameBytes {
+	objs, err := f.b.folderObjects(ctx, okey, func(n int, total int64) error {
+		if n > MaxFolderRenameObjects || total > MaxFolderRenameBytes {
 			return vfs.WithKind(vfs.ErrTooLarge, &fs.PathError{Op: "rename", Path: name,
 				Err: fmt.Errorf("folders of more than %d files or %d bytes are not renamed on object storage", MaxFolderRenameObjects, MaxFolderRenameBytes)})
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// Journalled: a rename cut part way (the server killed, the store
 	// failing) is finished by this node's next Sweep, never left half
@@ -969,6 +962,31 @@ func (f *FS) moveFolder(ctx context.Context, name, okey, nkey string) error {
 type folderObj struct {
 	key  string
 	info fileInfo
+}
+
+// folderObjects lists the objects below okey (a folder key, with its
+// slash); check, if not nil, is asked after each page with the count and
+// bytes so far, and its error ends the listing.
+func (b *Bucket) folderObjects(ctx context.Context, okey string, check func(n int, total int64) error) ([]folderObj, error) {
+	var objs []folderObj
+	var total int64
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &okey})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for _, o := range out.Contents {
+			objs = append(objs, folderObj{aws.ToString(o.Key), fileInfo{size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)}})
+			total += aws.ToInt64(o.Size)
+		}
+		if check != nil {
+			if err := check(len(objs), total); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return objs, nil
 }
 
 // moveObjects copies objs (the keys below okey) to nkey, then deletes
@@ -1045,16 +1063,9 @@ func (b *Bucket) finishRenames(ctx context.Context) error {
 			err = json.NewDecoder(io.LimitReader(g.Body, 8<<10)).Decode(&j)
 			g.Body.Close()
 			if err == nil && strings.HasPrefix(j.From, b.prefix) && strings.HasPrefix(j.To, b.prefix) && strings.HasSuffix(j.From, "/") && strings.HasSuffix(j.To, "/") {
-				var objs []folderObj
-				lp := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(j.From)})
-				for lp.HasMorePages() {
-					lo, err := lp.NextPage(ctx)
-					if err != nil {
-						return mapErr(err)
-					}
-					for _, c := range lo.Contents {
-						objs = append(objs, folderObj{aws.ToString(c.Key), fileInfo{size: aws.ToInt64(c.Size), etag: aws.ToString(c.ETag)}})
-					}
+				objs, err := b.folderObjects(ctx, j.From, nil)
+				if err != nil {
+					return err
 				}
 				if len(objs) > 0 {
 					if err := f.moveObjects(ctx, j.From, j.To, objs); err != nil {
