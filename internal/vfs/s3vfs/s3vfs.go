@@ -598,9 +598,9 @@ func (f *FS) List(ctx context.Context, name string) (vfs.Lister, error) {
 	// A first page with anything under key is a folder's (its marker or
 	// what it holds): only an empty one needs a stat to tell an empty
 	// home, a file and nothing apart.
-	l.fetch()
-	p := <-l.next
-	l.next = nil
+	in := *l.in
+	out, err := f.b.client.ListObjectsV2(ctx, &in)
+	p := page{out, err}
 	if p.err != nil {
 		cancel()
 		return nil, mapErr(p.err)
