@@ -148,19 +148,19 @@ func (r *recovery) once(ctx context.Context, u accounts.User, fsys vfs.Storage, 
 	}
 	w := &walk{}
 	err := r.recoverDir(ctx, fsys, ".", u, q, log, w)
-	if lu, ok := q.(accounts.LiveUploads); ok && err == nil && !w.busy && !r.noCount {
-		// Another node's upload counts its bytes as they arrive, in a
-		// file this walk may not see (an S3 multipart upload is no object
-		// until it completes): a count now would drop them.
-		var live bool
-		live, err = lu.UploadsLive(ctx)
-		w.busy = live
-	}
 	if err == nil && !w.busy && q != nil && !r.noCount {
-		var bytes, files int64
-		bytes, files, err = countHome(ctx, fsys, ".")
+		if lu, ok := q.(accounts.LiveUploads); ok {
+			// Another node's upload counts its bytes as they arrive, in a
+			// file this walk may not see (an S3 multipart upload is no
+			// object until it completes): a count now would drop them.
+			w.busy, err = lu.UploadsLive(ctx)
+		}
 		if err == nil && !w.busy {
-			err = q.Recount(ctx, bytes, files)
+			var bytes, files int64
+			bytes, files, err = countHome(ctx, fsys, ".")
+			if err == nil {
+				err = q.Recount(ctx, bytes, files)
+			}
 		}
 	}
 	r.mu.Lock()
