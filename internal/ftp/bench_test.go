@@ -178,14 +178,7 @@ func BenchmarkList10kTLS(b *testing.B) {
 	for b.Loop() {
 		dc := tlsDataConn(b, r, conf)
 		r.must("MLSD dir10k", 150)
-		lines := 0
-		for {
-			n, err := dc.Read(buf)
-			lines += bytes.Count(buf[:n], []byte{'\n'})
-			if err != nil {
-				break
-			}
-		}
+		lines := countLines(dc, buf)
 		dc.Close()
 		r.expect(226)
 		if lines != 10000 {
@@ -211,5 +204,18 @@ func BenchmarkSmallFilesTLS(b *testing.B) {
 		dc.Close()
 		r.expect(226)
 		i++
+	}
+}
+
+// countLines reads r in buf-sized reads until an error (io.EOF at the
+// end of a listing) and returns how many newlines it read.
+func countLines(r io.Reader, buf []byte) int {
+	lines := 0
+	for {
+		n, err := r.Read(buf)
+		lines += bytes.Count(buf[:n], []byte{'\n'})
+		if err != nil {
+			return lines
+		}
 	}
 }

@@ -122,18 +122,7 @@ func BenchmarkList10kDB(b *testing.B) {
 	for b.Loop() {
 		dc := dataConn(b, r)
 		r.must("MLSD dir10k", 150)
-		lines := 0
-		for {
-			n, err := dc.Read(buf)
-			for _, c := range buf[:n] {
-				if c == '\n' {
-					lines++
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
+		lines := countLines(dc, buf)
 		dc.Close()
 		r.expect(226)
 		if lines != 10000 {

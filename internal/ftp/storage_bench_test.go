@@ -1,7 +1,6 @@
 package ftp_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -166,14 +165,7 @@ func BenchmarkStorageList(b *testing.B) {
 			for b.Loop() {
 				dc := dataConn(b, r)
 				r.must("MLSD dir10k", 150)
-				lines := 0
-				for {
-					n, err := dc.Read(buf)
-					lines += bytes.Count(buf[:n], []byte{'\n'})
-					if err != nil {
-						break
-					}
-				}
+				lines := countLines(dc, buf)
 				dc.Close()
 				r.expect(226)
 				if lines != 10000 {
