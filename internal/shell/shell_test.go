@@ -548,7 +548,7 @@ func TestShellPgetUsesNConnectionsAndBadArguments(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("pget: %d bytes, identical %v", len(got), bytes.Equal(got, want))
 	}
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
 		n := retr
 		mu.Unlock()
